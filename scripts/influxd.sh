@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# scripts/influxd.sh start|stop DIR: a private influxd on a free loopback port (used by .ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec .venv/bin/python -m vibration.stores.influxd_process "$@"

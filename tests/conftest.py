@@ -1,0 +1,71 @@
+"""Shared fixtures: real tools, loud in CI.
+
+A test that needs a tool which is absent (influxd, qemu, arm gcc, chromium) fails in CI
+(``CI=true``) and skips with a clear reason elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+CWRU_DIR = SHARED_DATA / "cwru"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(available: bool, reason: str) -> None:
+    """Skip (outside CI) or fail (in CI) when a needed tool or data set is missing."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+def require_tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    require(path is not None, f"'{name}' not found (Debian package {package})")
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def cwru_dir() -> Path:
+    require((CWRU_DIR / "manifest.csv").exists(), f"CWRU data not found at {CWRU_DIR}")
+    return CWRU_DIR
+
+
+@pytest.fixture(scope="session")
+def influxd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``influxdb://`` URL of a real influxd: the one CI started, or a private one."""
+    from_ci = os.environ.get("TINYPDM_TEST_INFLUX_URL")
+    if from_ci:
+        yield from_ci
+        return
+    require_tool("influxd", "influxdb")
+    from vibration.stores.influxd_process import InfluxdServer
+
+    server = InfluxdServer(tmp_path_factory.mktemp("influxd")).start()
+    try:
+        yield server.store_url()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def influxd_server(tmp_path: Path) -> Iterator[object]:
+    """A private influxd the test may stop and restart (InfluxdServer)."""
+    require_tool("influxd", "influxdb")
+    from vibration.stores.influxd_process import InfluxdServer
+
+    server = InfluxdServer(tmp_path / "influxd").start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,1 @@
+"""Click commands of the ``tinypdm`` CLI, one module per command (imported lazily)."""
