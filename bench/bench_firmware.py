@@ -1,0 +1,179 @@
+"""Cortex-M4 budget of the inference pipeline: flash, RAM, instructions per window.
+
+Builds the firmware for QEMU's mps2-an386 with Debian's arm-none-eabi-gcc (-Os, hard
+float) and runs it under ``qemu-system-arm -icount shift=0`` (one instruction = 1 ns of
+virtual time; the firmware reads SysTick around the pipeline call, 40-instruction
+resolution). Method: docs/firmware-qemu.md.
+
+* ``pipeline`` image: the pipeline with the model and a tiny main (the size the project
+  budgets: flash <= 32 KB, RAM = .data + .bss + measured stack <= 8 KB, for a 1024-sample
+  window), and its instructions per window (ingest of ``hop`` samples included; goal
+  <= 400k, stretch 200k).
+* ``sensor`` image: the reference firmware (UART, frames, decoder): sizes, worst
+  instructions per window over a stream, scores bit-exact with the host build, and how
+  fast QEMU's UART moves the samples (machine-dependent, informational).
+
+The model: the detector's default int8 autoencoder 19-32-16-8-16-32-19 (random weights:
+size and cost do not depend on training; needs TensorFlow to quantise), or with
+``--quick`` the golden 19-12-6-12-19 model of tests/data (no TensorFlow). Pass a bundle
+directory to measure an exported model instead: ``python -m bench.bench_firmware BUNDLE``.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench._table import Row, print_rows
+
+TOPIC = "firmware"
+FLASH_GOAL = 32 * 1024
+RAM_GOAL = 8 * 1024
+INSNS_GOAL = 400_000
+INSNS_STRETCH = 200_000
+_GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "data" / "golden_dense_pc.tflite"
+
+
+def _model_tflite(quick: bool) -> tuple[bytes, str]:
+    if quick:
+        return _GOLDEN.read_bytes(), "golden 19-12-6-12-19 int8 (tests/data)"
+    from firmware_export.quantize import QuantConfig, quantize_keras
+    from firmware_export.testing import dense_autoencoder
+
+    model = dense_autoencoder(19, (32, 16, 8), seed=0)
+    rep = np.random.default_rng(0).normal(0.0, 1.0, (400, 19)).astype(np.float32)
+    return quantize_keras(model, rep, QuantConfig(per_channel=True)), "19-32-16-8-16-32-19 int8"
+
+
+def _c_tree(dest: Path, tflite: bytes) -> Path:
+    from firmware_export.codegen import FirmwareSpec
+    from firmware_export.sources import write_c_sources
+    from firmware_export.testing import synthetic_windows
+    from firmware_export.tflite_model import read_tflite
+    from vibration.features import FeatureConfig, window_features
+
+    config = FeatureConfig()
+    features = window_features(synthetic_windows(config, 8, seed=1) * 0.001, config)
+    spec = FirmwareSpec(
+        model=read_tflite(tflite, "bench_model"),
+        feature_config=config,
+        feature_mean=features.mean(axis=0),
+        feature_scale=np.maximum(features.std(axis=0), 1e-3),
+        threshold=1.0,
+        alarm_k=2,
+        alarm_n=3,
+        sample_scale=0.001,
+        target="cortex-m4",
+    )
+    write_c_sources(dest, spec, tflite=tflite)
+    return dest
+
+
+def _max_ulp(a: np.ndarray, b: np.ndarray) -> int:
+    """Largest distance in units in the last place between float32 arrays."""
+    ia = a.astype(np.float32).view(np.int32).astype(np.int64)
+    ib = b.astype(np.float32).view(np.int32).astype(np.int64)
+    return int(np.max(np.abs(ia - ib))) if ia.size else 0
+
+
+def _row(
+    metric: str, value: float | str, unit: str = "", goal: str = "", met: bool | None = None
+) -> Row:
+    return Row(TOPIC, metric, value, unit, goal, met)
+
+
+def _at_most(metric: str, value: float, unit: str, limit: int) -> Row:
+    """A row with the goal ``value <= limit``."""
+    return Row(TOPIC, metric, value, unit, f"<= {limit}", value <= limit)
+
+
+def run(quick: bool = False, bundle: Path | None = None) -> list[Row]:
+    from firmware_export.firmware import (
+        build_firmware,
+        measure_pipeline,
+        qemu_available,
+        run_sensor_firmware,
+        toolchain_available,
+    )
+    from firmware_export.testing import synthetic_windows
+    from vibration.features import FeatureConfig
+
+    if not toolchain_available():
+        return [_row("skipped", "arm-none-eabi-gcc not found (gcc-arm-none-eabi)")]
+    if not qemu_available():
+        return [_row("skipped", "qemu-system-arm not found (qemu-system-arm)")]
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bench-fw-") as tmp:
+        root = Path(tmp)
+        if bundle is None:
+            tflite, model_name = _model_tflite(quick)
+            src = _c_tree(root / "c", tflite)
+        else:
+            src, model_name = Path(bundle), f"bundle {bundle}"
+        rows.append(_row("model", model_name))
+
+        fig = measure_pipeline(src, root / "fw")
+        s = fig.sizes
+        per_window = fig.instructions_per_window
+        rows += [
+            _at_most("pipeline image: flash (.text+.rodata+.data)", s.flash, "B", FLASH_GOAL),
+            _row("  .text / .rodata / .data", f"{s.text} / {s.rodata} / {s.data}", "B"),
+            _at_most("pipeline image: RAM (.data+.bss+stack used)", fig.ram_bytes, "B", RAM_GOAL),
+            _row("  .bss / stack high-water", f"{s.bss} / {fig.stack_bytes}", "B"),
+            _at_most(
+                "pipeline: instructions per 1024-sample window", per_window, "insn", INSNS_GOAL
+            ),
+            _at_most(
+                "pipeline: instructions per window (stretch)", per_window, "insn", INSNS_STRETCH
+            ),
+            _row(
+                "  of which features (stats, Hann, FFT, bands, log10)",
+                fig.features_instructions,
+                "insn",
+            ),
+            _row("  of which standardise + int8 model + score", fig.score_instructions, "insn"),
+        ]
+
+        sensor = build_firmware(src, root / "fw", target="sensor")
+        config = FeatureConfig()
+        n_windows = 8 if quick else 32
+        signal = synthetic_windows(config, n_windows, seed=3).reshape(-1)
+        start = time.perf_counter()
+        fw = run_sensor_firmware(sensor.elf, signal, sample_rate=config.sample_rate)
+        wall = time.perf_counter() - start
+        realtime = (signal.size / config.sample_rate) / wall
+        worst = fw.instructions_per_window
+        sizes = sensor.sizes
+        rows += [
+            _row("sensor firmware: flash", sizes.flash, "B"),
+            _row(
+                "sensor firmware: RAM (.data+.bss+stack used)", sizes.ram(fw.stack_high_water), "B"
+            ),
+            _at_most("sensor firmware: worst instructions per window", worst, "insn", INSNS_GOAL),
+        ]
+        if bundle is None:
+            from firmware_export.host_build import HostLibrary, build_host_library
+
+            host = HostLibrary(build_host_library(src, root / "host"))
+            expected = host.pipeline().push(signal)[:, 1].astype(np.float32)
+            got = fw.score_values
+            same = int(np.sum(got == expected)) if got.shape == expected.shape else 0
+            ulps = _max_ulp(got, expected) if got.shape == expected.shape else -1
+            value = f"{same}/{len(expected)} equal, max {ulps} ulp"
+            exact = same == len(expected)
+            rows.append(
+                _row("sensor scores == host C scores (bit-exact)", value, "", "all equal", exact)
+            )
+        rows.append(
+            _row("QEMU UART link speed (12 kHz x 1 axis, this machine)", realtime, "x real time")
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if a != "--quick"]
+    print_rows(run(quick="--quick" in sys.argv, bundle=Path(args[0]) if args else None))

@@ -1,0 +1,108 @@
+"""Sensor: score timeline with threshold, alarm periods and events; RMS and kurtosis."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import streamlit as st
+
+from dashboard import charts, data, ui
+from dashboard.state import alarm_periods, choose_bucket_s, format_age, raw_window_paths
+
+_NS = 1_000_000_000
+_RANGES = {"1 h": 3600, "6 h": 6 * 3600, "24 h": 86400, "7 d": 7 * 86400, "30 d": 30 * 86400}
+
+st.title("Sensor")
+
+with data.guard():
+    cfg = data.config()
+    names = data.sensor_names(cfg)
+if not names:
+    st.info("No sensor has reported to this store yet.")
+    st.stop()
+
+# ?sensor=NAME (links from the fleet table) selects the sensor once; names come from the store.
+wanted = st.query_params.get("sensor")
+if wanted in names and wanted != st.session_state.get("sensor_from_url"):
+    st.session_state.sensor = wanted
+if st.session_state.get("sensor") not in names:
+    st.session_state.sensor = names[0]
+
+left, right = st.columns([2, 3])
+sensor = left.selectbox("Sensor", names, key="sensor")
+st.query_params["sensor"] = sensor
+st.session_state.sensor_from_url = sensor
+choice = right.segmented_control(
+    "Time range", [*_RANGES, "custom"], default="24 h", required=True, key="range"
+)
+tz = ui.display_tz()
+
+if choice == "custom":
+    today = dt.datetime.now(tz).date()
+    picked = st.date_input(
+        "Days", value=(today - dt.timedelta(days=1), today), max_value=today, key="days"
+    )
+    if not isinstance(picked, tuple) or len(picked) != 2:
+        st.info("Pick the first and the last day.")
+        st.stop()
+    first, last = picked
+    start_ns = int(dt.datetime.combine(first, dt.time(), tz).timestamp()) * _NS
+    end_ns = int(dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tz).timestamp()) * _NS
+    bucket_s = choose_bucket_s(start_ns, end_ns)
+else:
+    span_ns = _RANGES[str(choice)] * _NS
+    bucket_s = choose_bucket_s(0, span_ns)
+    step = bucket_s * _NS
+    end_ns = -(-time.time_ns() // step) * step  # aligned: reruns hit the query cache
+    start_ns = end_ns - span_ns
+
+with data.guard():
+    series = data.score_series(cfg.store_url, sensor, start_ns, end_ns, bucket_s)
+    evs = data.events(cfg.store_url, start_ns, end_ns, sensor)
+    snap = data.snapshot(cfg.store_url)
+
+latest = snap.scores.get(sensor)
+status = snap.statuses.get(sensor)
+periods = alarm_periods(series.time_ns, series.alarm, width_ns=bucket_s * _NS)
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("latest score", "—" if latest is None else f"{latest.score:.4g}")
+c2.metric("threshold", "—" if latest is None else f"{latest.threshold:.4g}")
+c3.metric("scores in range", f"{int(series.count.sum()):,}")
+c4.metric("alarm periods", len(periods))
+if status is not None:
+    st.caption(
+        f"asset {status.asset} · firmware {status.firmware or '?'} · "
+        f"last status {format_age(max(0.0, (time.time_ns() - status.time_ns) / _NS))} ago · "
+        f"{status.crc_errors} CRC errors, {status.dropped_frames} dropped frames"
+    )
+
+if len(series) == 0:
+    st.info(f"No scores of {sensor} in this range.")
+else:
+    st.subheader("Anomaly score")
+    st.altair_chart(charts.timeline_chart(series, bucket_s, evs, tz), key="timeline")
+    st.caption(
+        f"{len(series)} points, one per {bucket_s} s bucket (mean line; light red: bucket "
+        "maximum; dashed: threshold; red bands: alarm; vertical rules: events)"
+    )
+    a, b = st.columns(2)
+    with a:
+        st.subheader("RMS")
+        st.altair_chart(charts.signal_chart(series, bucket_s, tz, "rms"), key="rms")
+    with b:
+        st.subheader("Kurtosis")
+        st.altair_chart(charts.signal_chart(series, bucket_s, tz, "kurtosis"), key="kurtosis")
+
+st.subheader("Events")
+if evs:
+    st.dataframe(charts.events_frame(evs, tz), hide_index=True, key="events")
+else:
+    st.caption("No events for this sensor in this range.")
+
+st.subheader("Raw window")
+paths = raw_window_paths(evs)
+if not paths:
+    st.caption("No raw window was captured for this sensor in this range.")
+for path in paths:
+    st.markdown(f"Raw window captured: `{path}`")

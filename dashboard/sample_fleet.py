@@ -1,0 +1,140 @@
+"""A seeded, synthetic fleet written through the store API (tests, benchmarks, demos).
+
+Each sensor follows a scenario that ends at ``now_ns``:
+
+``ok``        scores around 30 % of the threshold, heard until now
+``warning``   like ok, the last 10 minutes climb to ~90 % of the threshold (no alarm)
+``alarm``     the last ``alarm_s`` seconds over the threshold with the alarm flag set
+              (an ``alarm`` event at the onset, as the gateway writes it)
+``offline``   like ok, but silent for the last two hours
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vibration.stores import Event, ScorePoint, SensorStatus, Store
+
+__all__ = ["DEFAULT_FLEET", "SensorSpec", "seed_fleet"]
+
+_NS = 1_000_000_000
+SCENARIOS = ("ok", "warning", "alarm", "offline")
+
+
+@dataclass(frozen=True)
+class SensorSpec:
+    """One synthetic sensor."""
+
+    sensor: str
+    asset: str
+    scenario: str = "ok"
+    threshold: float = 1.0
+    firmware: str = "1.0.0"
+    model_hash: str = "ab" * 32
+    model: str = "ae-v1"
+
+    def __post_init__(self) -> None:
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"scenario must be one of {SCENARIOS}, got {self.scenario!r}")
+        if not self.threshold > 0:
+            raise ValueError(f"threshold must be > 0, got {self.threshold!r}")
+
+
+DEFAULT_FLEET: tuple[SensorSpec, ...] = (
+    SensorSpec("fan-1", "fan", "ok"),
+    SensorSpec("pump-1", "pump", "alarm", threshold=0.5),
+    SensorSpec("pump-2", "pump", "warning", firmware="0.9.2", model_hash="cd" * 32),
+    SensorSpec("motor-1", "motor", "offline"),
+)
+
+
+def _scores(
+    spec: SensorSpec, t_ns: np.ndarray, now_ns: int, alarm_s: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    n = t_ns.size
+    score = spec.threshold * np.abs(0.3 + 0.03 * rng.standard_normal(n))
+    alarm = np.zeros(n, dtype=bool)
+    age_s = (now_ns - t_ns) / _NS
+    if spec.scenario == "warning":
+        ramp = np.clip(1.0 - age_s / 600.0, 0.0, 1.0)
+        score = score + spec.threshold * 0.6 * ramp
+        score[-1] = 0.9 * spec.threshold
+    elif spec.scenario == "alarm":
+        over = age_s <= alarm_s
+        score[over] = spec.threshold * (1.6 + 0.1 * rng.standard_normal(int(over.sum())))
+        alarm = over.copy()
+    return score, alarm
+
+
+def seed_fleet(
+    store: Store,
+    *,
+    now_ns: int,
+    specs: Sequence[SensorSpec] = DEFAULT_FLEET,
+    hours: float = 1.0,
+    interval_s: float = 1.0,
+    alarm_s: float = 1200.0,
+    seed: int = 0,
+    batch: int = 10_000,
+) -> int:
+    """Write ``hours`` of scores (one per ``interval_s``), statuses and events per sensor.
+
+    Returns the number of score points written. Deterministic for a given ``seed`` and
+    ``now_ns``.
+    """
+    if not hours > 0 or not interval_s > 0:
+        raise ValueError(f"hours and interval_s must be > 0, got {hours!r}, {interval_s!r}")
+    rng = np.random.default_rng(seed)
+    step = int(interval_s * _NS)
+    n = max(1, int(hours * 3600 / interval_s))
+    written = 0
+    for spec in specs:
+        end = now_ns - (7200 * _NS if spec.scenario == "offline" else step // 2)
+        t_ns = end - step * np.arange(n - 1, -1, -1, dtype=np.int64)
+        t_ns = t_ns[t_ns > 0]
+        score, alarm = _scores(spec, t_ns, now_ns, alarm_s, rng)
+        rms = 0.5 + 0.05 * rng.standard_normal(t_ns.size) + score / spec.threshold * 0.2
+        kurt = 3.0 + 0.2 * rng.standard_normal(t_ns.size) + alarm * 2.0
+        for lo in range(0, t_ns.size, batch):
+            hi = min(t_ns.size, lo + batch)
+            store.write_scores(
+                [
+                    ScorePoint(
+                        time_ns=int(t_ns[i]),
+                        sensor=spec.sensor,
+                        asset=spec.asset,
+                        model=spec.model,
+                        score=float(score[i]),
+                        threshold=spec.threshold,
+                        alarm=bool(alarm[i]),
+                        rms=float(rms[i]),
+                        kurtosis=float(kurt[i]),
+                        seq=i,
+                    )
+                    for i in range(lo, hi)
+                ]
+            )
+        written += int(t_ns.size)
+        store.write_status(
+            [
+                SensorStatus(
+                    time_ns=int(t_ns[-1]),
+                    sensor=spec.sensor,
+                    asset=spec.asset,
+                    firmware=spec.firmware,
+                    model_hash=spec.model_hash,
+                    sample_rate=12000.0,
+                    crc_errors=0,
+                    dropped_frames=0,
+                )
+            ]
+        )
+        if spec.scenario == "alarm" and alarm.any():
+            onset = int(t_ns[np.argmax(alarm)])
+            store.write_events(
+                [Event(onset, "alarm", spec.sensor, spec.asset, "alarm policy met", "gateway")]
+            )
+    return written

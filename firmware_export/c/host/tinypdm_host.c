@@ -1,0 +1,177 @@
+/**
+ * @file tinypdm_host.c
+ * @brief Host-only entry points for tests and the Python scorer (ctypes): batch helpers
+ *        and flat views of the library's structs. Not part of a firmware bundle.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "model_data.h"
+#include "tinypdm_features.h"
+#include "tinypdm_frame.h"
+#include "tinypdm_model.h"
+#include "tinypdm_pipeline.h"
+#include "tinypdm_score.h"
+
+/* prototypes (-Wmissing-prototypes friendly) */
+uint32_t tinypdm_host_sizeof(uint32_t what);
+void tinypdm_host_config(int64_t *out, uint32_t cap);
+void tinypdm_host_invoke_batch(const int8_t *in, int8_t *out, uint32_t n);
+void tinypdm_host_features_batch(const float *windows, uint32_t n, float *features, float *stats);
+void tinypdm_host_score_batch(const float *features, uint32_t n, float *scores, float *z,
+                              int8_t *q_in, int8_t *q_out);
+int tinypdm_host_pipeline_push(tinypdm_pipeline_t *p, const int16_t *samples, uint32_t n,
+                               uint32_t axes, double *out, uint32_t max_out);
+int tinypdm_host_decoder_feed(tinypdm_frame_decoder_t *d, const uint8_t *in, uint32_t n,
+                              uint32_t *consumed);
+void tinypdm_host_decoder_state(const tinypdm_frame_decoder_t *d, uint64_t *out);
+const uint8_t *tinypdm_host_decoder_payload(const tinypdm_frame_decoder_t *d);
+const int16_t *tinypdm_host_decoder_samples(const tinypdm_frame_decoder_t *d);
+
+uint32_t tinypdm_host_sizeof(uint32_t what) {
+  switch (what) {
+    case 0: return (uint32_t)sizeof(tinypdm_pipeline_t);
+    case 1: return (uint32_t)sizeof(tinypdm_frame_decoder_t);
+    case 2: return (uint32_t)sizeof(tinypdm_result_t);
+    case 3: return (uint32_t)sizeof(tinypdm_hello_t);
+    case 4: return (uint32_t)sizeof(tinypdm_score_msg_t);
+    default: return 0u;
+  }
+}
+
+/* window, hop, n_bands, n_features, axis, n_layers, alarm_k, alarm_n, input zp, output zp,
+ * max hidden, scratch bytes, arena bytes */
+void tinypdm_host_config(int64_t *out, uint32_t cap) {
+  const int64_t v[] = {TINYPDM_WINDOW,         TINYPDM_HOP,           TINYPDM_N_BANDS,
+                       TINYPDM_N_FEATURES,     TINYPDM_FEATURE_AXIS,  TINYPDM_N_LAYERS,
+                       TINYPDM_ALARM_K,        TINYPDM_ALARM_N,       TINYPDM_INPUT_ZERO_POINT,
+                       TINYPDM_OUTPUT_ZERO_POINT, TINYPDM_NN_MAX_HIDDEN, TINYPDM_NN_SCRATCH_BYTES,
+                       TINYPDM_TFLM_ARENA_BYTES};
+  uint32_t i;
+  for (i = 0; i < cap && i < sizeof(v) / sizeof(v[0]); ++i) {
+    out[i] = v[i];
+  }
+}
+
+void tinypdm_host_invoke_batch(const int8_t *in, int8_t *out, uint32_t n) {
+  uint32_t i;
+  for (i = 0; i < n; ++i) {
+    tinypdm_model_invoke(in + (size_t)i * TINYPDM_N_INPUTS, out + (size_t)i * TINYPDM_N_OUTPUTS);
+  }
+}
+
+void tinypdm_host_features_batch(const float *windows, uint32_t n, float *features, float *stats) {
+  static float work[TINYPDM_WINDOW];
+  uint32_t i;
+  for (i = 0; i < n; ++i) {
+    tinypdm_window_stats_t st;
+    memcpy(work, windows + (size_t)i * TINYPDM_WINDOW, sizeof(work));
+    tinypdm_features_compute(work, features + (size_t)i * TINYPDM_N_FEATURES, &st);
+    if (stats != NULL) {
+      float *s = stats + (size_t)i * 5u;
+      s[0] = st.mean;
+      s[1] = st.m2;
+      s[2] = st.rms;
+      s[3] = st.kurtosis;
+      s[4] = st.crest;
+    }
+  }
+}
+
+void tinypdm_host_score_batch(const float *features, uint32_t n, float *scores, float *z,
+                              int8_t *q_in, int8_t *q_out) {
+  uint32_t i;
+  for (i = 0; i < n; ++i) {
+    tinypdm_score_trace_t t;
+    const size_t o = (size_t)i * TINYPDM_N_FEATURES;
+    scores[i] = tinypdm_score_features(features + o, &t);
+    if (z != NULL) {
+      memcpy(z + o, t.z, sizeof(t.z));
+    }
+    if (q_in != NULL) {
+      memcpy(q_in + o, t.q_in, sizeof(t.q_in));
+    }
+    if (q_out != NULL) {
+      memcpy(q_out + o, t.q_out, sizeof(t.q_out));
+    }
+  }
+}
+
+/* axes 0: samples are the scored axis alone; else n frames of `axes` interleaved values.
+ * Results flattened: sample_index, score, threshold, rms, kurtosis, crest, over, alarm */
+int tinypdm_host_pipeline_push(tinypdm_pipeline_t *p, const int16_t *samples, uint32_t n,
+                               uint32_t axes, double *out, uint32_t max_out) {
+  tinypdm_result_t r[8];
+  int total = 0;
+  uint32_t done = 0;
+  while (done < n) {
+    /* at most 8 results per call of TINYPDM_HOP * 8 samples */
+    uint32_t chunk = n - done;
+    int got;
+    int k;
+    if (chunk > (uint32_t)TINYPDM_HOP * 7u) {
+      chunk = (uint32_t)TINYPDM_HOP * 7u;
+    }
+    if (axes == 0u) { /* the scored axis alone */
+      got = tinypdm_pipeline_push(p, samples + done, chunk, r, 8u);
+    } else {
+      got = tinypdm_pipeline_push_interleaved(p, samples + (size_t)done * axes, chunk, axes, r, 8u);
+    }
+    if (got < 0) {
+      return got;
+    }
+    for (k = 0; k < got; ++k) {
+      if ((uint32_t)total < max_out) {
+        double *o = out + (size_t)total * 8u;
+        o[0] = (double)r[k].sample_index;
+        o[1] = (double)r[k].score;
+        o[2] = (double)r[k].threshold;
+        o[3] = (double)r[k].rms;
+        o[4] = (double)r[k].kurtosis;
+        o[5] = (double)r[k].crest;
+        o[6] = r[k].over;
+        o[7] = r[k].alarm;
+      }
+      total++;
+    }
+    done += chunk;
+  }
+  return total;
+}
+
+int tinypdm_host_decoder_feed(tinypdm_frame_decoder_t *d, const uint8_t *in, uint32_t n,
+                              uint32_t *consumed) {
+  uint32_t i;
+  for (i = 0; i < n; ++i) {
+    const int t = tinypdm_frame_decoder_push(d, in[i]);
+    if (t != 0) {
+      *consumed = i + 1u;
+      return t;
+    }
+  }
+  *consumed = n;
+  return 0;
+}
+
+/* counters (8), then type, length, seq, t_us, n, axes of the last frame */
+void tinypdm_host_decoder_state(const tinypdm_frame_decoder_t *d, uint64_t *out) {
+  out[0] = d->counters.frames;
+  out[1] = d->counters.crc_errors;
+  out[2] = d->counters.resyncs;
+  out[3] = d->counters.dropped_frames;
+  out[4] = d->counters.oversize;
+  out[5] = d->counters.unknown;
+  out[6] = d->counters.wrong_version;
+  out[7] = d->counters.reboots;
+  out[8] = d->type;
+  out[9] = d->length;
+  out[10] = d->seq;
+  out[11] = d->t_us;
+  out[12] = d->n;
+  out[13] = d->axes;
+}
+
+const uint8_t *tinypdm_host_decoder_payload(const tinypdm_frame_decoder_t *d) { return d->payload; }
+
+const int16_t *tinypdm_host_decoder_samples(const tinypdm_frame_decoder_t *d) { return d->samples; }

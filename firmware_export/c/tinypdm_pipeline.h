@@ -1,0 +1,90 @@
+/**
+ * @file tinypdm_pipeline.h
+ * @brief Samples in, scored windows out: the whole on-device loop.
+ *
+ * Push int16 samples of the scored axis as they arrive; every TINYPDM_HOP samples (once
+ * the first TINYPDM_WINDOW have arrived) one window is scored:
+ * physical = scale * sample, features, standardise, int8 model, score, threshold,
+ * k-of-n alarm. Window i covers samples [i*HOP, i*HOP + WINDOW), the same grid as
+ * vibration.features.frame_windows. All state lives in tinypdm_pipeline_t (static
+ * storage, sizes from the generated header).
+ */
+#ifndef TINYPDM_PIPELINE_H
+#define TINYPDM_PIPELINE_H
+
+#include <stdint.h>
+
+#include "tinypdm_features.h"
+#include "tinypdm_frame.h"
+#include "tinypdm_model_config.h"
+#include "tinypdm_score.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @brief One scored window. */
+typedef struct {
+  uint64_t sample_index; /**< index (from 0 at init) of the window's last sample */
+  float score;           /**< mean squared reconstruction error */
+  float threshold;       /**< the threshold compared against */
+  float rms;             /**< RMS of the window, physical units */
+  float kurtosis;        /**< Pearson kurtosis of the window */
+  float crest;           /**< crest factor of the window */
+  uint8_t over;          /**< score > threshold */
+  uint8_t alarm;         /**< the k-of-n alarm policy holds */
+} tinypdm_result_t;
+
+/** @brief Pipeline state; initialise with tinypdm_pipeline_init. */
+typedef struct {
+  int16_t ring[TINYPDM_WINDOW]; /**< the last WINDOW samples */
+  float work[TINYPDM_WINDOW];   /**< window in physical units, then FFT work space */
+  uint32_t head;                /**< next ring slot */
+  uint32_t until_next;          /**< samples still due before the next window */
+  uint64_t n_samples;           /**< samples pushed since init */
+  float scale;                  /**< physical units per LSB (TINYPDM_SAMPLE_SCALE) */
+  float threshold;              /**< TINYPDM_THRESHOLD */
+  uint32_t results_dropped;     /**< windows scored while out[] was full */
+  tinypdm_alarm_t alarm;        /**< k-of-n state */
+} tinypdm_pipeline_t;
+
+/** @brief Reset: empty ring, scale TINYPDM_SAMPLE_SCALE, threshold TINYPDM_THRESHOLD, no alarm. */
+void tinypdm_pipeline_init(tinypdm_pipeline_t *p);
+
+/** @brief Physical units per LSB of the pushed samples (e.g. from the host's HELLO). */
+void tinypdm_pipeline_set_scale(tinypdm_pipeline_t *p, float units_per_lsb);
+
+/**
+ * @brief Push samples of the scored axis.
+ * @param samples n int16 samples
+ * @param out     room for max_out results; windows beyond it are counted in results_dropped
+ *                (n / TINYPDM_HOP + 1 is always enough)
+ * @return the number of results written to out
+ */
+int tinypdm_pipeline_push(tinypdm_pipeline_t *p, const int16_t *samples, uint32_t n,
+                          tinypdm_result_t *out, uint32_t max_out);
+
+/**
+ * @brief Push interleaved multi-axis samples (s0a0, s0a1, ..., s1a0, ...);
+ *        axis TINYPDM_FEATURE_AXIS is scored.
+ * @return the number of results, or -1 when axes <= TINYPDM_FEATURE_AXIS
+ */
+int tinypdm_pipeline_push_interleaved(tinypdm_pipeline_t *p, const int16_t *samples,
+                                      uint32_t n_per_axis, uint32_t axes,
+                                      tinypdm_result_t *out, uint32_t max_out);
+
+/** @brief SCORE frame fields of a result (t_us: device time of the window's last sample). */
+void tinypdm_result_to_score(const tinypdm_result_t *r, uint64_t t_us, tinypdm_score_msg_t *msg);
+
+/**
+ * @brief HELLO fields this build knows: sample rate, scale, units, model SHA-256, flags
+ *        (scores on board), axes 1, samples_per_frame 0, firmware_version
+ *        TINYPDM_MODEL_VERSION; the caller sets device_id and may change the rest.
+ */
+void tinypdm_pipeline_hello(const tinypdm_pipeline_t *p, tinypdm_hello_t *hello);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TINYPDM_PIPELINE_H */

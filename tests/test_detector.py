@@ -1,0 +1,161 @@
+"""AutoencoderDetector: the fit/score/predict contract on seeded synthetic features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+
+from vibration.detector import AutoencoderDetector
+from vibration.thresholds import calibrate_threshold, held_out_split
+
+pytestmark = pytest.mark.tensorflow
+
+N_FEATURES = 19
+
+
+def _normal(n: int, seed: int) -> np.ndarray:
+    """Correlated features: 4 latent factors mixed into 19, plus small noise."""
+    rng = np.random.default_rng(seed)
+    mixing = np.random.default_rng(1234).normal(size=(4, N_FEATURES))
+    return rng.normal(size=(n, 4)) @ mixing + 0.1 * rng.normal(size=(n, N_FEATURES)) + 5.0
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[AutoencoderDetector, np.ndarray]:
+    X = _normal(300, seed=0)
+    return AutoencoderDetector(epochs=60, random_state=0).fit(X), X
+
+
+def test_detector_separates_shifted_windows(fitted):
+    detector, _ = fitted
+    normal = _normal(400, seed=1)
+    shifted = normal + 3.0 * np.random.default_rng(2).choice([-1.0, 1.0], size=N_FEATURES)
+    assert np.mean(detector.predict(normal) == 1) >= 0.98
+    assert np.all(detector.predict(shifted) == -1)
+    assert np.median(detector.anomaly_score(shifted)) > 10 * detector.threshold_
+
+
+def test_detector_sklearn_relations_hold(fitted):
+    detector, _ = fitted
+    X = np.concatenate([_normal(50, seed=3), _normal(50, seed=4) + 2.0])
+    anomaly = detector.anomaly_score(X)
+    assert anomaly.shape == (100,) and anomaly.dtype == np.float64
+    assert np.all(anomaly >= 0)
+    np.testing.assert_array_equal(detector.score_samples(X), -anomaly)
+    assert detector.offset_ == -detector.threshold_
+    np.testing.assert_allclose(
+        detector.decision_function(X), detector.score_samples(X) - detector.offset_
+    )
+    predicted = detector.predict(X)
+    assert predicted.dtype.kind == "i"
+    np.testing.assert_array_equal(predicted, np.where(anomaly > detector.threshold_, -1, 1))
+    assert set(np.unique(predicted)) == {-1, 1}
+
+
+def test_detector_threshold_comes_from_held_out_windows_only(fitted):
+    detector, X = fitted
+    start = held_out_split(len(X), detector.validation_fraction)
+    assert (detector.n_train_, detector.n_held_out_) == (start, len(X) - start)
+    np.testing.assert_allclose(detector.held_out_scores_, detector.anomaly_score(X[start:]))
+    expected = calibrate_threshold(
+        detector.anomaly_score(X[start:]), detector.threshold_quantile, detector.threshold_margin
+    )
+    assert detector.threshold_ == pytest.approx(expected)
+    # Standardisation is learned on the training part only.
+    np.testing.assert_allclose(detector.mean_, X[:start].mean(axis=0))
+
+
+def test_detector_score_is_mean_squared_error_in_standardised_space(fitted):
+    detector, _ = fitted
+    X = _normal(20, seed=5)
+    z = (X - detector.mean_) / detector.scale_
+    expected = np.mean((z - detector.reconstruct(X)) ** 2, axis=1)
+    np.testing.assert_allclose(detector.anomaly_score(X), expected)
+    # The Keras model computes the same reconstruction as the numpy forward pass.
+    keras_out = detector.model_.predict(z.astype(np.float32), verbose=0)
+    np.testing.assert_allclose(keras_out, detector.reconstruct(X), rtol=1e-4, atol=1e-4)
+
+
+def test_detector_network_fits_the_int8_engine(fitted):
+    detector, _ = fitted
+    dense = [layer for layer in detector.model_.layers]
+    assert [type(layer).__name__ for layer in dense] == ["Dense"] * 6
+    activations = [layer.activation.__name__ for layer in dense]
+    assert activations == ["relu"] * 5 + ["linear"]
+    assert [layer.units for layer in dense] == [32, 16, 8, 16, 32, N_FEATURES]
+    assert detector.n_parameters_ == detector.model_.count_params() < 4000  # < 4 KB int8
+
+
+def test_detector_fit_is_deterministic_for_a_seed():
+    X = _normal(60, seed=6)
+    a = AutoencoderDetector(epochs=5, random_state=3).fit(X)
+    b = AutoencoderDetector(epochs=5, random_state=3).fit(X)
+    c = AutoencoderDetector(epochs=5, random_state=4).fit(X)
+    np.testing.assert_array_equal(a.anomaly_score(X), b.anomaly_score(X))
+    assert a.threshold_ == b.threshold_
+    assert not np.array_equal(a.anomaly_score(X), c.anomaly_score(X))
+
+
+def test_detector_reports_each_epoch():
+    seen = []
+    detector = AutoencoderDetector(epochs=4).fit(
+        _normal(40, seed=7), on_epoch=lambda epoch, logs: seen.append((epoch, logs["loss"]))
+    )
+    assert [e for e, _ in seen] == [1, 2, 3, 4]
+    assert [loss for _, loss in seen] == detector.history_["loss"]
+    assert detector.n_epochs_ == 4
+
+
+def test_detector_fine_tune_keeps_scaler_and_recalibrates(fitted):
+    detector, X = fitted
+    from sklearn.base import clone
+
+    tuned = clone(detector).fit(X)
+    mean, scale, before = tuned.mean_.copy(), tuned.scale_.copy(), tuned.threshold_
+    louder = _normal(120, seed=8) * 1.3
+    tuned.fine_tune(louder, epochs=20)
+    np.testing.assert_array_equal(tuned.mean_, mean)
+    np.testing.assert_array_equal(tuned.scale_, scale)
+    start = held_out_split(120, tuned.validation_fraction)
+    np.testing.assert_allclose(tuned.held_out_scores_, tuned.anomaly_score(louder[start:]))
+    assert tuned.threshold_ != before
+    assert tuned.n_train_ == start
+    assert np.mean(tuned.predict(_normal(200, seed=9) * 1.3) == 1) >= 0.95
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"hidden": ()}, "hidden"),
+        ({"hidden": (8, 0)}, "hidden"),
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"learning_rate": -1.0}, "learning_rate"),
+        ({"noise_std": -0.1}, "noise_std"),
+        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"threshold_quantile": 1.0}, "threshold_quantile"),
+        ({"threshold_margin": 0.5}, "threshold_margin"),
+        ({"alarm_k": 6, "alarm_n": 5}, "AlarmPolicy.k"),
+    ],
+)
+def test_detector_fit_rejects_bad_hyper_parameters(params, match):
+    with pytest.raises(ValueError, match=match):
+        AutoencoderDetector(**params).fit(_normal(10, seed=0))
+
+
+def test_detector_fit_rejects_bad_input():
+    with pytest.raises(ValueError, match="1 sample"):
+        AutoencoderDetector(epochs=1).fit(_normal(1, seed=0))
+    bad = _normal(10, seed=0)
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        AutoencoderDetector(epochs=1).fit(bad)
+
+
+def test_detector_unfitted_and_wrong_width_raise(fitted):
+    with pytest.raises(NotFittedError):
+        AutoencoderDetector().predict(_normal(3, seed=0))
+    detector, _ = fitted
+    with pytest.raises(ValueError, match="features"):
+        detector.anomaly_score(np.zeros((3, N_FEATURES - 1)))

@@ -1,0 +1,290 @@
+"""One contract, every backend: the same tests run against SQLite and a real influxd."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vibration.stores import Event, ScorePoint, SensorStatus, Store, open_store
+
+T0 = 1_700_000_000 * 10**9  # a fixed wall time, ns
+S = 10**9
+
+NASTY_NAMES = [
+    "it's; DROP MEASUREMENT anomaly_score",
+    'pump "7", east',
+    "a=b c=d",
+    "x' OR '1'='1",
+    "Pumpe Süd #3 / DE",
+    "semi;colon,comma",
+]
+
+
+def _influx_url_for(base: str, db: str) -> str:
+    return base.rsplit("/", 1)[0] + "/" + db
+
+
+def _drop_database(store: Store) -> None:
+    from vibration.stores.influx import InfluxStore
+
+    assert isinstance(store, InfluxStore)
+    store._query(f'DROP DATABASE "{store.database}"', db=False)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("influxdb", marks=pytest.mark.influxd)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        s = open_store(f"sqlite://{tmp_path / 'scores.db'}")
+        yield s
+        s.close()
+        return
+    base = request.getfixturevalue("influxd_url")
+    s = open_store(_influx_url_for(base, "t_" + uuid.uuid4().hex[:12]))
+    yield s
+    _drop_database(s)
+    s.close()
+
+
+def point(t: int, sensor: str = "s1", score: float = 0.5, **kw: object) -> ScorePoint:
+    fields: dict[str, object] = dict(
+        asset="pump-1",
+        model="3f2a9c01d4e5",
+        threshold=1.0,
+        alarm=score > 1.0,
+        rms=0.25,
+        kurtosis=3.0,
+        seq=0,
+    )
+    fields.update(kw)
+    return ScorePoint(time_ns=t, sensor=sensor, score=score, **fields)  # type: ignore[arg-type]
+
+
+def test_store_latest_scores_round_trips_every_field(store: Store) -> None:
+    a = point(
+        T0,
+        "s1",
+        0.1234567890123,
+        threshold=0.75,
+        alarm=True,
+        rms=1e-5,
+        kurtosis=2.5,
+        seq=4_000_000_000,
+    )
+    b = point(T0 + S, "s1", 2.0, seq=5)
+    c = point(T0 + 3, "s2", 1e-30, asset="fan", model="ffffffffffff")
+    store.write_scores([a, c, b])
+    latest = store.latest_scores()
+    assert latest == {"s1": b, "s2": c}
+    store.write_scores([point(T0 + 2 * S, "s1", 0.0)])
+    assert store.latest_scores()["s1"].time_ns == T0 + 2 * S
+    # An older point written later (a spool replay) does not become the latest.
+    store.write_scores([a])
+    assert store.latest_scores()["s1"].time_ns == T0 + 2 * S
+
+
+def test_store_duplicate_points_are_stored_once(store: Store) -> None:
+    batch = [point(T0 + i * S, "s1", float(i)) for i in range(50)]
+    store.write_scores(batch)
+    store.write_scores(batch)
+    store.write_scores(batch[10:20])
+    assert store.count_scores() == 50
+    # Same identity, new fields: replaced, not added.
+    store.write_scores([point(T0, "s1", 9.5)])
+    assert store.count_scores("s1") == 50
+    raw = store.query_scores("s1", T0, T0 + 1)
+    assert raw.score.tolist() == [9.5]
+    # Same time, another model: another point.
+    store.write_scores([point(T0, "s1", 1.0, model="000000000000")])
+    assert store.count_scores("s1") == 51
+
+
+def test_store_query_scores_raw_is_half_open_and_sorted(store: Store) -> None:
+    pts = [point(T0 + i * S, "s1", float(i), alarm=i % 3 == 0) for i in range(10)]
+    store.write_scores([*pts[::-1], point(T0 + 5 * S, "other", 99.0)])
+    series = store.query_scores("s1", T0 + 2 * S, T0 + 7 * S)
+    assert series.time_ns.tolist() == [T0 + i * S for i in range(2, 7)]
+    assert series.score.tolist() == [2.0, 3.0, 4.0, 5.0, 6.0]
+    assert series.score_max.tolist() == series.score.tolist()
+    assert series.alarm.tolist() == [False, True, False, False, True]
+    assert series.count.tolist() == [1] * 5
+    assert series.time_ns.dtype == np.int64 and series.alarm.dtype == np.bool_
+    assert len(store.query_scores("s1", T0, T0)) == 0
+
+
+def test_store_query_scores_buckets_match_numpy(store: Store) -> None:
+    rng = np.random.default_rng(7)
+    n = 600
+    t = T0 + np.sort(rng.choice(1800 * S, size=n, replace=False)).astype(np.int64)
+    score = rng.gamma(2.0, 0.1, size=n)
+    thr = np.where(t < T0 + 900 * S, 0.5, 0.6)
+    alarm = score > 0.45
+    rms = rng.uniform(0.1, 1.0, size=n)
+    kurt = rng.uniform(2.0, 6.0, size=n)
+    store.write_scores(
+        [
+            ScorePoint(
+                int(t[i]),
+                "s1",
+                "pump-1",
+                "m",
+                float(score[i]),
+                float(thr[i]),
+                bool(alarm[i]),
+                float(rms[i]),
+                float(kurt[i]),
+                i,
+            )
+            for i in range(n)
+        ]
+    )
+    start, end = T0 + 95 * S, T0 + 1700 * S
+    got = store.query_scores("s1", start, end, bucket_s=60)
+
+    keep = (t >= start) & (t < end)
+    bucket = (t[keep] // (60 * S)) * (60 * S)
+    starts = np.unique(bucket)
+    assert got.time_ns.tolist() == starts.tolist()
+    reducers: list[tuple[str, np.ndarray, Callable[[np.ndarray], float]]] = [
+        ("score", score, np.mean),
+        ("score_max", score, np.max),
+        ("threshold", thr, np.mean),
+        ("rms", rms, np.mean),
+        ("kurtosis", kurt, np.mean),
+    ]
+    for name, values, fn in reducers:
+        want = [fn(values[keep][bucket == b]) for b in starts]
+        np.testing.assert_allclose(getattr(got, name), want, rtol=1e-12, err_msg=name)
+    assert got.alarm.tolist() == [bool(alarm[keep][bucket == b].any()) for b in starts]
+    assert got.count.tolist() == [int((bucket == b).sum()) for b in starts]
+    assert int(got.count.sum()) == int(keep.sum())
+
+
+def test_store_sensors_gives_latest_status_per_sensor(store: Store) -> None:
+    old = SensorStatus(T0, "s2", "fan", "fw-1.0", "ab" * 32, 12000.0, 0, 0)
+    new = SensorStatus(T0 + 10 * S, "s2", "fan", "fw-1.1", "cd" * 32, 12800.0, 3, 17)
+    other = SensorStatus(T0 + 5 * S, "s1", "pump-1", "", "", 0.0, 0, 0)
+    store.write_status([new, other, old])
+    store.write_status([new])
+    assert store.sensors() == [other, new]
+
+
+def test_store_events_filter_by_range_and_sensor(store: Store) -> None:
+    evs = [
+        Event(T0 + 1 * S, "alarm", "s1", "pump-1", "score 3.2 > 1.0"),
+        Event(T0 + 2 * S, "ack", "s1", "pump-1", "seen, checking", author="ana"),
+        Event(T0 + 2 * S, "note", "s2", "fan", 'multi\nline "quoted" \\ text', author="bo b"),
+        Event(T0 + 9 * S, "maintenance", "s2", "fan", "bearing replaced"),
+    ]
+    store.write_events(evs[::-1])
+    store.write_events(evs[:1])
+    assert store.events(T0, T0 + 10 * S) == evs
+    assert store.events(T0 + 2 * S, T0 + 9 * S) == evs[1:3]
+    assert store.events(T0, T0 + 10 * S, sensor="s2") == [evs[2], evs[3]]
+    assert store.events(T0, T0 + 10 * S, sensor="nobody") == []
+
+
+def test_store_count_scores_counts_per_sensor(store: Store) -> None:
+    assert store.count_scores() == 0
+    store.write_scores(
+        [point(T0 + i, "a") for i in range(7)] + [point(T0 + i, "b") for i in range(3)]
+    )
+    assert (store.count_scores(), store.count_scores("a"), store.count_scores("b")) == (10, 7, 3)
+    assert store.count_scores("c") == 0
+
+
+def test_store_empty_store_answers_empty(store: Store) -> None:
+    assert store.sensors() == []
+    assert store.latest_scores() == {}
+    assert len(store.query_scores("s1", 0, T0, bucket_s=60)) == 0
+    assert store.events(0, T0) == []
+
+
+@pytest.mark.parametrize("name", NASTY_NAMES, ids=range(len(NASTY_NAMES)))
+def test_store_nasty_names_round_trip_without_injection(store: Store, name: str) -> None:
+    victim = point(T0, "victim")
+    store.write_scores([victim])
+    p = point(T0 + S, name, 0.7, asset=name, model=name)
+    store.write_scores([p])
+    store.write_status([SensorStatus(T0 + S, name, name, name, name, 1.0, 1, 2)])
+    store.write_events([Event(T0 + S, "note", name, name, name, name)])
+    assert store.latest_scores() == {"victim": victim, name: p}
+    assert store.query_scores(name, T0, T0 + 2 * S).score.tolist() == [0.7]
+    assert store.count_scores(name) == 1
+    assert store.count_scores() == 2
+    assert [s.sensor for s in store.sensors()] == [name]
+    assert store.events(T0, T0 + 2 * S, sensor=name)[0].text == name
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.query_scores("s1", 10, 5),
+        lambda s: s.query_scores("s1", 0, 10, bucket_s=0),
+        lambda s: s.query_scores("bad\\name", 0, 10),
+        lambda s: s.query_scores("", 0, 10),
+        lambda s: s.events(0, 10, sensor="line\nbreak"),
+        lambda s: s.count_scores(" padded"),
+    ],
+    ids=["end-before-start", "bucket-0", "backslash", "empty", "newline", "padded"],
+)
+def test_store_bad_arguments_raise_value_error(
+    store: Store, call: Callable[[Store], object]
+) -> None:
+    with pytest.raises(ValueError):
+        call(store)
+
+
+def test_store_concurrent_writers_lose_nothing(store: Store) -> None:
+    def work(k: int) -> None:
+        for j in range(10):
+            store.write_scores(
+                [point(T0 + (k * 1000 + j * 10 + i) * S, f"s{k}") for i in range(10)]
+            )
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert store.count_scores() == 400
+    assert sorted(store.latest_scores()) == ["s0", "s1", "s2", "s3"]
+
+
+def test_store_is_a_store_and_has_a_url(store: Store) -> None:
+    assert isinstance(store, Store)
+    assert store.url.split(":")[0] in ("sqlite", "influxdb")
+
+
+def test_store_package_exports_exactly_its_public_names() -> None:
+    import vibration.stores as stores
+
+    assert sorted(stores.__all__) == sorted(
+        [
+            "EVENT_KINDS",
+            "Batch",
+            "Event",
+            "InfluxStore",
+            "PartialWriteError",
+            "ScorePoint",
+            "ScoreSeries",
+            "SensorStatus",
+            "Spool",
+            "SpoolFull",
+            "SpoolStats",
+            "SpooledStore",
+            "SqliteStore",
+            "Store",
+            "StoreURLError",
+            "check_name",
+            "open_store",
+            "redact_url",
+        ]
+    )
+    public = {n for n in vars(stores) if not n.startswith("_") and n not in {"annotations"}}
+    modules = {"base", "factory", "influx", "spool", "sqlite", "batcher", "influxd_process"}
+    assert public - modules == set(stores.__all__)

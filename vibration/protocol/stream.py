@@ -1,0 +1,153 @@
+"""One decoder for whatever a sensor sends: binary frames or plain text lines.
+
+:class:`StreamDecoder` looks at the first bytes, decides once whether the stream is binary
+(a 0x00 appears: every binary frame ends with one) or ASCII (two sample lines and no 0x00,
+or more bytes than the longest binary frame without any 0x00), then delegates. In ASCII
+mode it wraps each feed's rows in ``Frame(seq=n, body=Samples(t_us=estimated, ...))`` so a
+consumer handles both kinds of sensor the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from vibration.protocol.ascii_stream import AsciiDecoder, AsciiStats, RateEstimate
+from vibration.protocol.decoder import DecoderStats, FrameDecoder
+from vibration.protocol.frames import MAX_AXES, MAX_ENCODED, Frame, Samples
+
+__all__ = ["Mode", "StreamDecoder"]
+
+Mode = Literal["binary", "ascii"]
+_SEPARATORS = bytes.maketrans(b",;\t\r", b"    ")
+
+
+class StreamDecoder:
+    """Auto-detecting decoder: binary protocol or one-sample-per-line text.
+
+    Parameters
+    ----------
+    mode : "binary", "ascii" or None
+        Force a mode; None detects it from the first bytes.
+    axes : int or None
+        ASCII mode: values per line, None to learn them (:class:`AsciiDecoder`).
+    decimal_scale : float
+        ASCII mode: units per count of decimal streams (:class:`AsciiDecoder`).
+    """
+
+    def __init__(
+        self,
+        *,
+        mode: Mode | None = None,
+        axes: int | None = None,
+        decimal_scale: float = 1e-3,
+    ) -> None:
+        if mode not in (None, "binary", "ascii"):
+            raise ValueError(f"mode must be None, 'binary' or 'ascii', got {mode!r}")
+        AsciiDecoder(axes, decimal_scale=decimal_scale)  # validate the arguments now
+        self._axes = axes
+        self._decimal_scale = decimal_scale
+        self.mode: Mode | None = None
+        self._binary: FrameDecoder | None = None
+        self._ascii: AsciiDecoder | None = None
+        self._probe: list[tuple[bytes, float]] = []
+        self._probe_len = 0
+        self._seq = 0
+        if mode is not None:
+            self._start(mode)
+
+    @property
+    def decoder(self) -> FrameDecoder | AsciiDecoder | None:
+        """The decoder the stream was handed to; None while the mode is unknown."""
+        return self._binary if self._binary is not None else self._ascii
+
+    @property
+    def stats(self) -> DecoderStats | AsciiStats:
+        """The delegate's counters; before detection, empty ones with ``bytes_in``."""
+        if self._binary is not None:
+            return self._binary.stats
+        if self._ascii is not None:
+            return self._ascii.stats
+        return DecoderStats(bytes_in=self._probe_len)
+
+    def rate_estimate(self) -> RateEstimate | None:
+        """ASCII mode: the estimated sample rate (:meth:`AsciiDecoder.rate_estimate`)."""
+        return self._ascii.rate_estimate() if self._ascii is not None else None
+
+    def feed(
+        self, data: bytes | bytearray | memoryview, t_arrival: float | None = None
+    ) -> list[Frame]:
+        """Decode what ``data`` completes.
+
+        Parameters
+        ----------
+        data : bytes-like
+            The next bytes of the stream.
+        t_arrival : float or None
+            When they arrived (``time.monotonic()`` seconds); None reads the clock now.
+            Only ASCII mode uses it.
+
+        Returns
+        -------
+        list of Frame
+            Binary mode: the decoded frames. ASCII mode: at most one SAMPLES frame per
+            feed, ``seq`` counting such frames from 0, ``t_us`` estimated from arrival
+            times. Empty while the mode is still being detected.
+        """
+        t = time.monotonic() if t_arrival is None else t_arrival
+        if self.mode is None:
+            chunk = bytes(data)
+            self._probe.append((chunk, t))
+            self._probe_len += len(chunk)
+            mode = self._detect()
+            if mode is None:
+                return []
+            self._start(mode)
+            probe, self._probe, self._probe_len = self._probe, [], 0
+            out: list[Frame] = []
+            for chunk, tc in probe:
+                out += self._feed(chunk, tc)
+            return out
+        return self._feed(data, t)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _start(self, mode: Mode) -> None:
+        self.mode = mode
+        if mode == "binary":
+            self._binary = FrameDecoder()
+        else:
+            self._ascii = AsciiDecoder(self._axes, decimal_scale=self._decimal_scale)
+
+    def _feed(self, data: bytes | bytearray | memoryview, t: float) -> list[Frame]:
+        if self._binary is not None:
+            return self._binary.feed(data)
+        assert self._ascii is not None
+        rows = self._ascii.feed(data, t)
+        if not len(rows):
+            return []
+        frame = Frame(self._seq, Samples(self._ascii.last_t_us, rows))
+        self._seq += 1
+        return [frame]
+
+    def _detect(self) -> Mode | None:
+        if any(b"\x00" in chunk for chunk, _ in self._probe):
+            return "binary"
+        if self._probe_len > MAX_ENCODED + 1:
+            return "ascii"  # longer than any binary frame, and no delimiter
+        lines = b"".join(chunk for chunk, _ in self._probe).split(b"\n")[1:-1]  # whole lines
+        rows = [t for t in (line.translate(_SEPARATORS).split() for line in lines) if t]
+        if len(rows) >= 2 and len(rows[-1]) == len(rows[-2]) and all(map(_numeric, rows[-2:])):
+            return "ascii"
+        return None
+
+
+def _numeric(tokens: list[bytes]) -> bool:
+    if len(tokens) > MAX_AXES:
+        return False
+    try:
+        for tok in tokens:
+            float(tok)
+    except ValueError:
+        return False
+    return True
