@@ -203,7 +203,7 @@ def rung2_int8(
 
 def rung3_engine(tflite: bytes, host: Any, q_in: NDArray[np.int8], seed: int = 0) -> RungResult:
     """TFLM interpreter vs C engine on ``q_in`` plus random vectors: bit-exact."""
-    from firmware_export.testing import tflm_invoke
+    from firmware_export.interpreters import tflm_invoke
 
     rng = np.random.default_rng(seed)
     d = host.config["n_features"]

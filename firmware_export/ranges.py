@@ -254,7 +254,7 @@ def search_ranges(
     base = quantize_keras(
         keras_model, np.concatenate([cal, cal * widest]).astype(np.float32), config
     )
-    base_model = read_tflite(base)
+    base_model = read_tflite(base, "model_int8.tflite")
     chain = _float_chain(keras_model)
     acts = [layer.activation for layer in base_model.layers]
     if len(chain) != len(acts) or any(

@@ -99,7 +99,7 @@ def reference_scores(
     scores : ndarray of shape (n,), float64
     q_in, q_out : ndarray of shape (n, d), int8
     """
-    from firmware_export.testing import tflm_invoke
+    from firmware_export.interpreters import tflm_invoke
 
     f = np.asarray(features, dtype=np.float64)
     z = (f - np.asarray(mean, np.float64)) / np.asarray(scale, np.float64)

@@ -1,4 +1,4 @@
-"""Helpers for tests and golden files: small seeded models, signals, TFLM runs.
+"""Helpers for tests, benchmarks and golden files: small seeded models, signals, TFLM runs.
 
 Nothing here runs at import; TensorFlow is imported only by :func:`dense_autoencoder`.
 """
@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
 
-from vibration.features import FeatureConfig
+from firmware_export.interpreters import litert_invoke, tflm_invoke
+from firmware_export.signals import synthetic_windows
 
 __all__ = [
     "dense_autoencoder",
@@ -49,64 +49,6 @@ def dense_autoencoder(
         )
     layers.append(keras.layers.Dense(n_features, bias_initializer=init, name="out"))
     return keras.Sequential(layers)
-
-
-def tflm_invoke(tflite: bytes, q_in: ArrayLike) -> NDArray[np.int8]:
-    """Run the ``tflite-micro`` interpreter on int8 rows, shape (n, d) -> (n, d_out)."""
-    from tflite_micro.python.tflite_micro import runtime
-
-    x = np.asarray(q_in, dtype=np.int8)
-    interp = runtime.Interpreter.from_bytes(bytes(tflite))
-    out = []
-    for row in x:
-        interp.set_input(row[None, :], 0)
-        interp.invoke()
-        out.append(np.array(interp.get_output(0)).reshape(-1))
-    return np.asarray(out, dtype=np.int8).reshape(x.shape[0], -1)
-
-
-def litert_invoke(tflite: bytes, q_in: ArrayLike) -> NDArray[np.int8]:
-    """Run LiteRT (``ai_edge_litert``) on int8 rows, shape (n, d) -> (n, d_out)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    x = np.asarray(q_in, dtype=np.int8)
-    interp = Interpreter(model_content=bytes(tflite))
-    interp.allocate_tensors()
-    i_in = interp.get_input_details()[0]["index"]
-    i_out = interp.get_output_details()[0]["index"]
-    out = []
-    for row in x:
-        interp.set_tensor(i_in, row[None, :])
-        interp.invoke()
-        out.append(np.array(interp.get_tensor(i_out)).reshape(-1))
-    return np.asarray(out, dtype=np.int8).reshape(x.shape[0], -1)
-
-
-def synthetic_windows(
-    config: FeatureConfig, n: int = 4, *, seed: int = 0, amplitude: float = 2000.0
-) -> NDArray[np.int16]:
-    """Deterministic int16 windows with different characters, shape (n, window).
-
-    Cycles through: Gaussian noise, noise plus a tone, noise plus periodic impacts (a
-    bearing-fault-like signal), a constant (silent sensor).
-    """
-    rng = np.random.default_rng(seed)
-    t = np.arange(config.window) / config.sample_rate
-    out = np.empty((n, config.window), dtype=np.int16)
-    for i in range(n):
-        kind = i % 4
-        x = rng.normal(0.0, amplitude / 4, config.window)
-        if kind == 1:
-            x += amplitude * np.sin(
-                2 * np.pi * (0.05 + 0.1 * rng.random()) * config.sample_rate * t
-            )
-        elif kind == 2:
-            period = max(8, config.window // 9)
-            x[::period] += amplitude * 6
-        elif kind == 3:
-            x = np.full(config.window, rng.integers(-100, 100), dtype=np.float64)
-        out[i] = np.clip(np.round(x), -32768, 32767).astype(np.int16)
-    return out
 
 
 def write_golden_dense(directory: Path, *, n_vectors: int = 64, seed: int = 0) -> list[Path]:

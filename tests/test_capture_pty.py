@@ -261,3 +261,28 @@ def test_capture_pty_replay_loop_and_ctrl_c_finish_the_recording(tmp_path):
     n = rec.meta.samples
     assert n >= seen and n == captured["samples"]
     np.testing.assert_array_equal(rec.samples(), np.tile(data, (n // 3000 + 1, 1))[:n])
+
+
+def test_capture_pty_joins_a_sensor_that_is_already_running(tmp_path):
+    link = tmp_path / "tty"
+    sim = _simulate(link, "--rate", "8000", "--seed", "6")  # streams from the start
+    port = open_port(str(link))
+    try:
+        result = capture(port, 1.5, CaptureConfig(out=tmp_path / "ds"))
+    finally:
+        port.close()
+    sim.send_signal(signal.SIGTERM)
+    sent = _finish(sim)
+
+    assert sent["samples_sent"] >= result.samples
+    assert result.end_reason == "time" and result.mode == "binary"
+    assert result.hello is not None  # greeted at once, not after the 10 s HELLO period
+    assert result.samples > 0 and result.samples % SPF == 0
+    assert result.dropped_frames == 0 and result.gaps == 0
+    rec = open_recording(result.path)
+    assert rec.meta.scale == SimulatorConfig().scale and rec.meta.units == "g"
+    # a contiguous piece of the sensor's stream, starting at a frame boundary
+    truth = _truth(8000.0, 6, 8000 * 60)
+    data = rec.samples()
+    starts = [k for k in range(0, len(truth) - len(data), SPF) if (truth[k] == data[0]).all()]
+    assert any(np.array_equal(truth[k : k + len(data)], data) for k in starts)

@@ -34,7 +34,7 @@ def test_protocol_constants_match_the_spec():
 def test_protocol_import_is_light():
     code = (
         "import sys, vibration.protocol;"
-        "print([m for m in ('tensorflow', 'keras', 'sklearn', 'streamlit', 'serial')"
+        "print([m for m in ('tensorflow', 'keras', 'sklearn', 'streamlit')"
         " if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

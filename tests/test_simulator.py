@@ -275,3 +275,18 @@ def test_simulator_simulate_recording_writes_a_labelled_recording(tmp_path):
     )
     healthy = simulate_recording(tmp_path, "sim-ok", SimulatorConfig(fault="outer"), seconds=0.1)
     assert healthy.meta.label == "normal"
+
+
+def test_simulator_set_severity_grows_the_fault_and_keeps_the_healthy_part():
+    from scipy.stats import kurtosis
+
+    cfg = SimulatorConfig(fault="outer", severity=0.0, seed=3)
+    ramp, healthy = BearingSimulator(cfg), BearingSimulator(cfg)
+    head = ramp.generate(12000)
+    np.testing.assert_array_equal(head, healthy.generate(12000))
+    ramp.set_severity(0.8)
+    assert ramp.severity == 0.8
+    tail = ramp.generate(24000)[4096:, 0]
+    assert kurtosis(tail, fisher=False) > kurtosis(head[:, 0], fisher=False) + 1.0
+    with pytest.raises(ValueError, match="severity"):
+        ramp.set_severity(1.5)

@@ -142,7 +142,9 @@ def test_virtual_sensor_scorer_hook_sends_score_frames_after_samples():
     sensor = VirtualSensor(
         VirtualSensorConfig(samples_per_frame=100), SimulatedSource(sim), scorer=scorer
     )
-    frames, decoder = _decode(list(sensor.chunks(max_samples=300)))
+    chunks = list(sensor.chunks(max_samples=300))
+    frames, decoder = _decode(chunks)
+    assert [c.seq for c in chunks] == [f.seq for f in frames] == list(range(7))
     kinds = [type(f.body).__name__ for f in frames]
     assert kinds == ["Hello", "Samples", "Score", "Samples", "Score", "Samples", "Score"]
     assert frames[0].body.flags == Hello.FLAG_STREAMS | Hello.FLAG_SCORES

@@ -1,0 +1,136 @@
+"""tinypdm host side: serial protocol, virtual sensors, capture, simulator, datasets,
+features, the autoencoder detector, model directories, the gateway and the score stores.
+
+Importing ``vibration`` loads numpy only. scikit-learn and TensorFlow load when a detector
+is fitted or loaded (:class:`AutoencoderDetector` is imported lazily from
+``vibration.detector``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vibration.bearing import BearingGeometry
+from vibration.dataset import (
+    Recording,
+    RecordingMeta,
+    RecordingWriter,
+    dataset_info,
+    iter_recordings,
+    list_recordings,
+    open_recording,
+    quantize,
+    write_recording,
+)
+from vibration.devtime import ClockConfig, ClockMapper
+from vibration.errors import (
+    DatasetError,
+    ExportError,
+    ModelError,
+    ParityError,
+    ProtocolError,
+    StoreError,
+    StoreUnavailable,
+    TinyPdmError,
+)
+from vibration.features import FeatureConfig, extract_features, frame_windows, window_features
+from vibration.importers import ImportedSignal, import_files, read_signal
+from vibration.model_dir import TrainedModel, load_model_dir, save_model_dir
+from vibration.protocol import (
+    AsciiDecoder,
+    DecoderStats,
+    Frame,
+    FrameDecoder,
+    FrameType,
+    Hello,
+    Samples,
+    Score,
+    StreamDecoder,
+    Text,
+    decode_frame,
+    encode_frame,
+)
+from vibration.serial_link import PtyLink, open_port
+from vibration.simulator import BearingSimulator, SimulatorConfig, simulate_recording
+from vibration.stores import Event, ScorePoint, SensorStatus, Store, open_store
+from vibration.thresholds import AlarmPolicy, apply_alarm_policy
+from vibration.virtual_sensor import (
+    SimulatedSource,
+    VirtualSensor,
+    VirtualSensorConfig,
+    run_on_pty,
+)
+
+if TYPE_CHECKING:
+    from vibration.detector import AutoencoderDetector
+
+__all__ = [
+    "AlarmPolicy",
+    "AsciiDecoder",
+    "AutoencoderDetector",
+    "BearingGeometry",
+    "BearingSimulator",
+    "ClockConfig",
+    "ClockMapper",
+    "DatasetError",
+    "DecoderStats",
+    "Event",
+    "ExportError",
+    "FeatureConfig",
+    "Frame",
+    "FrameDecoder",
+    "FrameType",
+    "Hello",
+    "ImportedSignal",
+    "ModelError",
+    "ParityError",
+    "ProtocolError",
+    "PtyLink",
+    "Recording",
+    "RecordingMeta",
+    "RecordingWriter",
+    "Samples",
+    "Score",
+    "ScorePoint",
+    "SensorStatus",
+    "SimulatedSource",
+    "SimulatorConfig",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "StreamDecoder",
+    "Text",
+    "TinyPdmError",
+    "TrainedModel",
+    "VirtualSensor",
+    "VirtualSensorConfig",
+    "apply_alarm_policy",
+    "dataset_info",
+    "decode_frame",
+    "encode_frame",
+    "extract_features",
+    "frame_windows",
+    "import_files",
+    "iter_recordings",
+    "list_recordings",
+    "load_model_dir",
+    "open_port",
+    "open_recording",
+    "open_store",
+    "quantize",
+    "read_signal",
+    "run_on_pty",
+    "save_model_dir",
+    "simulate_recording",
+    "window_features",
+    "write_recording",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The detector subclasses scikit-learn's BaseEstimator: load it on first use only.
+    if name == "AutoencoderDetector":
+        from vibration.detector import AutoencoderDetector
+
+        return AutoencoderDetector
+    raise AttributeError(f"module 'vibration' has no attribute {name!r}")

@@ -576,7 +576,9 @@ class CaptureSession:
 
 
 def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text).lstrip(".")
+    """``text`` made fit for a recording name: other characters become ``_``."""
+    kept = (c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in text)
+    return "".join(kept).lstrip(".")
 
 
 class _PortReader(threading.Thread):

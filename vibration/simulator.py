@@ -210,7 +210,8 @@ class BearingSimulator:
             "ball": 2.0 * per_rev["bsf"],
         }[config.fault]
         self._cage_ratio = per_rev["ftf"]
-        self._impact_amp = config.severity * config.fault_amplitude_g
+        self._severity = float(config.severity)
+        self._impact_amp = self._severity * config.fault_amplitude_g
 
         # Resonator: poles r e^{+-jw}; numerator per axis gives g r^n sin((n+1) w + phi).
         f_r = config.effective_resonance_hz
@@ -251,6 +252,21 @@ class BearingSimulator:
     def samples_generated(self) -> int:
         """Samples per axis returned so far."""
         return self._produced
+
+    @property
+    def severity(self) -> float:
+        """The fault severity in force now (0..1)."""
+        return self._severity
+
+    def set_severity(self, severity: float) -> None:
+        """Change the fault severity for the samples not yet generated: a developing fault.
+
+        Takes effect at the next internal block (a few hundred samples), so a slow ramp
+        is smooth. The fault kind stays the one of the configuration.
+        """
+        _finite("severity", severity, 0.0, 1.0)
+        self._severity = float(severity)
+        self._impact_amp = self._severity * self.config.fault_amplitude_g
 
     def generate(self, n: int) -> np.ndarray:
         """The next ``n`` samples in physical units.
@@ -350,6 +366,10 @@ class BearingSimulator:
         m = _BLOCK
         train = self._train + self._impact_ratio * rev  # impact cycles at samples 0..m
         end = train[m]
+        if self._next_impact < train[0]:
+            # Impacts were off (severity 0) and the fault now starts: resume at the next
+            # impact cycle instead of replaying the missed ones.
+            self._next_impact = train[0] + (self._next_impact - train[0]) % 1.0
         while self._next_impact < end:
             target = self._next_impact
             j = int(np.searchsorted(train, target, side="right"))  # train[j-1] <= target < ...

@@ -122,6 +122,9 @@ class VirtualSensorConfig:
     tx_buffer_bytes : int
         The sensor's transmit buffer: frames wait here while the pty is full; a frame
         that does not fit is dropped whole (overflow). At least one maximum frame (2070).
+    model_sha256 : bytes
+        HELLO ``model_sha256``: the SHA-256 of the model the sensor scores with (32
+        bytes), or empty for none.
     """
 
     sensor_id: str = "vsensor-1"
@@ -133,8 +136,11 @@ class VirtualSensorConfig:
     drop: float = 0.0
     seed: int = 0
     tx_buffer_bytes: int = 1 << 18
+    model_sha256: bytes = b""
 
     def __post_init__(self) -> None:
+        if len(self.model_sha256) not in (0, 32):
+            raise ValueError(f"model_sha256 must be 32 bytes or empty, got {self.model_sha256!r}")
         _ascii_id("sensor_id", self.sensor_id, 16)
         _ascii_id("firmware_version", self.firmware_version, 16)
         spf = self.samples_per_frame
@@ -256,19 +262,14 @@ class ArraySource:
 
     def read(self, n: int) -> np.ndarray:
         """Up to ``n`` next samples; fewer at the end (then none), unless looping."""
+        if not self.loop:
+            out = self.samples[self._pos : self._pos + n]
+            self._pos += len(out)
+            return out
         total = len(self.samples)
-        if self.loop and self._pos >= total:
-            self._pos = 0
-        out = self.samples[self._pos : self._pos + n]
-        self._pos += len(out)
-        if self.loop and len(out) < n:
-            parts = [out]
-            while sum(len(p) for p in parts) < n:
-                take = self.samples[: n - sum(len(p) for p in parts)]
-                parts.append(take)
-                self._pos = len(take)
-            out = np.concatenate(parts)
-        return out
+        index = (self._pos + np.arange(n)) % total
+        self._pos = (self._pos + n) % total
+        return self.samples[index]
 
 
 def load_replay(
@@ -434,6 +435,7 @@ class VirtualSensor:
             units=self.source.units[:8],
             device_id=self.config.sensor_id,
             firmware_version=self.config.firmware_version,
+            model_sha256=self.config.model_sha256 or bytes(32),
         )
 
     @property
@@ -501,8 +503,9 @@ class VirtualSensor:
             if self.scorer is not None:
                 t_last = round((self._sample_index - 1) * 1e6 / rate)
                 for body in self.scorer(block, t_last):
+                    extra_seq = self._take_seq()
                     kind = type(body).__name__.lower()
-                    yield WireChunk(encode_frame(self._take_seq(), body), kind, seq, 0, due)
+                    yield WireChunk(encode_frame(extra_seq, body), kind, extra_seq, 0, due)
 
     def _samples_chunk(self, seq: int, body: Samples, n: int, due: float) -> WireChunk:
         cfg = self.config

@@ -38,7 +38,13 @@ __all__ = ["capture"]
     help="Dataset directory to write into (created if missing).",
 )
 @click.option("--label", default=None, help="Condition label (normal, inner, outer, ball, ...).")
-@click.option("--baud", type=click.IntRange(min=1), default=921600, show_default=True)
+@click.option(
+    "--baud",
+    type=click.IntRange(min=1),
+    default=921600,
+    show_default=True,
+    help="Line speed of a real serial port (ptys, loop:// and sockets ignore it).",
+)
 @click.option("--name", default=None, help="Recording name (default: <sensor id>-<UTC time>).")
 @click.option(
     "--sensor-id", default="", help="Sensor id when the stream has no HELLO (text streams)."
@@ -79,7 +85,14 @@ def capture(
     rate: float | None,
     as_json: bool,
 ) -> None:
-    """Record --seconds of a sensor's stream from --port into a recording of --out."""
+    """Record --seconds of a sensor's stream from --port into a recording of --out.
+
+    \b
+    Binary frames or text lines (auto-detected). Every complete frame that arrived
+    within --seconds is recorded; lost frames become gaps of exactly the missing
+    samples. The recording is made durable every 0.5 s (a killed capture leaves a
+    readable <name>.part) and finished atomically. Ctrl-C ends early, keeping it.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
