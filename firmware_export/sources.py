@@ -21,6 +21,7 @@ LIBRARY_DIR = Path(__file__).resolve().parent / "c"
 _MODULES = (
     "tinypdm_nn",
     "tinypdm_model",
+    "tinypdm_math",
     "tinypdm_features",
     "tinypdm_score",
     "tinypdm_pipeline",

@@ -69,3 +69,22 @@ def influxd_server(tmp_path: Path) -> Iterator[object]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def sim_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small exported bundle trained on 30 s of simulated healthy vibration at 12 kHz.
+
+    Shared by the tests that need any real bundle (on-board scoring, demo pieces); built
+    once per session through the library functions the CLI calls.
+    """
+    require_tool("gcc", "gcc")
+    from firmware_export.bundle import ExportOptions, export_bundle
+    from vibration.commands.train import train_model
+    from vibration.simulator import SimulatorConfig, simulate_recording
+
+    root = tmp_path_factory.mktemp("sim-bundle")
+    simulate_recording(root / "ds", "healthy", SimulatorConfig(seed=11), 30.0)
+    train_model([root / "ds"], root / "model", epochs=5, seed=0)
+    export_bundle(root / "model", root / "bundle", options=ExportOptions(measure=False))
+    return root / "bundle"

@@ -221,3 +221,24 @@ def test_virtual_sensor_rejects_frames_too_big_for_the_protocol():
     sim = SimulatorConfig(axes=4)
     with pytest.raises(ValueError, match="samples_per_frame \\* axes"):
         VirtualSensor(VirtualSensorConfig(samples_per_frame=300), SimulatedSource(sim))
+
+
+def test_developing_fault_source_is_healthy_then_ramps_to_the_fault():
+    from scipy.stats import kurtosis
+
+    from vibration.simulator import SimulatorConfig
+    from vibration.virtual_sensor import DevelopingFaultSource, SimulatedSource
+
+    cfg = SimulatorConfig(fault="outer", seed=4)
+    ramp = DevelopingFaultSource(cfg, onset_s=2.0, ramp_s=2.0, final_severity=0.8)
+    healthy = SimulatedSource(SimulatorConfig(fault="outer", severity=0.0, seed=4), block=1024)
+    first = ramp.read(12000)
+    np.testing.assert_array_equal(first, healthy.read(12000))  # healthy before the onset
+    assert ramp.severity_at(1.0) == 0.0
+    assert ramp.severity_at(3.0) == pytest.approx(0.4)
+    assert ramp.severity_at(99.0) == pytest.approx(0.8)
+    ramp.read(48000)  # through the ramp
+    late = ramp.read(24000)[:, 0].astype(float)
+    assert kurtosis(late, fisher=False) > kurtosis(first[:, 0].astype(float), fisher=False) + 1
+    with pytest.raises(ValueError, match="fault"):
+        DevelopingFaultSource(SimulatorConfig(), onset_s=1.0, ramp_s=1.0)

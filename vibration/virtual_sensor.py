@@ -67,6 +67,7 @@ from vibration.simulator import BearingSimulator, SimulatorConfig
 
 __all__ = [
     "ArraySource",
+    "DevelopingFaultSource",
     "SampleSource",
     "Scorer",
     "SensorPump",
@@ -221,6 +222,57 @@ class SimulatedSource:
         self._pos += n
         return out
 
+
+
+class DevelopingFaultSource(SimulatedSource):
+    """A bearing that is healthy at first and then develops the configured fault.
+
+    Severity is 0 for ``onset_s`` device seconds, then rises linearly to ``final_severity``
+    over ``ramp_s`` seconds and stays there (the simulator's :meth:`set_severity`, applied
+    at each generated block). ``config.fault`` names the defect; ``config.severity`` is
+    ignored.
+
+    Parameters
+    ----------
+    config : SimulatorConfig
+    onset_s, ramp_s : float
+        When the defect appears, and how long it takes to reach ``final_severity``.
+    final_severity : float
+        0..1.
+    block : int
+        Samples per axis generated at once (the severity steps at this granularity).
+    """
+
+    def __init__(
+        self,
+        config: SimulatorConfig,
+        *,
+        onset_s: float,
+        ramp_s: float,
+        final_severity: float = 0.8,
+        block: int = 1024,
+    ) -> None:
+        if config.fault == "none":
+            raise ValueError("a developing fault needs config.fault other than 'none'")
+        if not (math.isfinite(onset_s) and onset_s >= 0):
+            raise ValueError(f"onset_s must be >= 0, got {onset_s!r}")
+        if not (math.isfinite(ramp_s) and ramp_s > 0):
+            raise ValueError(f"ramp_s must be > 0, got {ramp_s!r}")
+        _fraction("final_severity", final_severity)
+        super().__init__(config, block=block)
+        self.onset_s = float(onset_s)
+        self.ramp_s = float(ramp_s)
+        self.final_severity = float(final_severity)
+        self._sim.set_severity(self.severity_at(0.0))
+
+    def severity_at(self, t_s: float) -> float:
+        """The fault severity at device time ``t_s`` seconds."""
+        progress = min(1.0, max(0.0, (t_s - self.onset_s) / self.ramp_s))
+        return self.final_severity * progress
+
+    def read(self, n: int) -> np.ndarray:
+        self._sim.set_severity(self.severity_at(self._sim.samples_generated / self.sample_rate))
+        return super().read(n)
 
 class ArraySource:
     """Samples from an int16 array (a replayed recording), once or looped.

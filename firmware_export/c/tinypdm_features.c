@@ -1,63 +1,177 @@
 /**
  * @file tinypdm_features.c
  * @brief docs/features.md in float32, in place, no allocation.
+ *
+ * Two passes over the window, then the FFT:
+ *
+ * 1. the mean, as x[0] + mean(x - x[0]): the differences are exact (Sterbenz) when an offset
+ *    dominates the window, so a small vibration on a large offset (gravity on an
+ *    accelerometer axis) keeps its digits; they are summed pairwise. A constant window gives
+ *    exactly d = 0, m2 = 0.
+ * 2. d = x - mean; sums of d^2 and d^4 (blocks of 8 in registers, then a pairwise cascade
+ *    over the blocks: error grows with 8 + log2(N / 8), not N), the peak, and the periodic
+ *    Hann window from the twiddle table, in place.
+ * 3. radix-4 FFT of the window viewed as N/2 complex points (one radix-2 stage first when
+ *    log2(N/2) is odd), the real split step, band powers, tinypdm_log10f.
+ *
+ * Only IEEE basic operations, sqrtf and fabsf (both exact or correctly rounded) and
+ * tinypdm_log10f (the library's own, not libm's): the device and a host build of this file
+ * compute the same bits, given float evaluation in float and no fused multiply-add
+ * contraction (-std=c99 with GCC, -ffp-contract=off; see tinypdm_math.h).
  */
 #include "tinypdm_features.h"
 
 #include <math.h>
 
 #include "model_data.h"
+#include "tinypdm_math.h"
 
-#if (1 << TINYPDM_LOG2_WINDOW) != TINYPDM_WINDOW || TINYPDM_WINDOW < 4
-#error "TINYPDM_WINDOW must be a power of two >= 4"
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#if (1 << TINYPDM_LOG2_WINDOW) != TINYPDM_WINDOW || TINYPDM_WINDOW < 64
+#error "TINYPDM_WINDOW must be a power of two >= 64"
 #endif
 
 #define HALF (TINYPDM_WINDOW / 2)
+/** Samples summed in registers before a block sum joins the pairwise cascade. */
+#define BLOCK 8u
+#define LOG2_BLOCKS (TINYPDM_LOG2_WINDOW - 3)
 
-/* In-place radix-2 decimation-in-time FFT of HALF complex points stored interleaved
- * (re, im) in z. Twiddles W_HALF^j = W_N^(2j) come from the generated N-point tables. */
-static void complex_fft_half(float *z) {
+static void swap_points(float *z, uint32_t a, uint32_t b) {
+  float *pa = &z[2u * a];
+  float *pb = &z[2u * b];
+  const float re = pa[0];
+  const float im = pa[1];
+  pa[0] = pb[0];
+  pa[1] = pb[1];
+  pb[0] = re;
+  pb[1] = im;
+}
+
+/* Bit-reversal permutation of HALF complex points stored interleaved (re, im). For even
+ * i < HALF/2 with j = rev(i) (also even, < HALF/2): rev(i + 1) = j + HALF/2 and
+ * rev(i + HALF/2 + 1) = j + HALF/2 + 1, so one reversed counter serves four points
+ * (rev(i + HALF/2) = j + 1 is the pair (j + 1, i + HALF/2) of the iteration at j). */
+static void bit_reverse(float *z) {
   uint32_t i;
-  uint32_t j = 0;
-  uint32_t len;
-  /* bit-reversal permutation */
-  for (i = 0; i < HALF; ++i) {
-    uint32_t bit;
+  uint32_t r = 0; /* rev(i / 2) over log2(HALF) - 2 bits; rev(i) = 2 r */
+  for (i = 0; i < HALF / 2; i += 2) {
+    const uint32_t j = 2u * r;
+    uint32_t bit = HALF / 8;
+    swap_points(z, i + 1u, j + HALF / 2);
     if (i < j) {
-      float tr = z[2 * i];
-      float ti = z[2 * i + 1];
-      z[2 * i] = z[2 * j];
-      z[2 * i + 1] = z[2 * j + 1];
-      z[2 * j] = tr;
-      z[2 * j + 1] = ti;
+      swap_points(z, i, j);
+      swap_points(z, i + HALF / 2 + 1u, j + HALF / 2 + 1u);
     }
-    bit = HALF >> 1;
-    while (bit != 0 && (j & bit) != 0) {
-      j ^= bit;
+    while ((r & bit) != 0u) {
+      r ^= bit;
       bit >>= 1;
     }
-    j |= bit;
+    r |= bit;
   }
-  /* butterflies */
-  for (len = 2; len <= HALF; len <<= 1) {
-    const uint32_t half_len = len >> 1;
-    const uint32_t step = (uint32_t)TINYPDM_WINDOW / len; /* W_len^k = W_N^(k*step) */
-    uint32_t start;
-    for (start = 0; start < HALF; start += len) {
-      uint32_t k;
-      for (k = 0; k < half_len; ++k) {
-        const float wr = tinypdm_fft_cos[k * step];
-        const float wi = -tinypdm_fft_sin[k * step];
-        float *a = &z[2 * (start + k)];
-        float *b = &z[2 * (start + k + half_len)];
-        const float tr = b[0] * wr - b[1] * wi;
-        const float ti = b[0] * wi + b[1] * wr;
-        b[0] = a[0] - tr;
-        b[1] = a[1] - ti;
-        a[0] += tr;
-        a[1] += ti;
-      }
+}
+
+/* The first radix-2 stage: 2-point DFTs of neighbouring points (no twiddles). */
+static void radix2_first(float *z) {
+  float *p;
+  for (p = z; p < z + TINYPDM_WINDOW; p += 4) {
+    const float ar = p[0];
+    const float ai = p[1];
+    const float br = p[2];
+    const float bi = p[3];
+    p[0] = ar + br;
+    p[1] = ai + bi;
+    p[2] = ar - br;
+    p[3] = ai - bi;
+  }
+}
+
+/* One radix-4 decimation-in-time stage: each group of 4q points holds four q-point DFTs in
+ * bit-reversed order, F0, F2, F1, F3 (F_r of the points r mod 4), combined into one 4q-point
+ * DFT with W = W_4q = exp(-2 pi i / 4q):
+ *   X[k] = (F0 + W^2k F2) + (W^k F1 + W^3k F3),   X[k + 2q] = (F0 + W^2k F2) - (...),
+ *   X[k + q] = (F0 - W^2k F2) - i (W^k F1 - W^3k F3),   X[k + 3q] = (...) + i (...).
+ * W_4q^k = W_N^(k step) with step = N / 4q comes from the N-point tables; W_N^j for
+ * j >= N/2 is -W_N^(j - N/2). k = 0 needs no multiplication. */
+static void radix4_stage(float *z, uint32_t q) {
+  const uint32_t step = (uint32_t)TINYPDM_WINDOW / (4u * q);
+  const uint32_t stride = 2u * q; /* floats between the four inputs */
+  const uint32_t group = 8u * q;  /* floats between groups */
+  float *const end = z + TINYPDM_WINDOW;
+  uint32_t k;
+  float *p;
+  for (p = z; p < end; p += group) {
+    float *p1 = p + stride;
+    float *p2 = p1 + stride;
+    float *p3 = p2 + stride;
+    const float a0r = p[0] + p1[0];
+    const float a0i = p[1] + p1[1];
+    const float a1r = p[0] - p1[0];
+    const float a1i = p[1] - p1[1];
+    const float b0r = p2[0] + p3[0];
+    const float b0i = p2[1] + p3[1];
+    const float b1r = p2[0] - p3[0];
+    const float b1i = p2[1] - p3[1];
+    p[0] = a0r + b0r;
+    p[1] = a0i + b0i;
+    p2[0] = a0r - b0r;
+    p2[1] = a0i - b0i;
+    p1[0] = a1r + b1i;
+    p1[1] = a1i - b1r;
+    p3[0] = a1r - b1i;
+    p3[1] = a1i + b1r;
+  }
+  for (k = 1; k < q; ++k) {
+    const uint32_t j1 = k * step;
+    const uint32_t j3 = 3u * j1;
+    const float w1r = tinypdm_fft_cos[j1];
+    const float w1i = -tinypdm_fft_sin[j1];
+    const float w2r = tinypdm_fft_cos[2u * j1];
+    const float w2i = -tinypdm_fft_sin[2u * j1];
+    const float w3r = j3 < HALF ? tinypdm_fft_cos[j3] : -tinypdm_fft_cos[j3 - HALF];
+    const float w3i = j3 < HALF ? -tinypdm_fft_sin[j3] : tinypdm_fft_sin[j3 - HALF];
+    for (p = z + 2u * k; p < end; p += group) {
+      float *p1 = p + stride;
+      float *p2 = p1 + stride;
+      float *p3 = p2 + stride;
+      const float t2r = p1[0] * w2r - p1[1] * w2i; /* W^2k F2 */
+      const float t2i = p1[0] * w2i + p1[1] * w2r;
+      const float t1r = p2[0] * w1r - p2[1] * w1i; /* W^k F1 */
+      const float t1i = p2[0] * w1i + p2[1] * w1r;
+      const float t3r = p3[0] * w3r - p3[1] * w3i; /* W^3k F3 */
+      const float t3i = p3[0] * w3i + p3[1] * w3r;
+      const float a0r = p[0] + t2r;
+      const float a0i = p[1] + t2i;
+      const float a1r = p[0] - t2r;
+      const float a1i = p[1] - t2i;
+      const float b0r = t1r + t3r;
+      const float b0i = t1i + t3i;
+      const float b1r = t1r - t3r;
+      const float b1i = t1i - t3i;
+      p[0] = a0r + b0r;
+      p[1] = a0i + b0i;
+      p2[0] = a0r - b0r;
+      p2[1] = a0i - b0i;
+      p1[0] = a1r + b1i;
+      p1[1] = a1i - b1r;
+      p3[0] = a1r - b1i;
+      p3[1] = a1i + b1r;
     }
+  }
+}
+
+/* In-place FFT of HALF complex points stored interleaved (re, im) in z. */
+static void complex_fft_half(float *z) {
+  uint32_t q = 1;
+  bit_reverse(z);
+  if (((TINYPDM_LOG2_WINDOW - 1) & 1) != 0) {
+    radix2_first(z);
+    q = 2;
+  }
+  for (; q < HALF; q *= 4u) {
+    radix4_stage(z, q);
   }
 }
 
@@ -96,22 +210,9 @@ void tinypdm_rfft(float *x) {
   }
 }
 
-/* Periodic Hann from the cosine table: w[n] = 0.5 - 0.5 cos(2 pi n / N). */
-static float hann(uint32_t n) {
-  float c;
-  if (n < HALF) {
-    c = tinypdm_fft_cos[n];
-  } else if (n == HALF) {
-    c = -1.0f;
-  } else {
-    c = tinypdm_fft_cos[TINYPDM_WINDOW - n];
-  }
-  return 0.5f - 0.5f * c;
-}
-
-/* Pairwise (cascade) summation: after adding value i, partial[k] holds the sum of the last
- * complete block of 2^k values; after TINYPDM_WINDOW values, partial[TINYPDM_LOG2_WINDOW] is
- * the total. Error grows with log2(N), not N, and a constant window sums exactly. */
+/* Pairwise (cascade) summation of block sums: after adding block i, partial[k] holds the
+ * sum of the last complete run of 2^k blocks; after 2^LOG2_BLOCKS blocks, partial[LOG2_BLOCKS]
+ * is the total. */
 static void cascade_add(float *partial, uint32_t i, float v) {
   uint32_t k = 0;
   while ((i & 1u) != 0u) {
@@ -122,36 +223,13 @@ static void cascade_add(float *partial, uint32_t i, float v) {
   partial[k] = v;
 }
 
-/* The same cascade in double-float: each sum is hi + lo, with lo collecting the exact
- * rounding errors of the additions (Knuth's TwoSum; needs no fused or reordered float
- * operations, which C99 without -ffast-math guarantees). Gives the window mean to about
- * 2^-40 relative, so that mean removal does not lose the signal of a small vibration on a
- * large offset (gravity on an accelerometer axis). */
-static void cascade_add2(float *hi, float *lo, uint32_t i, float v) {
-  float v_lo = 0.0f;
-  uint32_t k = 0;
-  while ((i & 1u) != 0u) {
-    const float s = hi[k] + v;
-    const float bv = s - hi[k];
-    const float av = s - bv;
-    const float err = (hi[k] - av) + (v - bv);
-    v_lo = lo[k] + v_lo + err;
-    v = s;
-    i >>= 1;
-    ++k;
-  }
-  hi[k] = v;
-  lo[k] = v_lo;
-}
-
 void tinypdm_features_compute(float *x, float *features, tinypdm_window_stats_t *stats) {
   const float inv_n = 1.0f / (float)TINYPDM_WINDOW; /* a power of two: exact */
-  float sum_hi[TINYPDM_LOG2_WINDOW + 1];
-  float sum_lo[TINYPDM_LOG2_WINDOW + 1];
-  float sum2[TINYPDM_LOG2_WINDOW + 1];
-  float sum4[TINYPDM_LOG2_WINDOW + 1];
-  float mean_hi;
-  float mean_lo;
+  const float x0 = x[0];
+  float sum1[LOG2_BLOCKS + 1];
+  float sum2[LOG2_BLOCKS + 1];
+  float sum4[LOG2_BLOCKS + 1];
+  float shift;
   float peak = 0.0f;
   float m2;
   float m4;
@@ -160,49 +238,75 @@ void tinypdm_features_compute(float *x, float *features, tinypdm_window_stats_t 
   float crest;
   uint32_t i;
   uint32_t j;
+  uint32_t half;
+  uint32_t block = 0;
 
-  for (i = 0; i < TINYPDM_WINDOW; ++i) {
-    cascade_add2(sum_hi, sum_lo, i, x[i]);
-  }
-  mean_hi = sum_hi[TINYPDM_LOG2_WINDOW] * inv_n;
-  mean_lo = sum_lo[TINYPDM_LOG2_WINDOW] * inv_n;
-  for (i = 0; i < TINYPDM_WINDOW; ++i) {
-    const float d = (x[i] - mean_hi) - mean_lo;
-    const float d2 = d * d;
-    const float a = fabsf(d);
-    cascade_add(sum2, i, d2);
-    cascade_add(sum4, i, d2 * d2);
-    if (a > peak) {
-      peak = a;
+  /* 1. mean = x0 + shift, shift = mean(x - x0) */
+  for (i = 0; i < TINYPDM_WINDOW; i += BLOCK) {
+    const float *b = &x[i];
+    float s = b[0] - x0;
+    uint32_t t;
+    for (t = 1; t < BLOCK; ++t) {
+      s += b[t] - x0;
     }
-    x[i] = d * hann(i);
+    cascade_add(sum1, i / BLOCK, s);
   }
-  m2 = sum2[TINYPDM_LOG2_WINDOW] * inv_n;
-  m4 = sum4[TINYPDM_LOG2_WINDOW] * inv_n;
+  shift = sum1[LOG2_BLOCKS] * inv_n;
+
+  /* 2. d = (x - x0) - shift; m2, m4, peak; Hann: w[n] = 0.5 - 0.5 cos(2 pi n / N), i.e.
+   * 0.5 - 0.5 cos[n] for n < N/2 and 0.5 + 0.5 cos[n - N/2] after. */
+  for (half = 0; half < 2u; ++half) {
+    float *const xh = x + half * HALF;
+    const float c = half == 0u ? -0.5f : 0.5f;
+    for (i = 0; i < HALF; i += BLOCK) {
+      float s2 = 0.0f;
+      float s4 = 0.0f;
+      uint32_t t;
+      for (t = i; t < i + BLOCK; ++t) {
+        const float d = (xh[t] - x0) - shift;
+        const float d2 = d * d;
+        const float a = fabsf(d);
+        s2 += d2;
+        s4 += d2 * d2;
+        if (a > peak) {
+          peak = a;
+        }
+        xh[t] = d * (0.5f + c * tinypdm_fft_cos[t]);
+      }
+      cascade_add(sum2, block, s2);
+      cascade_add(sum4, block, s4);
+      ++block;
+    }
+  }
+  m2 = sum2[LOG2_BLOCKS] * inv_n;
+  m4 = sum4[LOG2_BLOCKS] * inv_n;
   rms = sqrtf(m2);
   kurtosis = m2 > 0.0f ? m4 / (m2 * m2) : 0.0f;
   crest = rms > 0.0f ? peak / rms : 0.0f;
 
+  /* 3. spectrum and bands; bin N/2 (Re Y[N/2] in x[1]) closes the last band it belongs to */
   tinypdm_rfft(x);
   for (j = 0; j < TINYPDM_N_BANDS; ++j) {
+    const uint32_t lo = tinypdm_band_edges[j];
+    const uint32_t hi = tinypdm_band_edges[j + 1];
+    const uint32_t top = hi > HALF ? HALF : hi;
     float e = 0.0f;
     uint32_t k;
-    for (k = tinypdm_band_edges[j]; k < tinypdm_band_edges[j + 1]; ++k) {
-      float p;
-      if (k == HALF) {
-        p = x[1] * x[1];
-      } else {
-        p = x[2 * k] * x[2 * k] + x[2 * k + 1] * x[2 * k + 1];
-      }
-      e += p;
+    for (k = lo; k < top; ++k) {
+      const float re = x[2 * k];
+      const float im = x[2 * k + 1];
+      e += re * re + im * im;
     }
-    features[j] = log10f(e * TINYPDM_BAND_NORM + TINYPDM_EPS);
+    if (hi > HALF) {
+      e += x[1] * x[1];
+    }
+    features[j] = tinypdm_log10f(e * TINYPDM_BAND_NORM + TINYPDM_EPS);
   }
-  features[TINYPDM_N_BANDS] = log10f(m2 + TINYPDM_EPS);
+  features[TINYPDM_N_BANDS] = tinypdm_log10f(m2 + TINYPDM_EPS);
   features[TINYPDM_N_BANDS + 1] = kurtosis;
   features[TINYPDM_N_BANDS + 2] = crest;
   if (stats != 0) {
-    stats->mean = mean_hi + mean_lo;
+    stats->mean = x0 + shift;
     stats->m2 = m2;
     stats->rms = rms;
     stats->kurtosis = kurtosis;

@@ -2,9 +2,10 @@
  * @file tinypdm_features.h
  * @brief Window features of docs/features.md in float32.
  *
- * Mean removal, time statistics (m2, kurtosis, crest), periodic Hann window, a radix-2
- * real FFT (N/2-point complex FFT plus split, in place), band powers and log10f. The
- * window length, bands and tables come from the generated header and model_data.c
+ * Mean removal, time statistics (m2, kurtosis, crest), periodic Hann window, a real FFT
+ * (N/2-point complex radix-4 FFT plus split, in place), band powers and tinypdm_log10f (the
+ * library's own: no libm transcendental, so the device and a host build agree bit for bit).
+ * The window length, bands and tables come from the generated header and model_data.c
  * (twiddles are generated constants in flash: no RAM, no malloc, no init call).
  */
 #ifndef TINYPDM_FEATURES_H

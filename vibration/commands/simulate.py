@@ -123,6 +123,21 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     is_flag=True,
     help="Boot (first HELLO, clock at 0) only once a reader has opened the link.",
 )
+@click.option(
+    "--firmware",
+    "bundle",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=None,
+    help="Score on board with this exported bundle: SCORE frames follow the samples.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "qemu", "host"]),
+    default="auto",
+    show_default=True,
+    help="With --firmware: the Cortex-M4 firmware in QEMU, or the bundle's C on the host "
+    "(auto: QEMU when installed).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON at the end.")
 def simulate(
     link_path: Path,
@@ -141,6 +156,8 @@ def simulate(
     seed: int,
     ascii_lines: bool,
     wait_reader: bool,
+    bundle: Path | None,
+    engine: str,
     as_json: bool,
 ) -> None:
     """Run a virtual sensor: HELLO and SAMPLES frames on a pty, paced in real time.
@@ -149,6 +166,11 @@ def simulate(
     Impairments apply to SAMPLES frames: --corrupt F flips bits in a fraction F
     (the receiver counts one CRC error each), --drop F loses a fraction F whole.
     A receiver's seq-gap count ("dropped frames") covers both.
+
+    \b
+    With --firmware BUNDLE the sensor also scores every window on board, with the
+    bundle's int8 pipeline: the real Cortex-M4 firmware run in QEMU (--engine qemu) or
+    the same C compiled for this machine (--engine host), and sends SCORE frames.
     """
     from rich.console import Console
 
@@ -168,6 +190,8 @@ def simulate(
         sensor = VirtualSensor(config, source)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if bundle is not None and ascii_lines:
+        raise click.UsageError("--firmware speaks the binary protocol: drop --ascii")
 
     def started(link: Any) -> None:
         console.print(
@@ -180,14 +204,29 @@ def simulate(
 
     stop = threading.Event()
     with stop_on_signals(stop):
-        report = run_on_pty(
-            link_path,
-            sensor,
-            seconds=seconds,
-            stop_event=stop,
-            wait_reader=0.2 if wait_reader else None,
-            on_start=started,
-        )
+        if bundle is None:
+            report = run_on_pty(
+                link_path,
+                sensor,
+                seconds=seconds,
+                stop_event=stop,
+                wait_reader=0.2 if wait_reader else None,
+                on_start=started,
+            )
+        else:
+            from firmware_export.onboard import run_onboard_sensor
+
+            report = run_onboard_sensor(
+                bundle,
+                link_path,
+                source,
+                engine=engine,
+                config=config,
+                seconds=seconds,
+                stop_event=stop,
+                wait_reader=0.2 if wait_reader else None,
+                on_start=started,
+            )
     summary = report.as_dict()
     if as_json:
         click.echo(json.dumps(summary, indent=2, allow_nan=False))
