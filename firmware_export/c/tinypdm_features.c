@@ -124,24 +124,33 @@ static void radix4_stage(float *z, uint32_t q) {
     p3[1] = a1i + b1r;
   }
   for (k = 1; k < q; ++k) {
+    /* W^k = c1 - i s1, W^2k = c2 - i s2, W^3k = c3 - i s3 */
     const uint32_t j1 = k * step;
-    const uint32_t j3 = 3u * j1;
-    const float w1r = tinypdm_fft_cos[j1];
-    const float w1i = -tinypdm_fft_sin[j1];
-    const float w2r = tinypdm_fft_cos[2u * j1];
-    const float w2i = -tinypdm_fft_sin[2u * j1];
-    const float w3r = j3 < HALF ? tinypdm_fft_cos[j3] : -tinypdm_fft_cos[j3 - HALF];
-    const float w3i = j3 < HALF ? -tinypdm_fft_sin[j3] : tinypdm_fft_sin[j3 - HALF];
+    const uint32_t j2 = 2u * j1;
+    const uint32_t j3 = j1 + j2;
+    const float c1 = tinypdm_fft_cos[j1];
+    const float s1 = tinypdm_fft_sin[j1];
+    const float c2 = tinypdm_fft_cos[j2];
+    const float s2 = tinypdm_fft_sin[j2];
+    float c3;
+    float s3;
+    if (j3 < HALF) {
+      c3 = tinypdm_fft_cos[j3];
+      s3 = tinypdm_fft_sin[j3];
+    } else {
+      c3 = -tinypdm_fft_cos[j3 - HALF];
+      s3 = -tinypdm_fft_sin[j3 - HALF];
+    }
     for (p = z + 2u * k; p < end; p += group) {
       float *p1 = p + stride;
       float *p2 = p1 + stride;
       float *p3 = p2 + stride;
-      const float t2r = p1[0] * w2r - p1[1] * w2i; /* W^2k F2 */
-      const float t2i = p1[0] * w2i + p1[1] * w2r;
-      const float t1r = p2[0] * w1r - p2[1] * w1i; /* W^k F1 */
-      const float t1i = p2[0] * w1i + p2[1] * w1r;
-      const float t3r = p3[0] * w3r - p3[1] * w3i; /* W^3k F3 */
-      const float t3i = p3[0] * w3i + p3[1] * w3r;
+      const float t2r = p1[0] * c2 + p1[1] * s2; /* W^2k F2 */
+      const float t2i = p1[1] * c2 - p1[0] * s2;
+      const float t1r = p2[0] * c1 + p2[1] * s1; /* W^k F1 */
+      const float t1i = p2[1] * c1 - p2[0] * s1;
+      const float t3r = p3[0] * c3 + p3[1] * s3; /* W^3k F3 */
+      const float t3i = p3[1] * c3 - p3[0] * s3;
       const float a0r = p[0] + t2r;
       const float a0i = p[1] + t2i;
       const float a1r = p[0] - t2r;
