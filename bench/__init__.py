@@ -1,1 +1,1 @@
-"""Benchmarks: each ``bench_<topic>.py`` has ``run(quick=False) -> list[Row]`` and prints a table."""
+"""Benchmarks: each ``bench_<topic>.py`` has ``run(quick=False) -> list[Row]``."""

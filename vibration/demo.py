@@ -361,8 +361,7 @@ def run_fleet(cfg: DemoConfig, stop: threading.Event, tick: Tick) -> dict[str, A
         events = store.events(0, time.time_ns() + 1)
         names = [f"pump-{i + 1}" for i in range(int(cfg.fleet_sensors or 0))]
         alarms = {
-            name: sum(1 for e in events if e.kind == "alarm" and e.sensor == name)
-            for name in names
+            name: sum(1 for e in events if e.kind == "alarm" and e.sensor == name) for name in names
         }
     finally:
         store.close()

@@ -223,7 +223,6 @@ class SimulatedSource:
         return out
 
 
-
 class DevelopingFaultSource(SimulatedSource):
     """A bearing that is healthy at first and then develops the configured fault.
 
@@ -273,6 +272,7 @@ class DevelopingFaultSource(SimulatedSource):
     def read(self, n: int) -> np.ndarray:
         self._sim.set_severity(self.severity_at(self._sim.samples_generated / self.sample_rate))
         return super().read(n)
+
 
 class ArraySource:
     """Samples from an int16 array (a replayed recording), once or looped.

@@ -2,13 +2,14 @@
  * @file tinypdm_features.c
  * @brief docs/features.md in float32, in place, no allocation.
  *
- * Two passes over the window, then the FFT:
+ * Three passes over the window, then the FFT:
  *
- * 1. the mean, as x[0] + mean(x - x[0]): the differences are exact (Sterbenz) when an offset
- *    dominates the window, so a small vibration on a large offset (gravity on an
- *    accelerometer axis) keeps its digits; they are summed pairwise. A constant window gives
- *    exactly d = 0, m2 = 0.
- * 2. d = x - mean; sums of d^2 and d^4 (blocks of 8 in registers, then a pairwise cascade
+ * 1. the mean as m0 + m1: m0 the pairwise mean of x, m1 the pairwise mean of the residuals
+ *    x - m0. The residuals are exact (Sterbenz) wherever an offset dominates the window and,
+ *    being centred, sum with little error: a small vibration on a large offset (gravity on
+ *    an accelerometer axis) keeps its digits. A constant window gives m0 = x exactly, d = 0,
+ *    m2 = 0.
+ * 2. d = (x - m0) - m1; sums of d^2 and d^4 (blocks of 8 in registers, then a pairwise cascade
  *    over the blocks: error grows with 8 + log2(N / 8), not N), the peak, and the periodic
  *    Hann window from the twiddle table, in place.
  * 3. radix-4 FFT of the window viewed as N/2 complex points (one radix-2 stage first when
@@ -232,13 +233,29 @@ static void cascade_add(float *partial, uint32_t i, float v) {
   partial[k] = v;
 }
 
+/* Mean of fl(x[i] - offset) over the window: blocks of 8 summed as a pairwise tree, block
+ * sums through the cascade. Exact for a constant window (x - offset constant: every partial
+ * sum is a power-of-two multiple of it). */
+static float shifted_mean(const float *x, float offset) {
+  float partial[LOG2_BLOCKS + 1];
+  uint32_t i;
+  for (i = 0; i < TINYPDM_WINDOW / BLOCK; ++i) {
+    const float *b = &x[BLOCK * i];
+    const float s01 = (b[0] - offset) + (b[1] - offset);
+    const float s23 = (b[2] - offset) + (b[3] - offset);
+    const float s45 = (b[4] - offset) + (b[5] - offset);
+    const float s67 = (b[6] - offset) + (b[7] - offset);
+    cascade_add(partial, i, (s01 + s23) + (s45 + s67));
+  }
+  return partial[LOG2_BLOCKS] * (1.0f / (float)TINYPDM_WINDOW); /* exact scaling */
+}
+
 void tinypdm_features_compute(float *x, float *features, tinypdm_window_stats_t *stats) {
   const float inv_n = 1.0f / (float)TINYPDM_WINDOW; /* a power of two: exact */
-  const float x0 = x[0];
-  float sum1[LOG2_BLOCKS + 1];
   float sum2[LOG2_BLOCKS + 1];
   float sum4[LOG2_BLOCKS + 1];
-  float shift;
+  float m0;
+  float m1;
   float peak = 0.0f;
   float m2;
   float m4;
@@ -250,20 +267,12 @@ void tinypdm_features_compute(float *x, float *features, tinypdm_window_stats_t 
   uint32_t half;
   uint32_t block = 0;
 
-  /* 1. mean = x0 + shift, shift = mean(x - x0) */
-  for (i = 0; i < TINYPDM_WINDOW; i += BLOCK) {
-    const float *b = &x[i];
-    float s = b[0] - x0;
-    uint32_t t;
-    for (t = 1; t < BLOCK; ++t) {
-      s += b[t] - x0;
-    }
-    cascade_add(sum1, i / BLOCK, s);
-  }
-  shift = sum1[LOG2_BLOCKS] * inv_n;
+  /* 1. mean = m0 + m1 */
+  m0 = shifted_mean(x, 0.0f);
+  m1 = shifted_mean(x, m0);
 
-  /* 2. d = (x - x0) - shift; m2, m4, peak; Hann: w[n] = 0.5 - 0.5 cos(2 pi n / N), i.e.
-   * 0.5 - 0.5 cos[n] for n < N/2 and 0.5 + 0.5 cos[n - N/2] after. */
+  /* 2. d = (x - m0) - m1; m2, m4, peak; the periodic Hann window w[n] = 0.5 - 0.5 cos(2 pi n / N)
+   * is 0.5 - 0.5 cos[n] for n < N/2 and 0.5 + 0.5 cos[n - N/2] after. */
   for (half = 0; half < 2u; ++half) {
     float *const xh = x + half * HALF;
     const float c = half == 0u ? -0.5f : 0.5f;
@@ -272,7 +281,7 @@ void tinypdm_features_compute(float *x, float *features, tinypdm_window_stats_t 
       float s4 = 0.0f;
       uint32_t t;
       for (t = i; t < i + BLOCK; ++t) {
-        const float d = (xh[t] - x0) - shift;
+        const float d = (xh[t] - m0) - m1;
         const float d2 = d * d;
         const float a = fabsf(d);
         s2 += d2;
@@ -315,7 +324,7 @@ void tinypdm_features_compute(float *x, float *features, tinypdm_window_stats_t 
   features[TINYPDM_N_BANDS + 1] = kurtosis;
   features[TINYPDM_N_BANDS + 2] = crest;
   if (stats != 0) {
-    stats->mean = x0 + shift;
+    stats->mean = m0 + m1;
     stats->m2 = m2;
     stats->rms = rms;
     stats->kurtosis = kurtosis;

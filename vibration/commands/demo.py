@@ -139,9 +139,7 @@ def _report(console: Any, s: dict[str, Any]) -> None:
         f"in {ds['path']}",
         f"model:   threshold {model['threshold']:.4g}, {model['parameters']} parameters; "
         "detection by fault/severity: "
-        + ", ".join(
-            f"{k} {v:.0%}" for k, v in model["detection"].items() if k != "healthy-unseen"
-        ),
+        + ", ".join(f"{k} {v:.0%}" for k, v in model["detection"].items() if k != "healthy-unseen"),
         f"         false alarms on unseen healthy data: {model['false_alarm_rate']:.1%}",
         f"bundle:  parity {'passed' if bundle['parity_passed'] else 'FAILED'}; "
         + (
@@ -151,8 +149,7 @@ def _report(console: Any, s: dict[str, Any]) -> None:
             else "Cortex-M4 figures not measured (no arm-none-eabi-gcc / qemu-system-arm)"
         ),
         f"fleet:   engine {fleet['engine']}, {s['points_stored']} scores stored in "
-        f"{fleet['store']}; alarms: "
-        + ", ".join(f"{k} {v}" for k, v in s["alarms"].items()),
+        f"{fleet['store']}; alarms: " + ", ".join(f"{k} {v}" for k, v in s["alarms"].items()),
     ]
     for line in lines:
         console.print(line, highlight=False, markup=False)
