@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from vibration.errors import TinyPdmError
@@ -101,6 +102,24 @@ def check_store(url: str) -> int:
         store.close()
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while serving, so Streamlit is stopped, not orphaned."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def serve(
     config: DashboardConfig,
     *,
@@ -127,7 +146,8 @@ def serve(
     env.update(config.to_env())
     proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
     try:
-        return proc.wait()
+        with _sigterm_as_interrupt():
+            return proc.wait()
     except KeyboardInterrupt:
         proc.send_signal(signal.SIGTERM)
         try:

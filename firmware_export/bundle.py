@@ -262,7 +262,7 @@ def _arduino_files(root: Path, spec: FirmwareSpec, version: str, banner: str) ->
         "keywords": ["tinyml", "predictive-maintenance", "vibration", "int8"],
         "frameworks": "*",
         "platforms": "*",
-        "build": {"srcDir": "src", "includeDir": "src"},
+        "build": {"srcDir": "src", "includeDir": "src", "flags": ["-ffp-contract=off"]},
         "export": {"include": ["src", "examples", "library.properties", "library.json"]},
     }
     (root / "library.json").write_text(json.dumps(library_json, indent=2) + "\n", "ascii")

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 #: The flags every C file must compile clean with.
-CFLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-O2")
+CFLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-ffp-contract=off")
 _STRICT = (
     "-Wpedantic",
     "-Wshadow",

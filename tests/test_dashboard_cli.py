@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -154,3 +155,30 @@ def test_dashboard_cli_serves_http_and_stops_on_ctrl_c(tmp_path):
             proc.wait()
     assert proc.returncode == 0, out.decode(errors="replace")
     assert f"http://127.0.0.1:{port}" in out.decode()
+
+
+@pytest.mark.slow
+def test_dashboard_cli_sigterm_stops_streamlit_too(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vibration.cli", "dashboard", "--store",
+         f"sqlite:///{tmp_path}/s.db", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)  # to tinypdm only, as a service manager would
+        proc.wait(timeout=30)
+        time.sleep(0.5)
+        with pytest.raises(ProcessLookupError):  # nothing of its process group is left
+            os.killpg(proc.pid, 0)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)

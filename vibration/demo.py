@@ -50,7 +50,13 @@ class DemoConfig:
     store_url : str or None
         Where the fleet's scores go; None: ``sqlite:///<out>/scores.db``.
     engine : {"auto", "qemu", "host"}
-        How fleet sensors score on board (see :mod:`firmware_export.onboard`).
+        How fleet sensors score on board (see :mod:`firmware_export.onboard`): ``"auto"``
+        runs the first ``qemu_sensors`` sensors (the faulty pump-1 first) as the Cortex-M4
+        firmware in QEMU where it is installed and the others as the same C on the host;
+        ``"qemu"`` and ``"host"`` run every sensor one way.
+    qemu_sensors : int
+        With ``engine="auto"``: how many sensors run in QEMU. Each emulated Cortex-M4
+        takes most of a core to keep up with 12 kHz in real time.
     sample_rate : float
         Hz of every sensor.
     seed : int
@@ -66,6 +72,7 @@ class DemoConfig:
     quick: bool = False
     store_url: str | None = None
     engine: str = "auto"
+    qemu_sensors: int = 2
     sample_rate: float = 12000.0
     seed: int = 0
     capture_sensors: int = 2
@@ -282,6 +289,10 @@ def run_fleet(cfg: DemoConfig, stop: threading.Event, tick: Tick) -> dict[str, A
     )
 
     engine = choose_engine(cfg.engine)
+    engines = [
+        "host" if cfg.engine == "auto" and i >= cfg.qemu_sensors else engine
+        for i in range(int(cfg.fleet_sensors or 0))
+    ]
     seconds = float(cfg.fleet_seconds or 0)
     links = cfg.out / "links"
     links.mkdir(parents=True, exist_ok=True)
@@ -307,7 +318,9 @@ def run_fleet(cfg: DemoConfig, stop: threading.Event, tick: Tick) -> dict[str, A
         ports.append(str(link))
         config = VirtualSensorConfig(sensor_id=name, seed=cfg.seed + i)
 
-        def stream(link: Path = link, source: Any = source, config: Any = config) -> Any:
+        def stream(
+            link: Path = link, source: Any = source, config: Any = config, engine: str = engines[i]
+        ) -> Any:
             return run_onboard_sensor(
                 cfg.out / "bundle",
                 link,
@@ -370,7 +383,11 @@ def run_fleet(cfg: DemoConfig, stop: threading.Event, tick: Tick) -> dict[str, A
         "engine": engine,
         "store": report.store,
         "sensors": {
-            name: {"windows": r.extra.get("windows"), "samples": r.samples_sent}
+            name: {
+                "engine": r.extra.get("engine"),
+                "windows": r.extra.get("windows"),
+                "samples": r.samples_sent,
+            }
             for name, r in box.items()
         },
         "scores_received": report.scores,

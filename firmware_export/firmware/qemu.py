@@ -129,11 +129,14 @@ class QemuSensor:
         if len(head) < 20 or head[:6] != b"\x7fELF\x01\x01" or head[18:20] != b"\x28\x00":
             raise ExportError(f"{str(self.elf)!r} is not a 32-bit ARM ELF image")
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as QEMU)
+        # A process group of its own: a Ctrl-C in the terminal reaches tinypdm, which stops
+        # the sensor cleanly, instead of killing QEMU under a running exchange.
         self._proc = subprocess.Popen(
             self.command(0),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self._stderr,
+            process_group=0,
         )
         deadline = time.monotonic() + self.startup_timeout
         while True:

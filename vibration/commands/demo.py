@@ -43,7 +43,8 @@ _STAGES = {
     type=click.Choice(["auto", "qemu", "host"]),
     default="auto",
     show_default=True,
-    help="How fleet sensors score: Cortex-M4 firmware in QEMU, or the same C on the host.",
+    help="How fleet sensors score: auto runs pump-1 and pump-2 as the Cortex-M4 firmware "
+    "in QEMU (where installed) and the others as the same C on the host; qemu or host: all.",
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
 @click.option("--no-dashboard", is_flag=True, help="Do not serve the dashboard at the end.")
@@ -117,7 +118,10 @@ def demo(
     _report(console, summary)
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))
-    if quick or no_dashboard or stop.is_set():
+    if stop.is_set():
+        console.print("interrupted: the fleet stopped early; everything above is complete")
+        raise SystemExit(130)
+    if quick or no_dashboard:
         return
     from dashboard.config import DashboardConfig
     from dashboard.serve import serve
@@ -148,7 +152,9 @@ def _report(console: Any, s: dict[str, Any]) -> None:
             if sizes.get("flash_bytes")
             else "Cortex-M4 figures not measured (no arm-none-eabi-gcc / qemu-system-arm)"
         ),
-        f"fleet:   engine {fleet['engine']}, {s['points_stored']} scores stored in "
+        "fleet:   "
+        + ", ".join(f"{k} on {v['engine']}" for k, v in sorted(fleet["sensors"].items()))
+        + f"; {s['points_stored']} scores stored in "
         f"{fleet['store']}; alarms: " + ", ".join(f"{k} {v}" for k, v in s["alarms"].items()),
     ]
     for line in lines:
