@@ -403,6 +403,16 @@ class Scorer(Protocol):
     def __call__(self, samples: np.ndarray, t_us_last: int) -> Sequence[Body]: ...
 
 
+def _scorer_flush(scorer: Scorer | None) -> Sequence[Body]:
+    """Results a scorer still holds at the end of a run (its optional ``flush()``).
+
+    A scorer that pipelines its work (the QEMU firmware keeps several frames in flight)
+    returns late results from ``flush``; one without that method holds nothing back.
+    """
+    flush = getattr(scorer, "flush", None)
+    return list(flush()) if callable(flush) else []
+
+
 @dataclass(frozen=True)
 class WireChunk:
     """Bytes a sensor puts on the line at one moment.
@@ -558,6 +568,13 @@ class VirtualSensor:
                     extra_seq = self._take_seq()
                     kind = type(body).__name__.lower()
                     yield WireChunk(encode_frame(extra_seq, body), kind, extra_seq, 0, due)
+
+    def final_chunks(self) -> Iterator[WireChunk]:
+        """Frames the scorer still held back at the end of a run (sent before the drain)."""
+        due = self._sample_index / self.source.sample_rate
+        for body in _scorer_flush(self.scorer):
+            seq = self._take_seq()
+            yield WireChunk(encode_frame(seq, body), type(body).__name__.lower(), seq, 0, due)
 
     def _samples_chunk(self, seq: int, body: Samples, n: int, due: float) -> WireChunk:
         cfg = self.config
@@ -848,7 +865,10 @@ class SensorPump:
         self._write_backlog()
 
     def finish(self, drain_timeout: float = 2.0) -> SensorReport:
-        """Write the backlog, wait for the reader to take every byte, return the report."""
+        """Send what the scorer held back, write the backlog, wait for the reader to take
+        every byte, return the report."""
+        for chunk in self.sensor.final_chunks():
+            self._deliver(chunk)
         deadline = time.monotonic() + drain_timeout
         while self._backlog and time.monotonic() < deadline and self.link.has_reader():
             self._write_backlog()

@@ -60,8 +60,18 @@ class FirmwareScorer:
     def __call__(self, samples: np.ndarray, t_us_last: int) -> Sequence[Body]:
         n = int(np.asarray(samples).shape[0])
         t_first = max(0, int(t_us_last) - round((n - 1) * 1e6 / self.sample_rate))
+        # Several frames in flight: QEMU's UART takes one byte per event-loop turn, so
+        # waiting for each acknowledgement would halve the throughput. Scores come back a
+        # frame or two later, in order; flush() collects the last ones.
+        return self._keep(self.link.push(samples, t_first, wait=False))
+
+    def flush(self) -> Sequence[Body]:
+        """The scores of the frames still in flight (called once, at the end of a run)."""
+        return self._keep(self.link.wait_all())
+
+    def _keep(self, bodies: Sequence[Body]) -> list[Body]:
         out: list[Body] = []
-        for body in self.link.push(samples, t_first):
+        for body in bodies:
             if isinstance(body, Score):
                 out.append(body)
             elif isinstance(body, Text):
@@ -130,7 +140,7 @@ def run_firmware_sensor(
     with tempfile.TemporaryDirectory(prefix="tinypdm-fw-") as tmp:
         out_dir = Path(build_dir) if build_dir is not None else Path(tmp)
         elf = build_firmware(bundle_dir, out_dir, target="sensor").elf
-        with FirmwareLink(elf) as link:
+        with FirmwareLink(elf, max_in_flight=4) as link:
             hello = link.hello
             model_rate = float(hello.sample_rate_hz)
             if abs(float(source.sample_rate) - model_rate) > 1e-6 * model_rate:

@@ -385,6 +385,14 @@ class FirmwareLink:
                         return
             self._pump(deadline, "the acknowledgement of a SAMPLES frame")
 
+    def wait_all(self) -> list[Body]:
+        """Wait until every SAMPLES frame in flight is acknowledged; return what came back."""
+        out: list[Body] = []
+        deadline = time.monotonic() + self.timeout
+        while self._in_flight > 0:
+            self._collect_ack(deadline, out)
+        return out
+
     def push(self, samples: ArrayLike, t_us: int, *, wait: bool = True) -> list[Body]:
         """Send one SAMPLES frame; return the frames the firmware sent back meanwhile.
 
