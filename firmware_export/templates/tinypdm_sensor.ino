@@ -16,9 +16,15 @@ static tinypdm_pipeline_t pipeline;
 static tinypdm_result_t results[2];
 static uint8_t tx[TINYPDM_FRAME_WIRE_SIZE(TINYPDM_HELLO_BYTES)];
 static uint32_t seq = 0;
-static uint32_t next_sample_us = 0;
+static const uint32_t RATE_HZ = (uint32_t)(TINYPDM_SAMPLE_RATE_HZ + 0.5f);
+static uint32_t start_us = 0;
+static uint64_t samples_read = 0;
 static uint32_t last_hello_ms = 0;
-static uint64_t boot_us = 0;
+
+// Device time of sample i, from the sample count (no rounding drift: 12 kHz stays 12 kHz).
+static uint64_t sample_time_us(uint64_t i) {
+  return (i * 1000000ULL) / RATE_HZ;
+}
 
 // One int16 sample of the scored axis. Here: an analog accelerometer on A0, centred.
 static int16_t read_sample() {
@@ -39,21 +45,24 @@ void setup() {
   tinypdm_pipeline_set_scale(&pipeline, SAMPLE_SCALE);
   send_hello();
   last_hello_ms = millis();
-  next_sample_us = micros();
+  start_us = micros();
 }
 
+// Polled sampling: while a window is scored, the samples that fall due are read late, in
+// a burst (their timestamps stay on the sample clock). For jitter-free sampling, read the
+// accelerometer from a timer interrupt or its FIFO and push blocks instead.
 void loop() {
-  const uint32_t period_us = (uint32_t)(1e6f / TINYPDM_SAMPLE_RATE_HZ);
-  if ((int32_t)(micros() - next_sample_us) < 0) {
+  const uint32_t due = start_us + (uint32_t)sample_time_us(samples_read);
+  if ((int32_t)(micros() - due) < 0) {
     return;
   }
-  next_sample_us += period_us;
-  boot_us += period_us;
+  const uint64_t t_us = sample_time_us(samples_read);
+  ++samples_read;
   int16_t s = read_sample();
   int k = tinypdm_pipeline_push(&pipeline, &s, 1, results, 2);
   for (int i = 0; i < k; ++i) {
     tinypdm_score_msg_t msg;
-    tinypdm_result_to_score(&results[i], boot_us, &msg);
+    tinypdm_result_to_score(&results[i], t_us, &msg);
     size_t n = tinypdm_frame_encode_score(tx, sizeof(tx), &seq, &msg);
     Serial.write(tx, n);
   }

@@ -62,6 +62,13 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 )
 @click.option("--asset", default="default", show_default=True, help="Asset tag of these sensors.")
 @click.option(
+    "--baud",
+    type=click.IntRange(min=300),
+    default=921600,
+    show_default=True,
+    help="Line speed of real UARTs (ptys and sockets ignore it).",
+)
+@click.option(
     "--bundle",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Firmware bundle: score raw-sample streams on the host (shadow mode).",
@@ -96,6 +103,7 @@ def monitor(
     ports: tuple[str, ...],
     store_url: str,
     asset: str,
+    baud: int,
     bundle: Path | None,
     seconds: float | None,
     as_json: bool,
@@ -117,6 +125,7 @@ def monitor(
             ports=ports,
             store_url=store_url,
             asset=asset,
+            baudrate=baud,
             spool_dir=str(spool_dir) if spool_dir is not None else None,
             spool_max_bytes=spool_max_mb * 2**20,
             batch_interval_s=batch_interval,
