@@ -45,6 +45,7 @@ from firmware_export.ranges import DEFAULT_FACTORS
 from firmware_export.tflite_model import Int8Model, read_tflite
 from vibration.errors import ExportError, ParityError
 from vibration.features import FeatureConfig
+from vibration.jsondoc import read_json_document
 from vibration.thresholds import AlarmPolicy
 
 __all__ = [
@@ -701,21 +702,16 @@ def load_bundle(path: str | os.PathLike[str], *, check_files: bool = True) -> Bu
         Not a bundle, a modified or missing file, or a header for another model or config.
     """
     root = Path(path)
-    if not root.is_dir():
-        raise ExportError(f"no bundle directory at {str(root)!r}")
-    try:
-        manifest = json.loads((root / _MANIFEST).read_text("utf-8"))
-    except FileNotFoundError:
-        raise ExportError(f"{str(root)!r} is not a firmware bundle (no {_MANIFEST})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ExportError(f"unreadable {_MANIFEST} in {str(root)!r}: {exc}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
-        raise ExportError(f"{str(root / _MANIFEST)!r} is not a tinypdm bundle manifest")
-    if manifest.get("format_version") != BUNDLE_FORMAT_VERSION:
-        raise ExportError(
-            f"bundle format_version {manifest.get('format_version')!r} is not supported "
-            f"(this tinypdm reads {BUNDLE_FORMAT_VERSION})"
-        )
+    manifest = read_json_document(
+        root,
+        _MANIFEST,
+        fmt=BUNDLE_FORMAT,
+        version=BUNDLE_FORMAT_VERSION,
+        error=ExportError,
+        kind="bundle",
+        is_not="firmware bundle",
+        document="bundle manifest",
+    )
     try:
         files = dict(manifest["files"])
         config = FeatureConfig.from_dict(manifest["feature_config"])

@@ -40,6 +40,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from vibration.errors import ModelError
 from vibration.features import FeatureConfig
+from vibration.jsondoc import read_json_document
 from vibration.thresholds import AlarmPolicy
 
 __all__ = [
@@ -209,21 +210,16 @@ def load_model_dir(path: str | os.PathLike[str], *, keras: bool = True) -> Train
     from vibration.detector import AutoencoderDetector
 
     root = Path(path)
-    if not root.is_dir():
-        raise ModelError(f"no model directory at {str(root)!r}")
-    try:
-        doc = json.loads((root / _JSON).read_text("utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"{str(root)!r} is not a model directory (no {_JSON})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"unreadable {_JSON} in {str(root)!r}: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("format") != MODEL_FORMAT:
-        raise ModelError(f"{str(root / _JSON)!r} is not a tinypdm model description")
-    if doc.get("format_version") != MODEL_FORMAT_VERSION:
-        raise ModelError(
-            f"model format_version {doc.get('format_version')!r} is not supported "
-            f"(this tinypdm reads {MODEL_FORMAT_VERSION})"
-        )
+    doc = read_json_document(
+        root,
+        _JSON,
+        fmt=MODEL_FORMAT,
+        version=MODEL_FORMAT_VERSION,
+        error=ModelError,
+        kind="model",
+        is_not="model directory",
+        document="model description",
+    )
     try:
         files = doc["files"]
         for name in _DATA_FILES:
