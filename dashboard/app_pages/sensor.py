@@ -33,8 +33,14 @@ left, right = st.columns([2, 3])
 sensor = left.selectbox("Sensor", names, key="sensor")
 st.query_params["sensor"] = sensor
 st.session_state.sensor_from_url = sensor
+# ?range=1h (or 6h, 24h, 7d, 30d) picks the first time range shown; anything else: 24 h.
+from_url = str(st.query_params.get("range", "")).replace("h", " h").replace("d", " d")
 choice = right.segmented_control(
-    "Time range", [*_RANGES, "custom"], default="24 h", required=True, key="range"
+    "Time range",
+    [*_RANGES, "custom"],
+    default=from_url if from_url in _RANGES else "24 h",
+    required=True,
+    key="range",
 )
 tz = ui.display_tz()
 

@@ -129,7 +129,8 @@ def demo(
     config = DashboardConfig(store_url=cfg.store, models_dir=cfg.out)
     console.print(
         f"[bold]dashboard[/]: http://127.0.0.1:{port}  (fleet state, pump-1's alarm; "
-        "Ctrl-C to stop)",
+        f"Ctrl-C to stop)\n           pump-1's timeline: "
+        f"http://127.0.0.1:{port}/sensor?sensor=pump-1&range=1h",
         highlight=False,
     )
     serve(config, host="127.0.0.1", port=port)
