@@ -18,7 +18,6 @@ asset); without a pin the expected model is the newest bundle in the registry.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -27,6 +26,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from vibration.fileio import sha256_file
 
 __all__ = [
     "ModelCheck",
@@ -205,14 +206,6 @@ def _read_json(path: Path) -> tuple[dict[str, Any], str]:
     return data, ""
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _entry(root: Path, folder: Path) -> RegistryEntry | None:
     if (folder / "manifest.json").is_file():
         kind, meta = "bundle", folder / "manifest.json"
@@ -225,7 +218,7 @@ def _entry(root: Path, folder: Path) -> RegistryEntry | None:
     hashes: list[str] = []
     for p in tflites:
         try:
-            hashes.append(_sha256(p))
+            hashes.append(sha256_file(p))
         except OSError as exc:
             error = error or f"cannot read {p.name}: {exc}"
     report_dir = folder / "report" if (folder / "report" / "report.md").is_file() else folder

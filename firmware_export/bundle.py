@@ -45,7 +45,7 @@ from firmware_export.ranges import DEFAULT_FACTORS
 from firmware_export.tflite_model import Int8Model, read_tflite
 from vibration.errors import ExportError, ParityError
 from vibration.features import FeatureConfig
-from vibration.jsondoc import read_json_document
+from vibration.fileio import read_json_document, replace_dir, sha256_file
 from vibration.thresholds import AlarmPolicy
 
 __all__ = [
@@ -176,10 +176,6 @@ class Bundle:
 
 
 # ------------------------------------------------------------------------------ helpers
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _say(progress: Progress | None, message: str) -> None:
@@ -382,22 +378,6 @@ def _measure(src_dir: Path, progress: Progress | None) -> dict[str, Any]:
     return figures
 
 
-def _place(tmp: Path, out: Path) -> None:
-    """Rename ``tmp`` to ``out``, replacing a previous bundle there."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-    os.replace(out, old / "previous")
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        os.replace(old / "previous", out)
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _check_out(out: Path) -> None:
     if not out.exists():
         return
@@ -596,7 +576,7 @@ def export_bundle(
                 "tflite": _TFLITE,
                 "sha256": model.sha256,
                 "bytes": model.size_bytes,
-                "model_dir_sha256": _sha256(Path(model_dir) / "model.json"),
+                "model_dir_sha256": sha256_file(Path(model_dir) / "model.json"),
                 "layers": [
                     {
                         "n_in": layer.n_in,
@@ -643,12 +623,14 @@ def export_bundle(
         }
         _readme(tmp, manifest)
         manifest["files"] = {
-            p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+            p.relative_to(tmp).as_posix(): sha256_file(p)
+            for p in sorted(tmp.rglob("*"))
+            if p.is_file()
         }
         (tmp / _MANIFEST).write_text(
             json.dumps(_jsonable(manifest), indent=2, allow_nan=False) + "\n", "utf-8"
         )
-        _place(tmp, out_path)
+        replace_dir(tmp, out_path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -723,7 +705,7 @@ def load_bundle(path: str | os.PathLike[str], *, check_files: bool = True) -> Bu
             p = root / rel
             if not p.is_file():
                 raise ExportError(f"bundle {str(root)!r} lacks {rel}")
-            if _sha256(p) != digest:
+            if sha256_file(p) != digest:
                 raise ExportError(
                     f"bundle file {rel} was modified (SHA-256 differs from the manifest)"
                 )

@@ -166,7 +166,7 @@ def test_model_dir_save_failure_leaves_the_old_model(trained, tmp_path, monkeypa
     def disk_full(path):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("vibration.model_dir._sha256", disk_full)
+    monkeypatch.setattr("vibration.model_dir.sha256_file", disk_full)
     with pytest.raises(OSError, match="No space"):
         save_model_dir(target, detector, CONFIG, {**SUMMARY, "seed": 9}, features=X)
     assert (target / "model.json").read_bytes() == before

@@ -21,14 +21,11 @@ so a crash never leaves a half-written model under the final name.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import math
 import os
 import secrets
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,7 +37,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from vibration.errors import ModelError
 from vibration.features import FeatureConfig
-from vibration.jsondoc import read_json_document
+from vibration.fileio import fsync_path, read_json_document, replace_dir, sha256_file
 from vibration.thresholds import AlarmPolicy
 
 __all__ = [
@@ -177,11 +174,11 @@ def save_model_dir(
             np.savez(fh, **arrays)
         np.save(tmp / _CALIBRATION, _calibration(detector, X[:n_train]), allow_pickle=False)
         np.save(tmp / _FEATURES, X, allow_pickle=False)
-        doc["files"] = {name: _sha256(tmp / name) for name in _DATA_FILES}
+        doc["files"] = {name: sha256_file(tmp / name) for name in _DATA_FILES}
         (tmp / _JSON).write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", "utf-8")
         _fsync_dir_tree(tmp)
-        _replace_dir(tmp, target)
-        _fsync(target.parent)
+        replace_dir(tmp, target)
+        fsync_path(target.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -225,7 +222,7 @@ def load_model_dir(path: str | os.PathLike[str], *, keras: bool = True) -> Train
         for name in _DATA_FILES:
             if not (root / name).is_file():
                 raise ModelError(f"model directory {str(root)!r} lacks {name}")
-            if _sha256(root / name) != files[name]:
+            if sha256_file(root / name) != files[name]:
                 raise ModelError(f"{str(root / name)!r} is corrupt (SHA-256 differs from {_JSON})")
         config = FeatureConfig.from_dict(doc["feature_config"])
         policy = AlarmPolicy(**doc["alarm_policy"])
@@ -369,44 +366,11 @@ def _load_npy(path: Path, dtype: type, n_features: int) -> Any:
     return arr.astype(dtype, copy=False)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_dir_tree(root: Path) -> None:
     """Make the files of ``root`` and its entries durable before it is renamed into place."""
     for child in root.iterdir():
-        _fsync(child)
-    _fsync(root)
-
-
-def _replace_dir(tmp: Path, target: Path) -> None:
-    """Move ``tmp`` to ``target``, replacing a previous model directory there."""
-    if not target.exists():
-        os.replace(tmp, target)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-    os.replace(target, old / "previous")
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        os.replace(old / "previous", target)
-        raise
-    finally:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(old)
+        fsync_path(child)
+    fsync_path(root)
 
 
 def _json_safe(obj: Any) -> Any:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vibration.dataset.files import _ITEM, META_FILE, PART_SUFFIX, SAMPLES_FILE, _sha256_file
+from vibration.dataset.files import _ITEM, META_FILE, PART_SUFFIX, SAMPLES_FILE
 from vibration.dataset.meta import RecordingMeta
 from vibration.errors import DatasetError
+from vibration.fileio import sha256_file
 
 __all__ = ["Recording", "iter_recordings", "list_recordings", "open_recording"]
 
@@ -117,7 +118,7 @@ class Recording:
         """
         if not self.meta.complete or self.meta.sha256 is None:
             raise DatasetError(f"recording {str(self.path)!r} is not complete: no checksum")
-        actual = _sha256_file(self.path / SAMPLES_FILE)
+        actual = sha256_file(self.path / SAMPLES_FILE)
         if actual != self.meta.sha256:
             raise DatasetError(f"recording {str(self.path)!r}: samples.i16 fails its SHA-256")
 

@@ -19,15 +19,13 @@ from vibration.dataset.files import (
     META_FILE,
     PART_SUFFIX,
     SAMPLES_FILE,
-    _fsync_dir,
-    _sha256_file,
-    _write_json_atomic,
 )
 from vibration.dataset.meta import RecordingMeta
 from vibration.dataset.reader import Recording, open_recording
 from vibration.dataset.samples import _as_frames
 from vibration.dataset.validation import _check_axes, _check_counters, _utc_iso, validate_name
 from vibration.errors import DatasetError
+from vibration.fileio import fsync_path, sha256_file, write_json_atomic
 
 __all__ = ["RecordingWriter", "write_recording"]
 
@@ -114,7 +112,7 @@ class RecordingWriter:
         self._closed = False
         self._fh = open(self._part / SAMPLES_FILE, "xb")  # noqa: SIM115 (kept open for appends)
         try:
-            _write_json_atomic(self._part / META_FILE, self._meta.to_dict())
+            write_json_atomic(self._part / META_FILE, self._meta.to_dict())
         except BaseException:
             self._fh.close()
             shutil.rmtree(self._part, ignore_errors=True)
@@ -280,7 +278,7 @@ class RecordingWriter:
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._flushed = self._appended
-        _write_json_atomic(
+        write_json_atomic(
             self._part / META_FILE, dataclasses.replace(self._meta, samples=self._flushed).to_dict()
         )
 
@@ -316,11 +314,11 @@ class RecordingWriter:
             self._meta,
             samples=self._appended,
             complete=True,
-            sha256=_sha256_file(self._part / SAMPLES_FILE),
+            sha256=sha256_file(self._part / SAMPLES_FILE),
         )
-        _write_json_atomic(self._part / META_FILE, self._meta.to_dict())
+        write_json_atomic(self._part / META_FILE, self._meta.to_dict())
         os.rename(self._part, final)
-        _fsync_dir(self._dataset_dir)
+        fsync_path(self._dataset_dir)
         return final
 
     def abort(self) -> None:
