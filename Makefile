@@ -22,6 +22,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check vibration firmware_export dashboard tests bench
 	$(BIN)/mypy vibration firmware_export dashboard
+	$(BIN)/lint-imports
 
 bench: venv system-deps
 	$(BIN)/python -m bench
@@ -31,7 +32,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[all,dev]'
 	touch $(STAMP)
 
 system-deps:

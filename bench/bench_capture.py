@@ -2,7 +2,8 @@
 
 A ``tinypdm simulate`` subprocess streams 1 axis at 25.6 kHz (256-sample frames, about
 51 kB/s) on a pty for 8 s (quick: 3 s); this process captures it with
-:func:`vibration.capture.capture` (reader thread, decoder, recording writer with fsync every
+:func:`vibration.acquisition.capture.capture` (reader thread, decoder, recording writer with fsync
+every
 0.5 s). Reported:
 
 * capture CPU: ``getrusage(RUSAGE_SELF)`` user + system time over the capture's wall time,
@@ -26,8 +27,8 @@ import time
 from pathlib import Path
 
 from bench._table import Row, print_rows
-from vibration.capture import CaptureConfig, capture
-from vibration.serial_link import open_port
+from vibration.acquisition.capture import CaptureConfig, capture
+from vibration.acquisition.serial_link import open_port
 
 RATE = 25600
 GOAL_PCT = 10.0
@@ -41,7 +42,7 @@ def _startup(tmp: str) -> tuple[float, float]:
     """CPU and wall seconds of a simulate run that streams nothing (no reader, 1 ms)."""
     start = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vibration.cli", "simulate", "--link", f"{tmp}/idle",
+        [sys.executable, "-m", "vibration.app.cli", "simulate", "--link", f"{tmp}/idle",
          "--seconds", "0.001"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -59,7 +60,7 @@ def run(quick: bool = False) -> list[Row]:
         with open(summary, "w") as out:
             sim_start = time.monotonic()
             sim = subprocess.Popen(
-                [sys.executable, "-m", "vibration.cli", "simulate", "--link", str(link),
+                [sys.executable, "-m", "vibration.app.cli", "simulate", "--link", str(link),
                  "--rate", str(RATE), "--seconds", str(seconds), "--wait-reader", "--json"],
                 stdout=out,
                 stderr=subprocess.DEVNULL,

@@ -37,7 +37,7 @@ def _train_subprocess(dataset: Path, out: Path) -> float:
     """Wall time of ``tinypdm train`` in a fresh interpreter, seconds."""
     began = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "vibration.cli", "train", str(dataset), "--out", str(out)],
+        [sys.executable, "-m", "vibration.app.cli", "train", str(dataset), "--out", str(out)],
         check=True,
         capture_output=True,
     )
@@ -45,10 +45,10 @@ def _train_subprocess(dataset: Path, out: Path) -> float:
 
 
 def _cwru(work: Path, quick: bool) -> list[Row]:
-    from vibration.dataset import quantize, write_recording
-    from vibration.evaluation import AUTOENCODER, evaluate_model
-    from vibration.importers import import_files, read_signal
-    from vibration.model_dir import load_model_dir
+    from vibration.data.dataset import quantize, write_recording
+    from vibration.data.importers import import_files, read_signal
+    from vibration.learning.evaluation import AUTOENCODER, evaluate_model
+    from vibration.learning.model_dir import load_model_dir
 
     if not (CWRU_DIR / "manifest.csv").exists():
         return [Row(TOPIC, "CWRU data", f"missing at {CWRU_DIR}")]
@@ -113,9 +113,9 @@ def _cwru(work: Path, quick: bool) -> list[Row]:
 
 
 def _simulator(work: Path, quick: bool) -> list[Row]:
-    from vibration.evaluation import AUTOENCODER, evaluate_model
-    from vibration.model_dir import load_model_dir
-    from vibration.simulator import SimulatorConfig, simulate_recording
+    from vibration.data.simulator import SimulatorConfig, simulate_recording
+    from vibration.learning.evaluation import AUTOENCODER, evaluate_model
+    from vibration.learning.model_dir import load_model_dir
 
     simulate_recording(work / "sim-train", "healthy", SimulatorConfig(seed=1), 30.0)
     _train_subprocess(work / "sim-train", work / "sim-model")

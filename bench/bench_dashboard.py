@@ -69,7 +69,7 @@ def _settle(fn: Callable[[], object], limit_s: float = 60.0) -> None:
 
 
 def run(quick: bool = False) -> list[Row]:
-    from vibration.stores.influxd_process import InfluxdServer, influxd_binary
+    from vibration.telemetry.stores.influxd_process import InfluxdServer, influxd_binary
 
     if influxd_binary() is None:
         return [Row(TOPIC, "skipped", "influxd not installed (Debian package influxdb)")]
@@ -83,7 +83,7 @@ def run(quick: bool = False) -> list[Row]:
     from dashboard.config import ENV_MODELS, ENV_STORE
     from dashboard.sample_fleet import SensorSpec, seed_fleet
     from dashboard.serve import APP_PATH
-    from vibration.stores import open_store
+    from vibration.telemetry.stores import open_store
 
     hours = 2.0 if quick else 24.0
     long_hours = 24.0 if quick else 7 * 24.0

@@ -41,8 +41,8 @@ _GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "data" / "golden_dense
 def _model_tflite(quick: bool) -> tuple[bytes, str]:
     if quick:
         return _GOLDEN.read_bytes(), "golden 19-12-6-12-19 int8 (tests/data)"
-    from firmware_export.quantize import QuantConfig, quantize_keras
-    from firmware_export.testing import dense_autoencoder
+    from firmware_export.exporter.quantize import QuantConfig, quantize_keras
+    from firmware_export.exporter.testing import dense_autoencoder
 
     model = dense_autoencoder(19, (32, 16, 8), seed=0)
     rep = np.random.default_rng(0).normal(0.0, 1.0, (400, 19)).astype(np.float32)
@@ -50,11 +50,11 @@ def _model_tflite(quick: bool) -> tuple[bytes, str]:
 
 
 def _c_tree(dest: Path, tflite: bytes) -> Path:
-    from firmware_export.codegen import FirmwareSpec
-    from firmware_export.sources import write_c_sources
-    from firmware_export.testing import synthetic_windows
-    from firmware_export.tflite_model import read_tflite
-    from vibration.features import FeatureConfig, window_features
+    from firmware_export.exporter.codegen import FirmwareSpec
+    from firmware_export.exporter.sources import write_c_sources
+    from firmware_export.exporter.testing import synthetic_windows
+    from firmware_export.runtime.tflite_model import read_tflite
+    from vibration.learning.features import FeatureConfig, window_features
 
     config = FeatureConfig()
     features = window_features(synthetic_windows(config, 8, seed=1) * 0.001, config)
@@ -92,6 +92,7 @@ def _at_most(metric: str, value: float, unit: str, limit: int) -> Row:
 
 
 def run(quick: bool = False, bundle: Path | None = None) -> list[Row]:
+    from firmware_export.exporter.testing import synthetic_windows
     from firmware_export.firmware import (
         build_firmware,
         measure_pipeline,
@@ -99,8 +100,7 @@ def run(quick: bool = False, bundle: Path | None = None) -> list[Row]:
         run_sensor_firmware,
         toolchain_available,
     )
-    from firmware_export.testing import synthetic_windows
-    from vibration.features import FeatureConfig
+    from vibration.learning.features import FeatureConfig
 
     if not toolchain_available():
         return [_row("skipped", "arm-none-eabi-gcc not found (gcc-arm-none-eabi)")]
@@ -156,7 +156,7 @@ def run(quick: bool = False, bundle: Path | None = None) -> list[Row]:
             _at_most("sensor firmware: worst instructions per window", worst, "insn", INSNS_GOAL),
         ]
         if bundle is None:
-            from firmware_export.host_build import HostLibrary, build_host_library
+            from firmware_export.runtime.host_build import HostLibrary, build_host_library
 
             host = HostLibrary(build_host_library(src, root / "host"))
             expected = host.pipeline().push(signal)[:, 1].astype(np.float32)

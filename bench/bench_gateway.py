@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from bench._table import Row, print_rows
+from vibration.acquisition.serial_link import PtyLink
 from vibration.protocol import Hello, Score, Text, encode_frame
-from vibration.serial_link import PtyLink
 
 __all__ = ["DevicePump", "ScoreDevice", "run"]
 
@@ -191,8 +191,8 @@ class DevicePump:
 
 
 def run(quick: bool = False) -> list[Row]:
-    from vibration.stores import open_store
-    from vibration.stores.influxd_process import InfluxdServer, influxd_binary
+    from vibration.telemetry.stores import open_store
+    from vibration.telemetry.stores.influxd_process import InfluxdServer, influxd_binary
 
     if influxd_binary() is None:
         return [Row("gateway", "skipped", "influxd not installed")]
@@ -207,7 +207,7 @@ def run(quick: bool = False) -> list[Row]:
             cmd = [
                 sys.executable,
                 "-m",
-                "vibration.cli",
+                "vibration.app.cli",
                 "monitor",
                 "--json",
                 "--store",

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from bench._table import Row, print_rows
-from vibration.stores import ScorePoint, open_store
-from vibration.stores.influx import score_lines
-from vibration.stores.influxd_process import InfluxdServer, influxd_binary
+from vibration.telemetry.stores import ScorePoint, open_store
+from vibration.telemetry.stores.influx import score_lines
+from vibration.telemetry.stores.influxd_process import InfluxdServer, influxd_binary
 
 S = 10**9
 BATCH = 5000

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import altair as alt
     import pandas as pd
 
-    from vibration.stores import Event, ScoreSeries
+    from vibration.telemetry.stores import Event, ScoreSeries
 
 __all__ = ["EVENT_COLORS", "events_frame", "series_frame", "signal_chart", "timeline_chart"]
 

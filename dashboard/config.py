@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vibration.errors import TinyPdmError
-from vibration.stores import redact_url
+from vibration.telemetry.stores import redact_url
 
 from .state import StateRules
 

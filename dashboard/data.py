@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from vibration.errors import TinyPdmError
-from vibration.stores import redact_url
+from vibration.telemetry.stores import redact_url
 
 from .config import DashboardConfig
 from .registry import Registry, check_model, scan_registry
 from .state import FleetRow, LinkHistory, fleet_row, fleet_rows
 
 if TYPE_CHECKING:
-    from vibration.stores import Event, ScorePoint, ScoreSeries, SensorStatus, Store
+    from vibration.telemetry.stores import Event, ScorePoint, ScoreSeries, SensorStatus, Store
 
 __all__ = [
     "FleetSnapshot",
@@ -75,7 +75,7 @@ def guard() -> Iterator[None]:
 
 @st.cache_resource(show_spinner=False)
 def _store(url: str) -> Store:
-    from vibration.stores import open_store
+    from vibration.telemetry.stores import open_store
 
     return open_store(url)
 
@@ -158,7 +158,7 @@ def fleet(cfg: DashboardConfig, now_ns: int | None = None) -> list[FleetRow]:
 @st.cache_data(ttl=_SERIES_TTL_S, show_spinner=False, max_entries=64)
 def score_series(url: str, sensor: str, start_ns: int, end_ns: int, bucket_s: int) -> ScoreSeries:
     """Scores of one sensor in ``[start_ns, end_ns)`` downsampled by the store into
-    ``bucket_s``-second buckets (see ``vibration.stores.ScoreSeries``)."""
+    ``bucket_s``-second buckets (see ``vibration.telemetry.stores.ScoreSeries``)."""
     return _store(url).query_scores(sensor, int(start_ns), int(end_ns), int(bucket_s))
 
 

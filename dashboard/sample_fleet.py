@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vibration.stores import Event, ScorePoint, SensorStatus, Store
+from vibration.telemetry.stores import Event, ScorePoint, SensorStatus, Store
 
 __all__ = ["DEFAULT_FLEET", "SensorSpec", "seed_fleet"]
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from vibration.errors import TinyPdmError
-from vibration.stores import redact_url
+from vibration.telemetry.stores import redact_url
 
 from .config import DashboardConfig
 
@@ -93,7 +93,7 @@ def check_store(url: str) -> int:
     StoreUnavailable
         The server does not answer now (the dashboard may still start and retry).
     """
-    from vibration.stores import open_store
+    from vibration.telemetry.stores import open_store
 
     store = open_store(url)
     try:

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from vibration.stores import ScorePoint, SensorStatus
+    from vibration.telemetry.stores import ScorePoint, SensorStatus
 
 __all__ = [
     "BUCKET_STEPS_S",

@@ -10,8 +10,8 @@ imported only by the functions that convert models.
 
 from __future__ import annotations
 
-from firmware_export.bundle import Bundle, ExportOptions, export_bundle, load_bundle, verify_bundle
-from firmware_export.codegen import (
+from firmware_export.exporter.bundle import ExportOptions, export_bundle, verify_bundle
+from firmware_export.exporter.codegen import (
     TARGETS,
     FirmwareSpec,
     GoldenVectors,
@@ -20,26 +20,28 @@ from firmware_export.codegen import (
     generate_sources,
     generate_tflite_array,
 )
-from firmware_export.fixed_point import (
+from firmware_export.exporter.parity import RungResult, run_ladder
+from firmware_export.exporter.quantize import QuantConfig, convert_float, quantize_keras
+from firmware_export.exporter.ranges import RangeChoice, search_ranges, set_activation_ranges
+from firmware_export.exporter.sources import write_c_sources
+from firmware_export.exporter.tflm_info import tflm_arena_bytes
+from firmware_export.runtime.bundle import Bundle, load_bundle
+from firmware_export.runtime.fixed_point import (
     activation_range,
     dense_int8,
     mul_by_quantized_multiplier,
     quantize_multiplier,
 )
-from firmware_export.host_build import (
+from firmware_export.runtime.host_build import (
     CFLAGS,
     HostDecoder,
     HostLibrary,
     HostPipeline,
     build_host_library,
 )
-from firmware_export.parity import RungResult, run_ladder
-from firmware_export.quantize import QuantConfig, convert_float, quantize_keras
-from firmware_export.ranges import RangeChoice, search_ranges, set_activation_ranges
-from firmware_export.scorer import Int8Scorer, WindowScores, reference_scores
-from firmware_export.sources import LIBRARY_DIR, library_files, write_c_sources
-from firmware_export.tflite_model import DenseLayer, Int8Model, read_tflite
-from firmware_export.tflm_info import tflm_arena_bytes
+from firmware_export.runtime.library import LIBRARY_DIR, library_files
+from firmware_export.runtime.scorer import Int8Scorer, WindowScores, reference_scores
+from firmware_export.runtime.tflite_model import DenseLayer, Int8Model, read_tflite
 
 __all__ = [
     "CFLAGS",

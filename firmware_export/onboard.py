@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vibration.errors import ExportError
+from firmware_export.errors import ExportError
 from vibration.protocol import Body, Score
 
 if TYPE_CHECKING:
-    from vibration.serial_link import PtyLink
-    from vibration.virtual_sensor import SampleSource, SensorReport, VirtualSensorConfig
+    from vibration.acquisition.serial_link import PtyLink
+    from vibration.acquisition.virtual_sensor import SampleSource, SensorReport, VirtualSensorConfig
 
 __all__ = ["ENGINES", "HostScorer", "choose_engine", "run_onboard_sensor"]
 
@@ -52,12 +52,13 @@ def choose_engine(engine: str) -> str:
 
 
 class HostScorer:
-    """A :class:`vibration.virtual_sensor.Scorer` running the bundle's C pipeline on the host.
+    """A :class:`vibration.acquisition.virtual_sensor.Scorer` running the bundle's C pipeline on
+    the host.
 
     Parameters
     ----------
     pipeline : HostPipeline
-        From :meth:`firmware_export.scorer.Int8Scorer.pipeline`, its scale already set.
+        From :meth:`firmware_export.runtime.scorer.Int8Scorer.pipeline`, its scale already set.
     sample_rate : float
         Hz of the blocks (to date each window's last sample).
     """
@@ -122,7 +123,7 @@ def run_onboard_sensor(
         See the module docstring.
     config : VirtualSensorConfig, optional
     seconds, stop_event, wait_reader, drain_timeout, on_start, on_progress
-        As :func:`vibration.virtual_sensor.run_on_pty`.
+        As :func:`vibration.acquisition.virtual_sensor.run_on_pty`.
 
     Returns
     -------
@@ -134,8 +135,8 @@ def run_onboard_sensor(
     ExportError
         Not a bundle, a rate other than the model's, or the engine is not available.
     """
-    from firmware_export.bundle import load_bundle
-    from vibration.virtual_sensor import VirtualSensor, VirtualSensorConfig, run_on_pty
+    from firmware_export.runtime.bundle import load_bundle
+    from vibration.acquisition.virtual_sensor import VirtualSensor, VirtualSensorConfig, run_on_pty
 
     chosen = choose_engine(engine)
     bundle = load_bundle(bundle_dir)
@@ -164,7 +165,7 @@ def run_onboard_sensor(
         )
         report.extra["windows"] = report.extra.get("firmware", {}).get("windows", 0)
     else:
-        from firmware_export.scorer import Int8Scorer
+        from firmware_export.runtime.scorer import Int8Scorer
 
         pipe = Int8Scorer(bundle_dir).pipeline()
         pipe.set_scale(float(source.scale))

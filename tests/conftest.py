@@ -49,7 +49,7 @@ def influxd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield from_ci
         return
     require_tool("influxd", "influxdb")
-    from vibration.stores.influxd_process import InfluxdServer
+    from vibration.telemetry.stores.influxd_process import InfluxdServer
 
     server = InfluxdServer(tmp_path_factory.mktemp("influxd")).start()
     try:
@@ -62,7 +62,7 @@ def influxd_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def influxd_server(tmp_path: Path) -> Iterator[object]:
     """A private influxd the test may stop and restart (InfluxdServer)."""
     require_tool("influxd", "influxdb")
-    from vibration.stores.influxd_process import InfluxdServer
+    from vibration.telemetry.stores.influxd_process import InfluxdServer
 
     server = InfluxdServer(tmp_path / "influxd").start()
     try:
@@ -79,9 +79,9 @@ def sim_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     once per session through the library functions the CLI calls.
     """
     require_tool("gcc", "gcc")
-    from firmware_export.bundle import ExportOptions, export_bundle
-    from vibration.commands.train import train_model
-    from vibration.simulator import SimulatorConfig, simulate_recording
+    from firmware_export.exporter.bundle import ExportOptions, export_bundle
+    from vibration.data.simulator import SimulatorConfig, simulate_recording
+    from vibration.learning.training import train_model
 
     root = tmp_path_factory.mktemp("sim-bundle")
     simulate_recording(root / "ds", "healthy", SimulatorConfig(seed=11), 30.0)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from firmware_export.errors import ExportError
 from firmware_export.firmware import build_firmware, parse_size_output
 from firmware_export.firmware.build import CFLAGS
 from tests.conftest import require_tool
-from vibration.errors import ExportError
 
 pytestmark = pytest.mark.armgcc
 

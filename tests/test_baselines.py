@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vibration.baselines import (
+from vibration.learning.baselines import (
     BASELINES,
     GaussianMixtureBaseline,
     IsolationForestBaseline,
     PCABaseline,
     fit_baselines,
 )
-from vibration.thresholds import calibrate_threshold, held_out_split
+from vibration.learning.thresholds import calibrate_threshold, held_out_split
 
 PARAMS = {
     "validation_fraction": 0.25,

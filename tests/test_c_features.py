@@ -1,4 +1,4 @@
-"""Parity rung 4a: the C float32 features against vibration.features (numpy float64).
+"""Parity rung 4a: the C float32 features against vibration.learning.features (numpy float64).
 
 Tolerance: ``|c - ref| <= 1e-4 * max(|ref|, 1)`` per value. Relative for values of
 magnitude >= 1 (kurtosis, crest, most log10 powers); absolute 1e-4 below, where a
@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware_export.codegen import FirmwareSpec
-from firmware_export.host_build import CFLAGS, HostLibrary, build_host_library
-from firmware_export.sources import LIBRARY_DIR, write_c_sources
-from firmware_export.testing import random_int8_model, synthetic_windows
+from firmware_export.exporter.codegen import FirmwareSpec
+from firmware_export.exporter.sources import write_c_sources
+from firmware_export.exporter.testing import random_int8_model, synthetic_windows
+from firmware_export.runtime.host_build import CFLAGS, HostLibrary, build_host_library
+from firmware_export.runtime.library import LIBRARY_DIR
 from tests.conftest import require_tool
-from vibration.features import FeatureConfig, frame_windows, window_features
+from vibration.learning.features import FeatureConfig, frame_windows, window_features
 
 TOL = 1e-4
 
@@ -123,8 +124,8 @@ def test_c_features_rfft_matches_numpy(tmp_path):
 
 @pytest.mark.slow
 def test_c_features_match_on_real_cwru_windows(cwru_dir, tmp_path):
-    from vibration.dataset import quantize
-    from vibration.importers import read_signal
+    from vibration.data.dataset import quantize
+    from vibration.data.importers import read_signal
 
     config = FeatureConfig()
     host = _host(tmp_path, config)
@@ -414,7 +415,7 @@ def test_qemu_firmware_scores_equal_host_build_bit_for_bit(tmp_path):
     require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")
     require_tool("qemu-system-arm", "qemu-system-arm")
     from firmware_export.firmware import build_firmware, run_sensor_firmware
-    from firmware_export.tflite_model import read_tflite
+    from firmware_export.runtime.tflite_model import read_tflite
 
     config = FeatureConfig()
     tflite = Path(__file__).resolve().parent / "data" / "golden_dense_pc.tflite"

@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_export.codegen import FirmwareSpec
-from firmware_export.host_build import HostLibrary, build_host_library
-from firmware_export.sources import write_c_sources
-from firmware_export.testing import random_int8_model
+from firmware_export.exporter.codegen import FirmwareSpec
+from firmware_export.exporter.sources import write_c_sources
+from firmware_export.exporter.testing import random_int8_model
+from firmware_export.runtime.host_build import HostLibrary, build_host_library
 from tests.conftest import require_tool
 from vibration.errors import ProtocolError
-from vibration.features import FeatureConfig
+from vibration.learning.features import FeatureConfig
 from vibration.protocol.cobs import cobs_decode, cobs_encode
 from vibration.protocol.decoder import FrameDecoder
 from vibration.protocol.frames import Hello, Samples, Score, Text, Unknown, encode_frame

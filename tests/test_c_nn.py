@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_export.codegen import FirmwareSpec
-from firmware_export.fixed_point import mul_by_quantized_multiplier, quantize_multiplier
-from firmware_export.host_build import HostLibrary, build_host_library
-from firmware_export.sources import write_c_sources
-from firmware_export.testing import litert_invoke, tflm_invoke
-from firmware_export.tflite_model import Int8Model, read_tflite
+from firmware_export.exporter.codegen import FirmwareSpec
+from firmware_export.exporter.sources import write_c_sources
+from firmware_export.exporter.testing import litert_invoke, tflm_invoke
+from firmware_export.runtime.fixed_point import mul_by_quantized_multiplier, quantize_multiplier
+from firmware_export.runtime.host_build import HostLibrary, build_host_library
+from firmware_export.runtime.tflite_model import Int8Model, read_tflite
 from tests.conftest import require_tool
-from vibration.features import FeatureConfig
+from vibration.learning.features import FeatureConfig
 
 DATA = Path(__file__).parent / "data"
 MODELS = ("golden_dense_pc.tflite", "golden_dense_pt.tflite")

@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware_export.codegen import FirmwareSpec
-from firmware_export.host_build import HostLibrary, build_host_library
-from firmware_export.scorer import reference_scores
-from firmware_export.sources import write_c_sources
-from firmware_export.testing import random_int8_model
-from firmware_export.tflite_model import read_tflite
+from firmware_export.exporter.codegen import FirmwareSpec
+from firmware_export.exporter.sources import write_c_sources
+from firmware_export.exporter.testing import random_int8_model
+from firmware_export.runtime.host_build import HostLibrary, build_host_library
+from firmware_export.runtime.scorer import reference_scores
+from firmware_export.runtime.tflite_model import read_tflite
 from tests.conftest import require_tool
-from vibration.features import FeatureConfig, frame_windows, window_features, window_starts
-from vibration.thresholds import AlarmPolicy, apply_alarm_policy
+from vibration.learning.features import FeatureConfig, frame_windows, window_features, window_starts
+from vibration.learning.thresholds import AlarmPolicy, apply_alarm_policy
 
 DATA = Path(__file__).parent / "data"
 CONFIG = FeatureConfig(window=256, hop=96, n_bands=16, axis=1)

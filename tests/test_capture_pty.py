@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
-from vibration.capture import CaptureConfig, capture
-from vibration.cli import main
-from vibration.dataset import open_recording, write_recording
-from vibration.serial_link import open_port
-from vibration.simulator import BearingSimulator, SimulatorConfig
-from vibration.virtual_sensor import SimulatedSource, VirtualSensor, VirtualSensorConfig
+from vibration.acquisition.capture import CaptureConfig, capture
+from vibration.acquisition.serial_link import open_port
+from vibration.acquisition.virtual_sensor import SimulatedSource, VirtualSensor, VirtualSensorConfig
+from vibration.app.cli import main
+from vibration.data.dataset import open_recording, write_recording
+from vibration.data.simulator import BearingSimulator, SimulatorConfig
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ _STARTUP_S = 60.0  # generous: a loaded 2-core CI machine starts Python slowly
 
 def _tinypdm(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "vibration.cli", *args],
+        [sys.executable, "-m", "vibration.app.cli", *args],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import serial
 
-from vibration.capture import CaptureConfig, CaptureSession, capture
-from vibration.cli import main
-from vibration.dataset import open_recording
+from vibration.acquisition.capture import CaptureConfig, CaptureSession, capture
+from vibration.acquisition.virtual_sensor import SimulatedSource, VirtualSensor, VirtualSensorConfig
+from vibration.app.cli import main
+from vibration.data.dataset import open_recording
+from vibration.data.simulator import BearingSimulator, SimulatorConfig
 from vibration.errors import DatasetError, ProtocolError
 from vibration.protocol import Hello, Samples, encode_frame
-from vibration.simulator import BearingSimulator, SimulatorConfig
-from vibration.virtual_sensor import SimulatedSource, VirtualSensor, VirtualSensorConfig
 
 RATE = 4000.0
 SIM = SimulatorConfig(sample_rate=RATE, axes=2, fault="inner", severity=0.4, seed=9)

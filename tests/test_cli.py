@@ -3,7 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from vibration.cli import _COMMANDS, main
+from vibration.app.cli import _COMMANDS, main
 
 
 def test_cli_help_lists_every_command(capsys):
@@ -15,7 +15,7 @@ def test_cli_help_lists_every_command(capsys):
 
 def test_cli_help_does_not_import_heavy_modules():
     code = (
-        "import sys; from vibration.cli import main; main(['--help']);"
+        "import sys; from vibration.app.cli import main; main(['--help']);"
         "heavy = [m for m in ('tensorflow', 'streamlit', 'keras', 'sklearn') if m in sys.modules];"
         "print(heavy)"
     )

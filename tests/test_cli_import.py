@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 
-from vibration.cli import main
-from vibration.dataset import RecordingWriter, list_recordings, write_recording
+from vibration.app.cli import main
+from vibration.data.dataset import RecordingWriter, list_recordings, write_recording
 
 FAULT_FILE = "12k_Drive_End_IR007_0_105.mat"
 

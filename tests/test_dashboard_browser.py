@@ -22,7 +22,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 
 def _tinypdm() -> list[str]:
     script = Path(sys.executable).parent / "tinypdm"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "vibration.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "vibration.app.cli"]
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -59,8 +59,8 @@ def test_dashboard_fleet_page_renders_in_headless_chromium(tmp_path):
     from dashboard.sample_fleet import seed_fleet
     from tests.test_dashboard_pages import specs_for
     from tests.test_dashboard_registry import make_registry
-    from vibration.stores import open_store
-    from vibration.stores.influxd_process import free_port
+    from vibration.telemetry.stores import open_store
+    from vibration.telemetry.stores.influxd_process import free_port
 
     hashes = make_registry(tmp_path / "models")
     store_url = f"sqlite:///{tmp_path}/scores.db"

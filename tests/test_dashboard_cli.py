@@ -18,9 +18,9 @@ import dashboard
 from dashboard.config import ENV_MODELS, ENV_STORE, DashboardConfig
 from dashboard.serve import describe, streamlit_command
 from dashboard.state import StateRules
-from vibration.cli import main
+from vibration.app.cli import main
 from vibration.errors import TinyPdmError
-from vibration.stores.influxd_process import free_port
+from vibration.telemetry.stores.influxd_process import free_port
 
 
 def test_dashboard_package_exports_its_public_names():
@@ -51,7 +51,7 @@ def test_dashboard_package_exports_its_public_names():
 
 def test_dashboard_import_does_not_load_streamlit():
     code = (
-        "import sys, dashboard, dashboard.commands;"
+        "import sys, dashboard, vibration.app.commands.dashboard;"
         "print([m for m in ('streamlit', 'pandas', 'altair', 'tensorflow') if m in sys.modules])"
     )
     out = subprocess.run(
@@ -128,7 +128,7 @@ def test_dashboard_config_travels_through_the_environment(tmp_path):
 def test_dashboard_cli_serves_http_and_stops_on_ctrl_c(tmp_path):
     port = free_port()
     script = Path(sys.executable).parent / "tinypdm"
-    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "vibration.cli"]
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "vibration.app.cli"]
     proc = subprocess.Popen(
         [*cmd, "dashboard", "--store", f"sqlite:///{tmp_path}/s.db", "--port", str(port)],
         stdout=subprocess.PIPE,
@@ -161,7 +161,7 @@ def test_dashboard_cli_serves_http_and_stops_on_ctrl_c(tmp_path):
 def test_dashboard_cli_sigterm_stops_streamlit_too(tmp_path):
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vibration.cli", "dashboard", "--store",
+        [sys.executable, "-m", "vibration.app.cli", "dashboard", "--store",
          f"sqlite:///{tmp_path}/s.db", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
         start_new_session=True,

@@ -29,9 +29,9 @@ def test_dashboard_shows_what_the_gateway_wrote(
     influxd_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from bench.bench_gateway import DevicePump, ScoreDevice
-    from vibration.gateway import Gateway, GatewayConfig
-    from vibration.serial_link import PtyLink
-    from vibration.stores import open_store
+    from vibration.acquisition.serial_link import PtyLink
+    from vibration.telemetry.gateway import Gateway, GatewayConfig
+    from vibration.telemetry.stores import open_store
 
     url = _with_database(influxd_url, f"dashboard_gw_{time.time_ns()}")
     links = [PtyLink(tmp_path / f"tty{i}") for i in range(2)]

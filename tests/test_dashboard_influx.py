@@ -13,7 +13,7 @@ from dashboard.config import ENV_MODELS, ENV_STORE
 from dashboard.sample_fleet import seed_fleet
 from tests.test_dashboard_pages import APP, frame, specs_for
 from tests.test_dashboard_registry import make_registry
-from vibration.stores import Store, open_store
+from vibration.telemetry.stores import Store, open_store
 
 pytestmark = [pytest.mark.influxd]
 

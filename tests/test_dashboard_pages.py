@@ -22,7 +22,7 @@ from dashboard.config import ENV_MODELS, ENV_STORE
 from dashboard.sample_fleet import SensorSpec, seed_fleet
 from dashboard.state import SensorState
 from tests.test_dashboard_registry import make_registry
-from vibration.stores import Event, SensorStatus, Store, open_store
+from vibration.telemetry.stores import Event, SensorStatus, Store, open_store
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py"
 S = 1_000_000_000
@@ -270,7 +270,7 @@ def test_models_page_without_registry_says_how_to_get_one(fleet, monkeypatch):
 
 @pytest.mark.parametrize("page", [None, "sensor", "alarms", "models"])
 def test_pages_show_one_error_when_the_store_is_down(page, monkeypatch):
-    from vibration.stores.influxd_process import free_port
+    from vibration.telemetry.stores.influxd_process import free_port
 
     monkeypatch.setenv(ENV_STORE, f"influxdb://u:secret@127.0.0.1:{free_port()}/db?timeout=1")
     at = AppTest.from_file(APP, default_timeout=60).run()

@@ -195,7 +195,7 @@ def test_format_age_reads_like_a_person(seconds, text):
 
 def test_fleet_row_combines_status_and_latest_score():
     from dashboard.state import fleet_row
-    from vibration.stores import ScorePoint, SensorStatus
+    from vibration.telemetry.stores import ScorePoint, SensorStatus
 
     status = SensorStatus(NOW - 5 * S, "s1", "pump", "fw-2", "ab" * 32, 12000.0, 3, 4)
     point = ScorePoint(NOW - 2 * S, "s1", "pump", "ae", 0.85, 1.0, False, 0.4, 3.1, 9)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import REPO
-from vibration.dataset import (
+from vibration.data.dataset import (
     Recording,
     RecordingMeta,
     RecordingWriter,
@@ -180,7 +180,7 @@ def test_dataset_part_is_readable_while_writing(tmp_path):
 _KILL_SCRIPT = """
 import sys, time
 import numpy as np
-from vibration.dataset import RecordingWriter
+from vibration.data.dataset import RecordingWriter
 rng = np.random.default_rng(3)
 data = rng.integers(-32768, 32768, size=(5000, 3)).astype(np.int16)
 w = RecordingWriter(sys.argv[1], "killed", sample_rate=12000, axes=3, scale=0.001)

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("demo") / "run"
     proc = subprocess.run(
-        [sys.executable, "-m", "vibration.cli", "demo", "--quick", "--json", "--out", str(out)],
+        [sys.executable, "-m", "vibration.app.cli", "demo", "--quick", "--json", "--out", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,

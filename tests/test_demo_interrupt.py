@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from vibration.dataset import list_recordings
-from vibration.stores import open_store
+from vibration.data.dataset import list_recordings
+from vibration.telemetry.stores import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 def _demo_until(out: Path, ready: Path, timeout: float = 300.0) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vibration.cli", "demo", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "vibration.app.cli", "demo", "--quick", "--out", str(out)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from vibration.detector import AutoencoderDetector
-from vibration.thresholds import calibrate_threshold, held_out_split
+from vibration.learning.detector import AutoencoderDetector
+from vibration.learning.thresholds import calibrate_threshold, held_out_split
 
 pytestmark = pytest.mark.tensorflow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from vibration.detector import AutoencoderDetector
+from vibration.learning.detector import AutoencoderDetector
 
 # The threshold is a high quantile of held-out *normal* scores times a margin >= 1, so
 # that the training data raise (almost) no outliers: these checks demand that fitting on

@@ -1,4 +1,4 @@
-"""vibration.thresholds: threshold rule, held-out split and the k-of-n alarm policy."""
+"""vibration.learning.thresholds: threshold rule, held-out split and the k-of-n alarm policy."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vibration.thresholds import (
+from vibration.learning.thresholds import (
     AlarmPolicy,
     alarm_onsets,
     apply_alarm_policy,

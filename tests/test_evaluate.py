@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vibration.cli import main
-from vibration.commands.train import train_model
-from vibration.evaluation import detection_figures, roc_auc, roc_curve
-from vibration.simulator import SimulatorConfig, simulate_recording
-from vibration.thresholds import AlarmPolicy
+from vibration.app.cli import main
+from vibration.data.simulator import SimulatorConfig, simulate_recording
+from vibration.learning.evaluation import detection_figures, roc_auc, roc_curve
+from vibration.learning.thresholds import AlarmPolicy
+from vibration.learning.training import train_model
 
 FIGURES = {"auc", "detection_rate", "false_alarm_rate", "alarms", "alarms_per_hour"}
 

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware_export.bundle import ExportOptions, export_bundle, load_bundle
-from firmware_export.scorer import Int8Scorer
+from firmware_export.errors import ExportError, ParityError
+from firmware_export.exporter.bundle import ExportOptions, export_bundle
+from firmware_export.runtime.bundle import load_bundle
+from firmware_export.runtime.scorer import Int8Scorer
 from tests.conftest import require_tool
-from vibration.cli import main
-from vibration.errors import ExportError, ParityError
+from vibration.app.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.tensorflow]
 
@@ -29,8 +30,8 @@ CWRU_FILES = ["normal_0_97.mat", "12k_Drive_End_IR007_0_105.mat", "12k_Drive_End
 @pytest.fixture(scope="module")
 def trained(cwru_dir, tmp_path_factory):
     """(model_dir, dataset_dir): a small autoencoder on CWRU normal data, plus two faults."""
-    from vibration.commands.train import train_model
-    from vibration.importers import import_files
+    from vibration.data.importers import import_files
+    from vibration.learning.training import train_model
 
     require_tool("gcc", "gcc")
     root = tmp_path_factory.mktemp("trained")
@@ -172,7 +173,7 @@ def test_export_bundle_for_another_feature_config_is_refused(bundle, tmp_path):
 
 
 def test_export_bundle_verify_refuses_data_at_another_rate(bundle, cwru_dir, tmp_path, capsys):
-    from vibration.importers import import_files
+    from vibration.data.importers import import_files
 
     import_files([cwru_dir / "normal_0_97.mat"], tmp_path / "ds48k", variable="DE", rate=48000.0)
     assert main(["verify", str(bundle[0]), str(tmp_path / "ds48k")]) == 1
@@ -220,7 +221,7 @@ def test_export_bundle_parity_failure_writes_nothing(trained, tmp_path):
 
 
 def test_export_bundle_scorer_engines_agree(bundle, trained):
-    from vibration.dataset import iter_recordings
+    from vibration.data.dataset import iter_recordings
 
     out, manifest = bundle
     c = Int8Scorer(out)
@@ -252,7 +253,7 @@ def test_export_bundle_golden_self_test_runs_on_host(bundle, tmp_path):
     """test/golden_check.c: the shipped C reproduces the exporter's golden vectors."""
     import subprocess
 
-    from firmware_export.host_build import CFLAGS
+    from firmware_export.runtime.host_build import CFLAGS
 
     out, _ = bundle
     cc = require_tool("gcc", "gcc")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware_export.codegen import (
+from firmware_export.exporter.codegen import (
     FirmwareSpec,
     GoldenVectors,
     c_identifier,
@@ -17,11 +17,12 @@ from firmware_export.codegen import (
     generate_sources,
     generate_tflite_array,
 )
-from firmware_export.host_build import CFLAGS
-from firmware_export.sources import library_files, write_c_sources
-from firmware_export.tflite_model import read_tflite
+from firmware_export.exporter.sources import write_c_sources
+from firmware_export.runtime.host_build import CFLAGS
+from firmware_export.runtime.library import library_files
+from firmware_export.runtime.tflite_model import read_tflite
 from tests.conftest import require_tool
-from vibration.features import FeatureConfig, band_bin_edges
+from vibration.learning.features import FeatureConfig, band_bin_edges
 
 DATA = Path(__file__).parent / "data"
 BLOB = (DATA / "golden_dense_pc.tflite").read_bytes()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from firmware_export.quantize import QuantConfig, convert_float, quantize_keras
-from firmware_export.testing import dense_autoencoder, tflm_invoke
-from firmware_export.tflite_model import read_tflite
-from vibration.errors import ExportError
+from firmware_export.errors import ExportError
+from firmware_export.exporter.quantize import QuantConfig, convert_float, quantize_keras
+from firmware_export.exporter.testing import dense_autoencoder, tflm_invoke
+from firmware_export.runtime.tflite_model import read_tflite
 
 pytestmark = pytest.mark.tensorflow
 

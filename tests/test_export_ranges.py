@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from firmware_export.codegen import FirmwareSpec
-from firmware_export.host_build import HostLibrary, build_host_library
-from firmware_export.quantize import quantize_keras
-from firmware_export.ranges import activation_ranges, search_ranges, set_activation_ranges
-from firmware_export.sources import write_c_sources
-from firmware_export.testing import dense_autoencoder, tflm_invoke
-from firmware_export.tflite_model import read_tflite
+from firmware_export.exporter.codegen import FirmwareSpec
+from firmware_export.exporter.quantize import quantize_keras
+from firmware_export.exporter.ranges import activation_ranges, search_ranges, set_activation_ranges
+from firmware_export.exporter.sources import write_c_sources
+from firmware_export.exporter.testing import dense_autoencoder, tflm_invoke
+from firmware_export.runtime.host_build import HostLibrary, build_host_library
+from firmware_export.runtime.tflite_model import read_tflite
 from tests.conftest import require_tool
-from vibration.features import FeatureConfig
+from vibration.learning.features import FeatureConfig
 
 pytestmark = pytest.mark.tensorflow
 
@@ -113,7 +113,7 @@ def test_export_ranges_search_meets_rung_two_on_normal_and_faulty_windows(model)
     # The figures are those of the model returned.
     from scipy.stats import spearmanr
 
-    from firmware_export.scorer import reference_scores
+    from firmware_export.runtime.scorer import reference_scores
 
     int8 = read_tflite(choice.tflite)
     qs, _, _ = reference_scores(

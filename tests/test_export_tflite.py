@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware_export.fixed_point import activation_range, quantize_multiplier
-from firmware_export.tflite_model import read_tflite
-from vibration.errors import ExportError
+from firmware_export.errors import ExportError
+from firmware_export.runtime.fixed_point import activation_range, quantize_multiplier
+from firmware_export.runtime.tflite_model import read_tflite
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = (DATA / "golden_dense_pc.tflite").read_bytes()

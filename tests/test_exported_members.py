@@ -8,7 +8,13 @@ import sys
 
 import pytest
 
-PACKAGES = ["vibration", "vibration.protocol", "vibration.stores", "firmware_export", "dashboard"]
+PACKAGES = [
+    "vibration",
+    "vibration.protocol",
+    "vibration.telemetry.stores",
+    "firmware_export",
+    "dashboard",
+]
 
 
 @pytest.mark.parametrize("package", PACKAGES)
@@ -22,7 +28,7 @@ def test_exported_members_exist(package):
 
 def test_exported_members_import_without_heavy_dependencies():
     code = (
-        "import sys, vibration, vibration.protocol, vibration.stores, dashboard;"
+        "import sys, vibration, vibration.protocol, vibration.telemetry.stores, dashboard;"
         "print([m for m in ('tensorflow', 'keras', 'sklearn', 'streamlit') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

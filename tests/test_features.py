@@ -1,4 +1,4 @@
-"""vibration.features against the formulas of docs/features.md."""
+"""vibration.learning.features against the formulas of docs/features.md."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vibration.features import (
+from vibration.learning.features import (
     FeatureConfig,
     band_bin_edges,
     extract_features,

@@ -1,15 +1,15 @@
-"""vibration.windows: recordings on disk -> windows -> features, rate checks."""
+"""vibration.learning.windows: recordings on disk -> windows -> features, rate checks."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from vibration import windows as windows_module
-from vibration.dataset import open_recording, write_recording
+from vibration.learning import windows as windows_module
+from vibration.data.dataset import open_recording, write_recording
 from vibration.errors import ModelError
-from vibration.features import FeatureConfig, extract_features
-from vibration.windows import common_sample_rate, load_windows, recording_windows
+from vibration.learning.features import FeatureConfig, extract_features
+from vibration.learning.windows import common_sample_rate, load_windows, recording_windows
 
 
 @pytest.fixture

@@ -14,19 +14,19 @@ import numpy as np
 import pytest
 
 from bench.bench_gateway import DevicePump, ScoreDevice
-from vibration.cli import main
-from vibration.gateway import (
+from vibration.acquisition.serial_link import PtyLink
+from vibration.app.cli import main
+from vibration.protocol import Hello, Samples, Score, Text, encode_frame, pack_frame
+from vibration.protocol.cobs import cobs_encode
+from vibration.telemetry.gateway import (
     Gateway,
     GatewayConfig,
     PipelineShadowScorer,
     ShadowResult,
     format_status,
 )
-from vibration.protocol import Hello, Samples, Score, Text, encode_frame, pack_frame
-from vibration.protocol.cobs import cobs_encode
-from vibration.serial_link import PtyLink
-from vibration.stores import open_store
-from vibration.stores.spool import Spool
+from vibration.telemetry.stores import open_store
+from vibration.telemetry.stores.spool import Spool
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -342,7 +342,7 @@ def test_gateway_cli_runs_for_seconds_and_prints_json(tmp_path: Path, links: lis
     cmd = [
         sys.executable,
         "-m",
-        "vibration.cli",
+        "vibration.app.cli",
         "monitor",
         "--json",
         "--seconds",

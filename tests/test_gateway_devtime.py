@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vibration.devtime import ClockConfig, ClockMapper
+from vibration.telemetry.devtime import ClockConfig, ClockMapper
 
 WALL0 = 1_700_000_000 * 10**9  # ns
 FLOOR_NS = 1_000_000  # the smallest transport delay: 1 ms

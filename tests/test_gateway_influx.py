@@ -23,10 +23,10 @@ import pytest
 
 from bench.bench_gateway import DevicePump, ScoreDevice
 from tests.conftest import require_tool
-from vibration.serial_link import PtyLink
-from vibration.stores import open_store
-from vibration.stores.influx import InfluxStore
-from vibration.stores.influxd_process import InfluxdServer
+from vibration.acquisition.serial_link import PtyLink
+from vibration.telemetry.stores import open_store
+from vibration.telemetry.stores.influx import InfluxStore
+from vibration.telemetry.stores.influxd_process import InfluxdServer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,7 +64,7 @@ def test_gateway_influx_outage_and_sigkill_lose_nothing_uncounted(tmp_path: Path
     cmd = [
         sys.executable,
         "-m",
-        "vibration.cli",
+        "vibration.app.cli",
         "monitor",
         "--json",
         "--store",

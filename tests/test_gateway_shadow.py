@@ -3,7 +3,7 @@
 A small model is trained on CWRU normal data and exported (``tinypdm import/train/export``,
 in child processes); a sensor streams raw SAMPLES over a pty; the gateway scores them with
 the bundle's C pipeline. Every stored score must equal, bit for bit, what
-:class:`firmware_export.scorer.Int8Scorer` computes on the same samples.
+:class:`firmware_export.runtime.scorer.Int8Scorer` computes on the same samples.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from firmware_export.runtime.shadow import load_shadow_factory
 from tests.conftest import require_tool
-from vibration.cli import main
-from vibration.gateway import Gateway, GatewayConfig, load_shadow_factory
+from vibration.acquisition.serial_link import PtyLink
+from vibration.app.cli import main
 from vibration.protocol import Hello, Samples, encode_frame
-from vibration.serial_link import PtyLink
-from vibration.stores import open_store
+from vibration.telemetry.gateway import Gateway, GatewayConfig
+from vibration.telemetry.stores import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 RATE = 12000.0
@@ -32,7 +33,7 @@ RATE = 12000.0
 def bundle(tmp_path_factory: pytest.TempPathFactory, cwru_dir: Path) -> Path:
     require_tool("gcc", "gcc")
     root = tmp_path_factory.mktemp("shadow-bundle")
-    cli = [sys.executable, "-m", "vibration.cli"]
+    cli = [sys.executable, "-m", "vibration.app.cli"]
     for args in (
         ["import", "--out", str(root / "ds"), str(cwru_dir / "normal_0_97.mat")],
         ["train", "-o", str(root / "model"), "--epochs", "5", str(root / "ds")],
@@ -46,7 +47,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory, cwru_dir: Path) -> Path:
 @pytest.mark.slow
 @pytest.mark.tensorflow
 def test_gateway_shadow_scores_equal_the_device_pipeline(bundle: Path, tmp_path: Path) -> None:
-    from firmware_export.scorer import Int8Scorer
+    from firmware_export.runtime.scorer import Int8Scorer
 
     sha = hashlib.sha256((bundle / "model_int8.tflite").read_bytes()).digest()
     hello = Hello(1, Hello.FLAG_STREAMS, 256, RATE, 0.001, "g", "shadow-1", "fw", sha)

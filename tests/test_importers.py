@@ -9,14 +9,14 @@ import pytest
 from scipy import signal
 from scipy.io import loadmat, savemat, wavfile
 
-from vibration.dataset import list_recordings, open_recording
-from vibration.errors import DatasetError
-from vibration.importers import (
+from vibration.data.dataset import list_recordings, open_recording
+from vibration.data.importers import (
     MIN_SAMPLES,
     import_files,
     read_signal,
     recording_name_for,
 )
+from vibration.errors import DatasetError
 
 FAULT_FILE = "12k_Drive_End_OR007@6_1_131.mat"
 NORMAL_FILE = "normal_0_97.mat"
@@ -396,7 +396,7 @@ def test_importers_name_clashes_refused(tmp_path):
 _FSIZE_SCRIPT = """
 import resource, signal, sys
 import numpy as np
-from vibration.importers import import_files
+from vibration.data.importers import import_files
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
 resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
 try:

@@ -5,7 +5,7 @@ import urllib.request
 import pytest
 
 from tests.conftest import require_tool
-from vibration.stores.influxd_process import InfluxdServer
+from vibration.telemetry.stores.influxd_process import InfluxdServer
 
 
 @pytest.mark.influxd

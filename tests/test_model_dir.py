@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vibration.detector import AutoencoderDetector
 from vibration.errors import ModelError
-from vibration.features import FeatureConfig
-from vibration.model_dir import CALIBRATION_MAX, load_model_dir, save_model_dir
+from vibration.learning.detector import AutoencoderDetector
+from vibration.learning.features import FeatureConfig
+from vibration.learning.model_dir import CALIBRATION_MAX, load_model_dir, save_model_dir
 
 pytestmark = pytest.mark.tensorflow
 
@@ -166,7 +166,7 @@ def test_model_dir_save_failure_leaves_the_old_model(trained, tmp_path, monkeypa
     def disk_full(path):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("vibration.model_dir.sha256_file", disk_full)
+    monkeypatch.setattr("vibration.learning.model_dir.sha256_file", disk_full)
     with pytest.raises(OSError, match="No space"):
         save_model_dir(target, detector, CONFIG, {**SUMMARY, "seed": 9}, features=X)
     assert (target / "model.json").read_bytes() == before

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from vibration.cli import main
-from vibration.gateway import Gateway, GatewayConfig
+from vibration.app.cli import main
+from vibration.telemetry.gateway import Gateway, GatewayConfig
 
 
 def test_monitor_baud_reaches_the_opened_port(tmp_path):

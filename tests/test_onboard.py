@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 import serial
 
-from firmware_export.bundle import load_bundle
+from firmware_export.errors import ExportError
 from firmware_export.onboard import choose_engine, run_onboard_sensor
-from firmware_export.scorer import Int8Scorer
-from vibration.errors import ExportError
+from firmware_export.runtime.bundle import load_bundle
+from firmware_export.runtime.scorer import Int8Scorer
+from vibration.acquisition.serial_link import open_port
+from vibration.acquisition.virtual_sensor import SimulatedSource, VirtualSensorConfig
+from vibration.data.simulator import SimulatorConfig
 from vibration.protocol import Hello, Samples, Score, StreamDecoder
-from vibration.serial_link import open_port
-from vibration.simulator import SimulatorConfig
-from vibration.virtual_sensor import SimulatedSource, VirtualSensorConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -109,7 +109,7 @@ def test_onboard_choose_engine_rejects_unknown_names():
 def test_simulate_cli_with_firmware_prints_scores_sent(sim_bundle, tmp_path):
     link = tmp_path / "cli-sensor"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vibration.cli", "simulate", "--link", str(link),
+        [sys.executable, "-m", "vibration.app.cli", "simulate", "--link", str(link),
          "--firmware", str(sim_bundle), "--engine", "host", "--seconds", "1.5",
          "--wait-reader", "--json"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
+from firmware_export.errors import ExportError
 from firmware_export.firmware import QemuSensor, build_firmware
 from tests.conftest import require_tool
-from vibration.errors import ExportError
 
 pytestmark = [pytest.mark.qemu, pytest.mark.armgcc]
 

@@ -31,11 +31,11 @@ SCALE = 0.001  # g per LSB built into the test firmware
 
 @pytest.fixture(scope="module")
 def c_tree(tmp_path_factory):
-    from firmware_export.codegen import FirmwareSpec
-    from firmware_export.sources import write_c_sources
-    from firmware_export.testing import synthetic_windows
-    from firmware_export.tflite_model import read_tflite
-    from vibration.features import FeatureConfig, window_features
+    from firmware_export.exporter.codegen import FirmwareSpec
+    from firmware_export.exporter.sources import write_c_sources
+    from firmware_export.exporter.testing import synthetic_windows
+    from firmware_export.runtime.tflite_model import read_tflite
+    from vibration.learning.features import FeatureConfig, window_features
 
     config = FeatureConfig()
     blob = TFLITE.read_bytes()
@@ -66,7 +66,7 @@ def sensor_elf(c_tree, tmp_path_factory):
 @pytest.fixture(scope="module")
 def host_lib(c_tree, tmp_path_factory):
     require_tool("gcc", "gcc")
-    from firmware_export.host_build import HostLibrary, build_host_library
+    from firmware_export.runtime.host_build import HostLibrary, build_host_library
 
     return HostLibrary(build_host_library(c_tree, tmp_path_factory.mktemp("host")))
 
@@ -74,8 +74,8 @@ def host_lib(c_tree, tmp_path_factory):
 @pytest.fixture(scope="module")
 def signal():
     """Eight windows' worth of varied int16 samples (noise, tone, impacts, constant)."""
-    from firmware_export.testing import synthetic_windows
-    from vibration.features import FeatureConfig
+    from firmware_export.exporter.testing import synthetic_windows
+    from vibration.learning.features import FeatureConfig
 
     return synthetic_windows(FeatureConfig(), 8, seed=3).reshape(-1)
 
@@ -223,8 +223,8 @@ def test_qemu_pipeline_image_runs_and_fits_the_budget(c_tree, tmp_path):
 
 
 def test_pipeline_report_parses_and_rejects_missing_fields():
+    from firmware_export.errors import ExportError
     from firmware_export.firmware import parse_pipeline_report
-    from vibration.errors import ExportError
 
     console = (
         "pipeline windows=4 samples=3072 ticks=100 insns=4000 stack=800\n"
@@ -243,9 +243,9 @@ def test_qemu_firmware_sensor_streams_samples_and_firmware_scores_on_a_pty(
     import threading
 
     from firmware_export.firmware import run_firmware_sensor
+    from vibration.acquisition.serial_link import open_port
+    from vibration.acquisition.virtual_sensor import ArraySource, VirtualSensorConfig
     from vibration.protocol import FrameDecoder, Hello, Samples, Score
-    from vibration.serial_link import open_port
-    from vibration.virtual_sensor import ArraySource, VirtualSensorConfig
 
     link = tmp_path / "fw-sensor"
     source = ArraySource(signal.astype(np.int16), 12000.0, SCALE)
@@ -297,9 +297,9 @@ def test_qemu_firmware_sensor_streams_samples_and_firmware_scores_on_a_pty(
 def test_qemu_firmware_sensor_refuses_a_source_at_another_rate(c_tree, signal, tmp_path):
     require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi")
     require_tool("qemu-system-arm", "qemu-system-arm")
+    from firmware_export.errors import ExportError
     from firmware_export.firmware import run_firmware_sensor
-    from vibration.errors import ExportError
-    from vibration.virtual_sensor import ArraySource
+    from vibration.acquisition.virtual_sensor import ArraySource
 
     source = ArraySource(signal.astype(np.int16), 48000.0, SCALE)
     with pytest.raises(ExportError, match="model expects 12000 Hz, the source streams 48000 Hz"):
@@ -308,8 +308,8 @@ def test_qemu_firmware_sensor_refuses_a_source_at_another_rate(c_tree, signal, t
 
 
 def test_firmware_link_rejects_bad_arguments(tmp_path):
+    from firmware_export.errors import ExportError
     from firmware_export.firmware import FirmwareLink
-    from vibration.errors import ExportError
 
     with pytest.raises(ValueError, match="max_in_flight"):
         FirmwareLink(tmp_path / "x.elf", max_in_flight=0)

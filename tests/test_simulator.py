@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import signal, stats
 
-from vibration.bearing import BearingGeometry
-from vibration.dataset import open_recording
-from vibration.simulator import BearingSimulator, SimulatorConfig, simulate_recording
+from vibration.data.bearing import BearingGeometry
+from vibration.data.dataset import open_recording
+from vibration.data.simulator import BearingSimulator, SimulatorConfig, simulate_recording
 
 
 def _envelope_spectrum(x: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray]:

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from vibration.errors import StoreError, StoreUnavailable
-from vibration.stores import Event, ScorePoint, SensorStatus, open_store
-from vibration.stores.influxd_process import InfluxdServer, free_port
-from vibration.stores.spool import Batch, Spool, SpooledStore, SpoolFull
-from vibration.stores.sqlite import SqliteStore
+from vibration.telemetry.stores import Event, ScorePoint, SensorStatus, open_store
+from vibration.telemetry.stores.influxd_process import InfluxdServer, free_port
+from vibration.telemetry.stores.spool import Batch, Spool, SpooledStore, SpoolFull
+from vibration.telemetry.stores.sqlite import SqliteStore
 
 T0 = 1_700_000_000 * 10**9
 REPO = Path(__file__).resolve().parents[1]
@@ -105,8 +105,8 @@ def test_spool_state_is_saved_with_the_batch(tmp_path: Path) -> None:
 
 _KILL_WRITER = r"""
 import sys
-from vibration.stores.spool import Batch, Spool
-from vibration.stores import ScorePoint
+from vibration.telemetry.stores.spool import Batch, Spool
+from vibration.telemetry.stores import ScorePoint
 spool = Spool(sys.argv[1])
 i = 0
 while True:
@@ -146,8 +146,8 @@ def test_spool_acknowledged_batches_survive_sigkill(tmp_path: Path) -> None:
 
 _FULL_DISK = r"""
 import resource, signal, sys
-from vibration.stores.spool import Batch, Spool, SpoolFull
-from vibration.stores import ScorePoint
+from vibration.telemetry.stores.spool import Batch, Spool, SpoolFull
+from vibration.telemetry.stores import ScorePoint
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 spool = Spool(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
@@ -285,8 +285,8 @@ def test_spooled_store_rides_out_influxd_restart(tmp_path: Path) -> None:
 
 _SPOOLING_WRITER = r"""
 import sys
-from vibration.stores import ScorePoint, open_store
-from vibration.stores.spool import SpooledStore
+from vibration.telemetry.stores import ScorePoint, open_store
+from vibration.telemetry.stores.spool import SpooledStore
 store = SpooledStore(open_store(sys.argv[1]), sys.argv[2], background=False)
 i = 0
 while True:

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from vibration.stores import ScorePoint
-from vibration.stores.batcher import PointBatcher
+from vibration.telemetry.stores import ScorePoint
+from vibration.telemetry.stores.batcher import PointBatcher
 
 T0 = 1_700_000_000 * 10**9
 

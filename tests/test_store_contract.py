@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vibration.stores import Event, ScorePoint, SensorStatus, Store, open_store
+from vibration.telemetry.stores import Event, ScorePoint, SensorStatus, Store, open_store
 
 T0 = 1_700_000_000 * 10**9  # a fixed wall time, ns
 S = 10**9
@@ -30,7 +30,7 @@ def _influx_url_for(base: str, db: str) -> str:
 
 
 def _drop_database(store: Store) -> None:
-    from vibration.stores.influx import InfluxStore
+    from vibration.telemetry.stores.influx import InfluxStore
 
     assert isinstance(store, InfluxStore)
     store._query(f'DROP DATABASE "{store.database}"', db=False)
@@ -261,7 +261,7 @@ def test_store_is_a_store_and_has_a_url(store: Store) -> None:
 
 
 def test_store_package_exports_exactly_its_public_names() -> None:
-    import vibration.stores as stores
+    import vibration.telemetry.stores as stores
 
     assert sorted(stores.__all__) == sorted(
         [

@@ -14,15 +14,15 @@ import pytest
 
 from tests.conftest import require_tool
 from vibration.errors import StoreError, StoreUnavailable
-from vibration.stores import PartialWriteError, ScorePoint, StoreURLError, open_store
-from vibration.stores.base import Event
-from vibration.stores.influx import (
+from vibration.telemetry.stores import PartialWriteError, ScorePoint, StoreURLError, open_store
+from vibration.telemetry.stores.base import Event
+from vibration.telemetry.stores.influx import (
     InfluxStore,
     event_lines,
     parse_influx_url,
     score_lines,
 )
-from vibration.stores.influxd_process import InfluxdServer, free_port
+from vibration.telemetry.stores.influxd_process import InfluxdServer, free_port
 
 T0 = 1_700_000_000 * 10**9
 SECRET = "s3cr3t-pw"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from vibration.errors import StoreError, StoreUnavailable
-from vibration.stores import ScorePoint, StoreURLError, open_store
-from vibration.stores.factory import sqlite_path
-from vibration.stores.sqlite import SqliteStore
+from vibration.telemetry.stores import ScorePoint, StoreURLError, open_store
+from vibration.telemetry.stores.factory import sqlite_path
+from vibration.telemetry.stores.sqlite import SqliteStore
 
 T0 = 1_700_000_000 * 10**9
 

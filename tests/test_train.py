@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vibration.cli import main
-from vibration.commands.train import train_model
-from vibration.dataset import open_recording
-from vibration.model_dir import load_model_dir
-from vibration.simulator import SimulatorConfig, simulate_recording
+from vibration.app.cli import main
+from vibration.data.dataset import open_recording
+from vibration.data.simulator import SimulatorConfig, simulate_recording
+from vibration.learning.model_dir import load_model_dir
+from vibration.learning.training import train_model
 
 pytestmark = pytest.mark.tensorflow
 

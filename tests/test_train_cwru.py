@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from vibration.commands.train import train_model
-from vibration.dataset import quantize, write_recording
-from vibration.evaluation import AUTOENCODER, evaluate_model
-from vibration.importers import import_files, read_signal
-from vibration.model_dir import load_model_dir
+from vibration.data.dataset import quantize, write_recording
+from vibration.data.importers import import_files, read_signal
+from vibration.learning.evaluation import AUTOENCODER, evaluate_model
+from vibration.learning.model_dir import load_model_dir
+from vibration.learning.training import train_model
 
 FAULT_FILES = [
     "12k_Drive_End_B007_0_118.mat",

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vibration.dataset import write_recording
+from vibration.acquisition.virtual_sensor import (
+    ArraySource,
+    SimulatedSource,
+    VirtualSensor,
+    VirtualSensorConfig,
+    load_replay,
+)
+from vibration.data.dataset import write_recording
+from vibration.data.simulator import BearingSimulator, SimulatorConfig
 from vibration.protocol import (
     AsciiDecoder,
     FrameDecoder,
@@ -13,14 +21,6 @@ from vibration.protocol import (
     Samples,
     Score,
     encode_frame,
-)
-from vibration.simulator import BearingSimulator, SimulatorConfig
-from vibration.virtual_sensor import (
-    ArraySource,
-    SimulatedSource,
-    VirtualSensor,
-    VirtualSensorConfig,
-    load_replay,
 )
 
 
@@ -226,8 +226,8 @@ def test_virtual_sensor_rejects_frames_too_big_for_the_protocol():
 def test_developing_fault_source_is_healthy_then_ramps_to_the_fault():
     from scipy.stats import kurtosis
 
-    from vibration.simulator import SimulatorConfig
-    from vibration.virtual_sensor import DevelopingFaultSource, SimulatedSource
+    from vibration.acquisition.virtual_sensor import DevelopingFaultSource, SimulatedSource
+    from vibration.data.simulator import SimulatorConfig
 
     cfg = SimulatorConfig(fault="outer", seed=4)
     ramp = DevelopingFaultSource(cfg, onset_s=2.0, ramp_s=2.0, final_severity=0.8)

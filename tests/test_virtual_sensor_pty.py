@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 import serial
 
-from vibration.errors import ProtocolError
-from vibration.protocol import FrameDecoder, Hello, Samples
-from vibration.serial_link import PtyLink, open_port
-from vibration.simulator import BearingSimulator, SimulatorConfig
-from vibration.virtual_sensor import (
+from vibration.acquisition.serial_link import PtyLink, open_port
+from vibration.acquisition.virtual_sensor import (
     SimulatedSource,
     VirtualSensor,
     VirtualSensorConfig,
     run_on_pty,
 )
+from vibration.data.simulator import BearingSimulator, SimulatorConfig
+from vibration.errors import ProtocolError
+from vibration.protocol import FrameDecoder, Hello, Samples
 
 
 def _sensor(rate: float = 8000.0, **config: object) -> VirtualSensor:
@@ -135,8 +135,8 @@ def test_virtual_sensor_reader_that_stalls_costs_whole_frames_only(tmp_path):
 
 
 def test_virtual_sensor_cli_replay_refuses_simulator_options(tmp_path, capsys):
-    from vibration.cli import main
-    from vibration.dataset import write_recording
+    from vibration.app.cli import main
+    from vibration.data.dataset import write_recording
 
     write_recording(tmp_path, "rec", np.zeros((3000, 1), np.int16), sample_rate=1000.0)
     args = ["simulate", "--link", str(tmp_path / "tty"), "--replay", str(tmp_path / "rec")]

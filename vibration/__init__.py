@@ -3,15 +3,22 @@ features, the autoencoder detector, model directories, the gateway and the score
 
 Importing ``vibration`` loads numpy only. scikit-learn and TensorFlow load when a detector
 is fitted or loaded (:class:`AutoencoderDetector` is imported lazily from
-``vibration.detector``).
+``vibration.learning.detector``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vibration.bearing import BearingGeometry
-from vibration.dataset import (
+from vibration.acquisition.serial_link import PtyLink, open_port
+from vibration.acquisition.virtual_sensor import (
+    SimulatedSource,
+    VirtualSensor,
+    VirtualSensorConfig,
+    run_on_pty,
+)
+from vibration.data.bearing import BearingGeometry
+from vibration.data.dataset import (
     Recording,
     RecordingMeta,
     RecordingWriter,
@@ -22,20 +29,24 @@ from vibration.dataset import (
     quantize,
     write_recording,
 )
-from vibration.devtime import ClockConfig, ClockMapper
+from vibration.data.importers import ImportedSignal, import_files, read_signal
+from vibration.data.simulator import BearingSimulator, SimulatorConfig, simulate_recording
 from vibration.errors import (
     DatasetError,
-    ExportError,
     ModelError,
-    ParityError,
     ProtocolError,
     StoreError,
     StoreUnavailable,
     TinyPdmError,
 )
-from vibration.features import FeatureConfig, extract_features, frame_windows, window_features
-from vibration.importers import ImportedSignal, import_files, read_signal
-from vibration.model_dir import TrainedModel, load_model_dir, save_model_dir
+from vibration.learning.features import (
+    FeatureConfig,
+    extract_features,
+    frame_windows,
+    window_features,
+)
+from vibration.learning.model_dir import TrainedModel, load_model_dir, save_model_dir
+from vibration.learning.thresholds import AlarmPolicy, apply_alarm_policy
 from vibration.protocol import (
     AsciiDecoder,
     DecoderStats,
@@ -50,19 +61,11 @@ from vibration.protocol import (
     decode_frame,
     encode_frame,
 )
-from vibration.serial_link import PtyLink, open_port
-from vibration.simulator import BearingSimulator, SimulatorConfig, simulate_recording
-from vibration.stores import Event, ScorePoint, SensorStatus, Store, open_store
-from vibration.thresholds import AlarmPolicy, apply_alarm_policy
-from vibration.virtual_sensor import (
-    SimulatedSource,
-    VirtualSensor,
-    VirtualSensorConfig,
-    run_on_pty,
-)
+from vibration.telemetry.devtime import ClockConfig, ClockMapper
+from vibration.telemetry.stores import Event, ScorePoint, SensorStatus, Store, open_store
 
 if TYPE_CHECKING:
-    from vibration.detector import AutoencoderDetector
+    from vibration.learning.detector import AutoencoderDetector
 
 __all__ = [
     "AlarmPolicy",
@@ -75,7 +78,6 @@ __all__ = [
     "DatasetError",
     "DecoderStats",
     "Event",
-    "ExportError",
     "FeatureConfig",
     "Frame",
     "FrameDecoder",
@@ -83,7 +85,6 @@ __all__ = [
     "Hello",
     "ImportedSignal",
     "ModelError",
-    "ParityError",
     "ProtocolError",
     "PtyLink",
     "Recording",
@@ -130,7 +131,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # The detector subclasses scikit-learn's BaseEstimator: load it on first use only.
     if name == "AutoencoderDetector":
-        from vibration.detector import AutoencoderDetector
+        from vibration.learning.detector import AutoencoderDetector
 
         return AutoencoderDetector
     raise AttributeError(f"module 'vibration' has no attribute {name!r}")

@@ -5,23 +5,23 @@ can turn it into one line on stderr and a non-zero exit::
 
     TinyPdmError
      ├── ProtocolError      bad frames or link settings (vibration.protocol)
-     ├── DatasetError       unreadable, invalid or inconsistent recordings (vibration.dataset)
-     ├── ModelError         model directories, features and training (vibration.model)
-     ├── StoreError         score stores: InfluxDB, SQLite, spool (vibration.stores)
+     ├── DatasetError       unreadable, invalid or inconsistent recordings (vibration.data.dataset)
+     ├── ModelError         model directories, features and training (vibration.learning)
+     ├── StoreError         score stores: InfluxDB, SQLite, spool (vibration.telemetry.stores)
      │    └── StoreUnavailable   the store cannot be reached now; points go to the spool
-     └── ExportError        firmware export and verification (firmware_export)
+     └── ExportError        firmware export and verification (firmware_export.errors)
           └── ParityError       a rung of the parity ladder failed
 
-Bad arguments to a function raise ``ValueError`` as usual.
+``ExportError`` and ``ParityError`` live with the package they belong to,
+:mod:`firmware_export.errors`; the others here, at the bottom layer every package may
+import. Bad arguments to a function raise ``ValueError`` as usual.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "DatasetError",
-    "ExportError",
     "ModelError",
-    "ParityError",
     "ProtocolError",
     "StoreError",
     "StoreUnavailable",
@@ -51,11 +51,3 @@ class StoreError(TinyPdmError):
 
 class StoreUnavailable(StoreError):
     """The store cannot be reached right now (network, server down); retry later."""
-
-
-class ExportError(TinyPdmError):
-    """Firmware export or verification failed."""
-
-
-class ParityError(ExportError):
-    """A rung of the parity ladder failed."""

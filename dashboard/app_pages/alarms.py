@@ -23,7 +23,7 @@ with data.guard():
 def _write(kind: str, sensor: str, text: str, author: str, *, result_key: str, done: str) -> None:
     """Validate and write one event; the outcome is shown by the next run (form callback)."""
     from vibration.errors import TinyPdmError
-    from vibration.stores import Event
+    from vibration.telemetry.stores import Event
 
     try:
         event = Event(

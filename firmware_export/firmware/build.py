@@ -30,7 +30,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vibration.errors import ExportError
+from firmware_export.errors import ExportError
+from firmware_export.runtime.library import LIBRARY_DIR
 
 from .sizes import SectionSizes, section_sizes
 
@@ -46,7 +47,6 @@ __all__ = [
 ]
 
 BOARD_DIR = Path(__file__).resolve().parent / "mps2_an386"
-LIBRARY_DIR = Path(__file__).resolve().parents[1] / "c"
 TARGETS = ("sensor", "pipeline", "selftest")
 
 CFLAGS: tuple[str, ...] = (

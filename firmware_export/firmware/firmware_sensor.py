@@ -1,7 +1,8 @@
 """The reference firmware in QEMU as the on-board scorer of a virtual sensor.
 
 ``tinypdm simulate --firmware BUNDLE`` streams a simulated or replayed signal on a pty like
-any virtual sensor (:mod:`vibration.virtual_sensor`), and every SAMPLES block also goes to
+any virtual sensor (:mod:`vibration.acquisition.virtual_sensor`), and every SAMPLES block also goes
+to
 the Cortex-M4 firmware built from the bundle, running in QEMU: the SCORE frames the
 firmware computes follow the block on the pty. A gateway reading the pty therefore sees
 what a real sensor running that bundle would send (HELLO flag bit 0 set, the model's
@@ -19,21 +20,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vibration.errors import ExportError
+from firmware_export.errors import ExportError
 from vibration.protocol import Body, Score, Text
 
 from .build import build_firmware
 from .session import FirmwareLink, PerfReport, parse_report
 
 if TYPE_CHECKING:
-    from vibration.serial_link import PtyLink
-    from vibration.virtual_sensor import SampleSource, SensorReport, VirtualSensorConfig
+    from vibration.acquisition.serial_link import PtyLink
+    from vibration.acquisition.virtual_sensor import SampleSource, SensorReport, VirtualSensorConfig
 
 __all__ = ["FirmwareScorer", "run_firmware_sensor"]
 
 
 class FirmwareScorer:
-    """A :class:`vibration.virtual_sensor.Scorer` backed by the firmware in QEMU.
+    """A :class:`vibration.acquisition.virtual_sensor.Scorer` backed by the firmware in QEMU.
 
     Each call sends the block as one SAMPLES frame (first sample at
     ``t_us_last - (n - 1) / rate``) and returns the firmware's SCORE frames for it.
@@ -108,16 +109,16 @@ def run_firmware_sensor(
     bundle_dir : path
         An exported bundle or C directory (:func:`~firmware_export.firmware.build_firmware`).
     link_path : path
-        Symlink to create to the pty's slave (:class:`vibration.serial_link.PtyLink`).
+        Symlink to create to the pty's slave (:class:`vibration.acquisition.serial_link.PtyLink`).
     source : SampleSource
-        :class:`vibration.virtual_sensor.SimulatedSource`, ``ArraySource``, ... Its
+        :class:`vibration.acquisition.virtual_sensor.SimulatedSource`, ``ArraySource``, ... Its
         ``sample_rate`` must be the model's; its ``scale`` is sent to the firmware.
     config : VirtualSensorConfig, optional
         How the sensor talks; its ``firmware_version`` is replaced by the firmware's.
     build_dir : path, optional
         Where to build ``sensor.elf`` (default: a temporary directory).
     seconds, stop_event, wait_reader, drain_timeout, on_start, on_progress
-        As :func:`vibration.virtual_sensor.run_on_pty`.
+        As :func:`vibration.acquisition.virtual_sensor.run_on_pty`.
     include_perf : bool
         Forward the firmware's ``perf`` TEXT frames too.
 
@@ -132,7 +133,7 @@ def run_firmware_sensor(
     ExportError
         The bundle does not build, QEMU fails, or the source's rate is not the model's.
     """
-    from vibration.virtual_sensor import VirtualSensor, VirtualSensorConfig, run_on_pty
+    from vibration.acquisition.virtual_sensor import VirtualSensor, VirtualSensorConfig, run_on_pty
 
     cfg = config if config is not None else VirtualSensorConfig()
     if cfg.encoding != "binary":

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from vibration.errors import ExportError
+from firmware_export.errors import ExportError
 
 from .build import build_firmware
 from .qemu import QemuSensor

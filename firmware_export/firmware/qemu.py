@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from vibration.errors import ExportError
+from firmware_export.errors import ExportError
 
 __all__ = ["QemuSensor", "qemu_available"]
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from vibration.errors import ExportError
+from firmware_export.errors import ExportError
 from vibration.protocol import (
     MAX_SAMPLE_VALUES,
     Body,

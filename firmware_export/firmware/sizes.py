@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from vibration.errors import ExportError
+from firmware_export.errors import ExportError
 
 __all__ = ["SectionSizes", "parse_size_output", "section_sizes"]
 

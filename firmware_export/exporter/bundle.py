@@ -1,0 +1,683 @@
+"""Export a model directory as a firmware bundle; load and verify bundles.
+
+A bundle (``tinypdm export MODEL_DIR --out BUNDLE``)::
+
+    BUNDLE/
+      manifest.json          format, model identity, config, quantisation, TFLM info, sizes,
+                             instructions per window, parity ladder, SHA-256 of every file
+      model_int8.tflite      the int8 model (the source of every generated C constant)
+      README.md
+      library.properties     Arduino library (the bundle directory is one)
+      library.json           PlatformIO library
+      src/                   C99: the tinypdm library, tinypdm.h, and the generated
+                             tinypdm_model_config.h, model_data.h/.c, model_tflite.h/.c,
+                             tinypdm_golden.h/.c
+      examples/tinypdm_sensor/tinypdm_sensor.ino
+      tflm/README.md         for TFLM users: ops for MicroMutableOpResolver, arena size
+      test/golden_check.c    self-test on any target: golden windows -> expected outputs
+      reference/             the model directory's files, model_float.tflite and the
+                             features of the --data windows (verify)
+
+The bundle is built in a temporary sibling directory and renamed into place only when
+every parity rung passed: a failed export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from firmware_export.errors import ExportError, ParityError
+from firmware_export.exporter.codegen import TARGETS, FirmwareSpec, GoldenVectors
+from firmware_export.exporter.parity import RungResult
+from firmware_export.exporter.ranges import DEFAULT_FACTORS
+from firmware_export.runtime.bundle import (
+    _MANIFEST,
+    _TFLITE,
+    BUNDLE_FORMAT,
+    BUNDLE_FORMAT_VERSION,
+    Bundle,
+    load_bundle,
+)
+from firmware_export.runtime.tflite_model import read_tflite
+from vibration.fileio import replace_dir, sha256_file
+from vibration.learning.features import FeatureConfig
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "BUNDLE_FORMAT_VERSION",
+    "Bundle",
+    "ExportOptions",
+    "export_bundle",
+    "load_bundle",
+    "verify_bundle",
+]
+
+_FLOAT = "reference/model_float.tflite"
+_PARITY_FEATURES = "reference/parity_features.npy"
+_MODEL_FILES = ("model.json", "model.keras", "weights.npz", "calibration.npy", "features.npy")
+_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How ``tinypdm export`` builds a bundle.
+
+    Parameters
+    ----------
+    target : {"cortex-m4", "cortex-m0plus", "host"}
+        The MCU the bundle is for (written into the header; the Cortex-M4 build is the
+        one measured for ``sizes`` and ``instructions_per_window``).
+    sample_scale : float or None
+        Default physical units per LSB of the int16 samples (``TINYPDM_SAMPLE_SCALE``);
+        None: the datasets' common scale, else 0.001.
+    units : str or None
+        Physical units; None: the datasets', else ``"g"``.
+    version : str or None
+        Model version (<= 15 ASCII chars); None: ``YYYYMMDD.<sha256[:6]>``.
+    per_channel : bool
+        Per-channel weight scales.
+    range_factors : tuple of float
+        Activation range factors tried per tensor (:mod:`firmware_export.exporter.ranges`).
+    measure : bool
+        Build and run the Cortex-M4 image (arm-none-eabi-gcc, QEMU) for sizes and
+        instructions; figures are null with a reason when the tools are missing.
+    max_windows : int
+        Windows per recording segment used by the parity ladder.
+    """
+
+    target: str = "cortex-m4"
+    sample_scale: float | None = None
+    units: str | None = None
+    version: str | None = None
+    per_channel: bool = True
+    range_factors: tuple[float, ...] = DEFAULT_FACTORS
+    measure: bool = True
+    max_windows: int = 400
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+        if self.sample_scale is not None and not (
+            math.isfinite(self.sample_scale) and self.sample_scale > 0
+        ):
+            raise ValueError(f"sample_scale must be > 0, got {self.sample_scale!r}")
+        if self.max_windows < 1:
+            raise ValueError(f"max_windows must be >= 1, got {self.max_windows!r}")
+        if self.version is not None and not re.fullmatch(r"[A-Za-z0-9._+-]{1,15}", self.version):
+            raise ValueError(
+                f"version must be 1..15 characters of [A-Za-z0-9._+-], got {self.version!r}"
+            )
+        if self.units is not None and not re.fullmatch(r"[A-Za-z0-9/._^-]{1,7}", self.units):
+            raise ValueError(f"units must be 1..7 plain ASCII characters, got {self.units!r}")
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _say(progress: Progress | None, message: str) -> None:
+    if progress is not None:
+        progress(message)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _default_version(created_at: str, sha256: str) -> str:
+    day = re.sub(r"[^0-9]", "", created_at)[:8] or "0"
+    return f"{day}.{sha256[:6]}"
+
+
+def _common(values: Sequence[Any], default: Any) -> Any:
+    distinct = set(values)
+    return distinct.pop() if len(distinct) == 1 else default
+
+
+def _synthetic_stream(config: FeatureConfig, scale: float) -> Any:
+    """A deterministic raw stream: noise, tones, impacts, silence (rung 4 without data)."""
+    from firmware_export.exporter.parity import ParityStream
+    from firmware_export.exporter.signals import synthetic_windows
+
+    # Amplitudes in LSB chosen for physical values of order 0.01..1 units.
+    amplitude = float(np.clip(0.3 / scale, 50.0, 8000.0))
+    windows = synthetic_windows(config, 24, seed=11, amplitude=amplitude)
+    return ParityStream("synthetic", windows.reshape(-1), scale, synthetic=True)
+
+
+def _golden(host: Any, model_tflite: bytes, config: FeatureConfig, scale: float) -> GoldenVectors:
+    from firmware_export.exporter.signals import synthetic_windows
+    from firmware_export.runtime.interpreters import tflm_invoke
+
+    amplitude = float(np.clip(0.3 / scale, 50.0, 8000.0))
+    windows = synthetic_windows(config, 4, seed=5, amplitude=amplitude)
+    feats, _ = host.features(windows.astype(np.float32) * np.float32(scale))
+    trace = host.score_features(feats)
+    q_out = tflm_invoke(model_tflite, trace.q_in)
+    return GoldenVectors(windows=windows, q_in=trace.q_in, q_out=q_out, scores=trace.scores)
+
+
+def _arduino_files(root: Path, spec: FirmwareSpec, version: str, banner: str) -> None:
+    from vibration.learning.model_dir import tinypdm_version
+
+    lib_version = re.sub(r"[^0-9.]", "", tinypdm_version()) or "0.0.0"
+    (root / "src" / "tinypdm.h").write_text(
+        f"{banner}\n/** @file tinypdm.h\n * @brief Everything a sketch needs. */\n"
+        "#ifndef TINYPDM_H\n#define TINYPDM_H\n\n#include <string.h>\n\n"
+        '#include "tinypdm_frame.h"\n#include "tinypdm_pipeline.h"\n\n#endif /* TINYPDM_H */\n',
+        encoding="ascii",
+    )
+    (root / "library.properties").write_text(
+        "name=tinypdm\n"
+        f"version={lib_version}\n"
+        "author=tinypdm export\n"
+        "maintainer=tinypdm export\n"
+        "sentence=On-device vibration anomaly scoring (int8 autoencoder) for rotating machines.\n"
+        f"paragraph=Model {version} ({spec.model.sha256[:12]}), window {spec.feature_config.window}"
+        f" at {spec.feature_config.sample_rate:g} Hz, target {spec.target}.\n"
+        "category=Data Processing\n"
+        "url=https://github.com/tinypdm/tinypdm\n"
+        "architectures=*\n"
+        "includes=tinypdm.h\n",
+        encoding="ascii",
+    )
+    library_json = {
+        "name": "tinypdm",
+        "version": lib_version,
+        "description": f"tinypdm model {version}: on-device vibration anomaly scoring (int8).",
+        "keywords": ["tinyml", "predictive-maintenance", "vibration", "int8"],
+        "frameworks": "*",
+        "platforms": "*",
+        "build": {"srcDir": "src", "includeDir": "src", "flags": ["-ffp-contract=off"]},
+        "export": {"include": ["src", "examples", "library.properties", "library.json"]},
+    }
+    (root / "library.json").write_text(json.dumps(library_json, indent=2) + "\n", "ascii")
+    example = root / "examples" / "tinypdm_sensor"
+    example.mkdir(parents=True)
+    sketch = (_TEMPLATES / "tinypdm_sensor.ino").read_text("ascii")
+    (example / "tinypdm_sensor.ino").write_text(
+        sketch.replace("// @GENERATED@", "// " + banner.strip("/* \n")), encoding="ascii"
+    )
+
+
+def _tflm_readme(root: Path, spec: FirmwareSpec, arena: int) -> None:
+    from firmware_export.exporter.tflm_info import resolver_snippet
+
+    ops = spec.model.ops
+    text = (
+        "# Using the model with TensorFlow Lite Micro\n\n"
+        f"`../{_TFLITE}` (also `../src/model_tflite.c`, symbol `tinypdm_model_tflite`) is a "
+        "full-integer model: int8 input and output.\n\n"
+        f"* ops: {', '.join(ops)} (a `MicroMutableOpResolver<{len(ops)}>`)\n"
+        f"* tensor arena: {arena} bytes, measured with the tflite-micro interpreter on a 64-bit "
+        "host (an upper bound for 32-bit MCUs)\n"
+        f"* input: {spec.model.n_inputs} int8, scale {spec.model.input_scale:.9g}, zero point "
+        f"{spec.model.input_zero_point}: standardised features (docs/features.md)\n"
+        f"* output: {spec.model.n_outputs} int8, scale {spec.model.output_scale:.9g}, zero point "
+        f"{spec.model.output_zero_point}\n\n"
+        "```cpp\n" + resolver_snippet(ops, arena) + "```\n\n"
+        "The tinypdm C library in `../src` runs the same model without TFLM, bit-exactly "
+        "(parity rung 3 in `../manifest.json`).\n"
+    )
+    (root / "tflm").mkdir()
+    (root / "tflm" / "README.md").write_text(text, encoding="utf-8")
+
+
+def _readme(root: Path, manifest: dict[str, Any]) -> None:
+    m = manifest
+    rungs = "\n".join(
+        f"| {r['rung']} | {r['name']} | {'passed' if r['passed'] else 'FAILED'} |"
+        for r in m["parity"]
+    )
+    sizes = m["sizes"]
+    size_line = (
+        f"{sizes['flash_bytes']} bytes of flash, {sizes['ram_bytes']} bytes of RAM "
+        f"({sizes['target']})"
+        if sizes.get("flash_bytes") is not None
+        else f"not measured: {sizes.get('reason')}"
+    )
+    text = (
+        f"# tinypdm firmware bundle: model {m['model']['version']}\n\n"
+        f"Generated by `tinypdm export` from `{m['model']['source']}` on {m['created_at']}. "
+        "Do not edit the generated files: export again.\n\n"
+        f"* model: `{_TFLITE}`, SHA-256 `{m['model']['sha256']}`\n"
+        f"* target: {m['target']}; window {m['feature_config']['window']} samples at "
+        f"{m['feature_config']['sample_rate']:g} Hz, hop {m['feature_config']['hop']}\n"
+        f"* size: {size_line}\n\n"
+        "## Use\n\n"
+        "* Arduino / PlatformIO: this directory is a library (`library.properties`, "
+        "`library.json`); see `examples/tinypdm_sensor`.\n"
+        "* Any C99 toolchain: compile `src/*.c`, include `tinypdm_pipeline.h` and "
+        "`tinypdm_frame.h`.\n"
+        "* TensorFlow Lite Micro: `tflm/README.md`.\n"
+        "* Self-test on a target: `test/golden_check.c` (host: `cc -std=c99 -O2 -Isrc "
+        "test/golden_check.c src/[a-z]*.c -lm && ./a.out`).\n"
+        "* Check the bundle: `tinypdm verify BUNDLE [DATASET...]`.\n\n"
+        "## Parity ladder\n\n| rung | check | result |\n|---|---|---|\n" + rungs + "\n"
+    )
+    (root / "README.md").write_text(text, encoding="utf-8")
+
+
+def _measure(src_dir: Path, progress: Progress | None) -> dict[str, Any]:
+    """Flash, RAM and instructions per window of the Cortex-M4 build.
+
+    :func:`firmware_export.firmware.measure_pipeline` builds the ``pipeline`` image with
+    arm-none-eabi-gcc and runs it under QEMU (``-icount shift=0``); without those tools
+    the figures are null and ``reason`` says why.
+    """
+    sizes: dict[str, Any] = {
+        "target": "cortex-m4",
+        "flash_bytes": None,
+        "ram_bytes": None,
+        "static_ram_bytes": None,
+        "stack_bytes": None,
+        "reason": None,
+    }
+    figures: dict[str, Any] = {
+        "sizes": sizes,
+        "instructions_per_window": None,
+        "instructions_per_stage": None,
+    }
+    try:
+        from firmware_export import firmware
+    except ImportError as exc:  # the firmware package is optional at run time
+        sizes["reason"] = f"firmware build module unavailable: {exc}"
+        return figures
+    if not firmware.toolchain_available():
+        sizes["reason"] = "arm-none-eabi-gcc not found (Debian gcc-arm-none-eabi)"
+        return figures
+    if not firmware.qemu_available():
+        sizes["reason"] = "qemu-system-arm not found (Debian qemu-system-arm)"
+        return figures
+    _say(progress, "building the Cortex-M4 image and running it under QEMU")
+    try:
+        measured = firmware.measure_pipeline(src_dir)
+    except (ExportError, OSError) as exc:
+        sizes["reason"] = f"Cortex-M4 measurement failed: {exc}"
+        return figures
+    sizes["flash_bytes"] = int(measured.flash_bytes)
+    sizes["ram_bytes"] = int(measured.ram_bytes)
+    sizes["static_ram_bytes"] = int(measured.sizes.static_ram)
+    sizes["stack_bytes"] = int(measured.stack_bytes)
+    figures["instructions_per_window"] = round(measured.instructions_per_window)
+    figures["instructions_per_stage"] = {
+        "features": int(measured.features_instructions),
+        "score": int(measured.score_instructions),
+    }
+    return figures
+
+
+def _check_out(out: Path) -> None:
+    if not out.exists():
+        return
+    if out.is_dir() and ((out / _MANIFEST).is_file() or not any(out.iterdir())):
+        return
+    raise ExportError(f"{str(out)!r} exists and is not a firmware bundle; not replacing it")
+
+
+# ------------------------------------------------------------------------------ export
+
+
+def export_bundle(
+    model_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    data: Sequence[str | os.PathLike[str]] = (),
+    options: ExportOptions | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Quantise a model directory, generate its firmware bundle and check it.
+
+    Parameters
+    ----------
+    model_dir : path
+        A model directory (``tinypdm train``).
+    out : path
+        The bundle directory; a previous bundle there is replaced, anything else refused.
+    data : sequence of path
+        Datasets or recordings for the parity ladder (and the choice of int8 ranges); the
+        model's own normal windows and a synthetic stream are always used.
+    options : ExportOptions
+    progress : callable, optional
+        Called with a short message at each step.
+
+    Returns
+    -------
+    dict
+        The manifest written.
+
+    Raises
+    ------
+    ModelError
+        Missing or damaged model directory; datasets at another sample rate.
+    ExportError
+        Unsupported model, no C compiler, ``out`` is not a bundle.
+    ParityError
+        A parity rung failed (nothing is written).
+    """
+    from firmware_export.exporter.parity import load_streams, run_ladder
+    from firmware_export.exporter.quantize import QuantConfig, convert_float
+    from firmware_export.exporter.ranges import search_ranges
+    from firmware_export.exporter.sources import write_c_sources
+    from firmware_export.exporter.tflm_info import tflm_arena_bytes
+    from firmware_export.runtime.host_build import HostLibrary, build_host_library
+    from vibration.learning.features import frame_windows, window_features
+    from vibration.learning.model_dir import load_model_dir, tinypdm_version
+
+    opts = options or ExportOptions()
+    out_path = Path(out)
+    _check_out(out_path)
+    if shutil.which("gcc") is None:
+        raise ExportError("gcc not found: the parity ladder compiles the C library for this host")
+    _say(progress, f"loading {model_dir}")
+    trained = load_model_dir(model_dir)
+    det = trained.detector
+    config = trained.feature_config
+    mean32 = np.asarray(det.mean_, np.float32)
+    scale32 = np.asarray(det.scale_, np.float32)
+
+    streams = load_streams(list(data), config, opts.max_windows) if data else []
+    recs = _data_meta(data) if data else []
+    sample_scale = opts.sample_scale or _common([r["scale"] for r in recs], 0.001)
+    units = opts.units or _common([r["units"] for r in recs], "g")
+    streams.append(_synthetic_stream(config, sample_scale))
+
+    normal = trained.normal_features()
+    extra = [
+        window_features(frame_windows(s.physical(), config), config)
+        for s in streams
+        if not s.synthetic
+    ]
+    eval_features = np.concatenate([normal, *extra]) if extra else normal
+    _say(progress, "quantising to int8 (choosing activation ranges)")
+    choice = search_ranges(
+        det.model_,
+        trained.calibration(),
+        eval_features,
+        n_normal=len(normal),
+        float_scores=det.anomaly_score(eval_features),
+        mean=mean32.astype(np.float64),
+        scale=scale32.astype(np.float64),
+        threshold=float(np.float32(trained.threshold)),
+        factors=opts.range_factors,
+        config=QuantConfig(per_channel=opts.per_channel),
+    )
+    int8_blob = choice.tflite
+    float_blob = convert_float(det.model_)
+    model = read_tflite(int8_blob, _TFLITE)
+    arena = tflm_arena_bytes(int8_blob)
+    created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    version = opts.version or _default_version(created, model.sha256)
+    try:
+        spec = FirmwareSpec(
+            model=model,
+            feature_config=config,
+            feature_mean=tuple(mean32.tolist()),
+            feature_scale=tuple(scale32.tolist()),
+            threshold=float(trained.threshold),
+            alarm_k=trained.alarm_policy.k,
+            alarm_n=trained.alarm_policy.n,
+            sample_scale=float(sample_scale),
+            units=units,
+            model_version=version,
+            source_name=_TFLITE,
+            target=opts.target,
+            tflm_arena_bytes=arena,
+        )
+    except ValueError as exc:
+        raise ExportError(f"cannot generate firmware: {exc}") from None
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent))
+    try:
+        _say(progress, "generating C and building it for this host")
+        src = tmp / "src"
+        write_c_sources(src, spec, tflite=int8_blob)
+        first = HostLibrary(build_host_library(src, tmp / ".build1"))
+        golden = _golden(first, int8_blob, config, sample_scale)
+        write_c_sources(src, spec, tflite=int8_blob, golden=golden)
+        host = HostLibrary(build_host_library(src, tmp / ".build2"))
+
+        _say(progress, "running the parity ladder")
+        rungs = run_ladder(
+            host=host,
+            keras_model=det.model_,
+            detector=det,
+            float_tflite=float_blob,
+            int8_tflite=int8_blob,
+            model=model,
+            config=config,
+            mean=mean32,
+            scale=scale32,
+            threshold=float(trained.threshold),
+            policy=trained.alarm_policy,
+            features=normal,
+            streams=streams,
+        )
+        failed = [r for r in rungs if not r.passed]
+        if failed:
+            raise ParityError(_parity_message(failed[0]))
+        for build in (".build1", ".build2"):
+            shutil.rmtree(tmp / build, ignore_errors=True)
+
+        (tmp / _TFLITE).write_bytes(int8_blob)
+        ref = tmp / "reference"
+        ref.mkdir()
+        for name in _MODEL_FILES:
+            shutil.copyfile(Path(model_dir) / name, ref / name)
+        (tmp / _FLOAT).write_bytes(float_blob)
+        if extra:
+            # The --data windows' features: verify without data re-runs rungs 1-3 on them.
+            np.save(tmp / _PARITY_FEATURES, np.concatenate(extra), allow_pickle=False)
+        banner = (
+            f"/* generated by tinypdm export from {_TFLITE} sha256 {model.sha256}: do not edit */"
+        )
+        _arduino_files(tmp, spec, version, banner)
+        _tflm_readme(tmp, spec, arena)
+        (tmp / "test").mkdir()
+        check = (_TEMPLATES / "golden_check.c").read_text("ascii")
+        (tmp / "test" / "golden_check.c").write_text(
+            check.replace("/* @GENERATED@ */", banner), encoding="ascii"
+        )
+
+        figures = (
+            _measure(src, progress)
+            if opts.measure
+            else {
+                "sizes": {
+                    "target": "cortex-m4",
+                    "flash_bytes": None,
+                    "ram_bytes": None,
+                    "reason": "skipped (--no-measure)",
+                },
+                "instructions_per_window": None,
+            }
+        )
+        manifest = {
+            "format": BUNDLE_FORMAT,
+            "format_version": BUNDLE_FORMAT_VERSION,
+            "created_at": created,
+            "tinypdm_version": tinypdm_version(),
+            "target": opts.target,
+            "model": {
+                "version": version,
+                "source": str(Path(model_dir)),
+                "tflite": _TFLITE,
+                "sha256": model.sha256,
+                "bytes": model.size_bytes,
+                "model_dir_sha256": sha256_file(Path(model_dir) / "model.json"),
+                "layers": [
+                    {
+                        "n_in": layer.n_in,
+                        "n_out": layer.n_out,
+                        "activation": layer.activation,
+                        "per_channel": layer.per_channel,
+                    }
+                    for layer in model.layers
+                ],
+            },
+            "feature_config": config.to_dict(),
+            "scaler": {"mean": mean32.tolist(), "scale": scale32.tolist()},
+            "threshold": float(np.float32(trained.threshold)),
+            "alarm_policy": {"k": trained.alarm_policy.k, "n": trained.alarm_policy.n},
+            "sample_scale": float(np.float32(sample_scale)),
+            "units": units,
+            "quantization": {
+                "per_channel": opts.per_channel,
+                "activation_range_factors": list(choice.factors),
+                "search": {
+                    "evaluated": choice.evaluated,
+                    "spearman_all": choice.spearman_all,
+                    "spearman_normal": choice.spearman_normal,
+                    "agreement": choice.agreement,
+                },
+                "input": {"scale": model.input_scale, "zero_point": model.input_zero_point},
+                "output": {"scale": model.output_scale, "zero_point": model.output_zero_point},
+                "rounding": "TFLM reference, double rounding (TFLITE_SINGLE_ROUNDING off)",
+            },
+            "tflm": {
+                "ops": list(model.ops),
+                "arena_bytes": arena,
+                "resolver": f"MicroMutableOpResolver<{len(model.ops)}>",
+            },
+            "c": {
+                "scratch_bytes": 2 * max(model.max_hidden, 1),
+                "flags": "-std=c99 -Wall -Wextra -Werror",
+            },
+            "sizes": figures["sizes"],
+            "instructions_per_window": figures["instructions_per_window"],
+            "instructions_per_stage": figures.get("instructions_per_stage"),
+            "parity": [r.to_dict() for r in rungs],
+            "data": [str(p) for p in data],
+        }
+        _readme(tmp, manifest)
+        manifest["files"] = {
+            p.relative_to(tmp).as_posix(): sha256_file(p)
+            for p in sorted(tmp.rglob("*"))
+            if p.is_file()
+        }
+        (tmp / _MANIFEST).write_text(
+            json.dumps(_jsonable(manifest), indent=2, allow_nan=False) + "\n", "utf-8"
+        )
+        replace_dir(tmp, out_path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    result: dict[str, Any] = _jsonable(manifest)
+    return result
+
+
+def _data_meta(paths: Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]]:
+    from vibration.data.dataset import iter_recordings
+
+    return [
+        {"scale": float(r.meta.scale), "units": r.meta.units} for r in iter_recordings(list(paths))
+    ]
+
+
+def _parity_message(r: RungResult) -> str:
+    figures = ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.figures.items()
+    )
+    hint = (
+        " (no int8 activation ranges rank these windows like the float model: retrain, "
+        "e.g. with quantisation-aware training, or check the --data)"
+        if r.rung == 2
+        else ""
+    )
+    return f"parity rung {r.rung} ({r.name}) failed: {figures}{hint}"
+
+
+# ------------------------------------------------------------------------------ load / verify
+
+
+def verify_bundle(
+    path: str | os.PathLike[str],
+    data: Sequence[str | os.PathLike[str]] = (),
+    *,
+    max_windows: int = 400,
+    progress: Progress | None = None,
+) -> list[RungResult]:
+    """Run the parity ladder on a bundle (its own C, built for this host).
+
+    Parameters
+    ----------
+    path : path
+        The bundle.
+    data : sequence of path
+        Datasets or recordings to check on, in addition to the model's normal windows, the
+        features of the export's ``--data`` windows (kept in the bundle: without ``data``,
+        rungs 1-3 see exactly the windows of the export) and the synthetic stream.
+
+    Returns
+    -------
+    list of RungResult
+        Rungs 1..4 (the caller decides what a failure means).
+
+    Raises
+    ------
+    ExportError
+        Not a valid bundle (see :func:`load_bundle`), no C compiler.
+    ModelError
+        Datasets at another sample rate or without the model's axis.
+    """
+    from firmware_export.exporter.parity import load_streams, run_ladder
+    from firmware_export.runtime.host_build import HostLibrary, build_host_library
+    from vibration.learning.model_dir import load_model_dir
+
+    _say(progress, f"checking {path}")
+    bundle = load_bundle(path)
+    config = bundle.feature_config
+    streams = load_streams(list(data), config, max_windows) if data else []
+    streams.append(_synthetic_stream(config, bundle.sample_scale))
+    _say(progress, "loading the reference model")
+    trained = load_model_dir(bundle.path / "reference")
+    if trained.feature_config != config:
+        raise ExportError("bundle for another feature config: reference/model.json differs")
+    features = trained.normal_features()
+    stored = bundle.path / _PARITY_FEATURES
+    if stored.is_file():
+        extra = np.load(stored, allow_pickle=False)
+        if extra.ndim != 2 or extra.shape[1] != config.n_features:
+            raise ExportError(f"bundle {_PARITY_FEATURES} has shape {extra.shape}")
+        features = np.concatenate([features, extra])
+    with tempfile.TemporaryDirectory(prefix="tinypdm-verify-") as tmp:
+        _say(progress, "building the bundle's C for this host")
+        host = HostLibrary(build_host_library(bundle.src_dir, Path(tmp)))
+        _say(progress, "running the parity ladder")
+        return run_ladder(
+            host=host,
+            keras_model=trained.detector.model_,
+            detector=trained.detector,
+            float_tflite=(bundle.path / _FLOAT).read_bytes(),
+            int8_tflite=bundle.tflite_bytes(),
+            model=bundle.model,
+            config=config,
+            mean=np.asarray(bundle.feature_mean, np.float32),
+            scale=np.asarray(bundle.feature_scale, np.float32),
+            threshold=bundle.threshold,
+            policy=bundle.alarm_policy,
+            features=features,
+            streams=streams,
+        )

@@ -1,0 +1,378 @@
+"""The parity ladder: four rungs from the Keras model down to the device's C.
+
+1. **float**: Keras float vs TFLite float (LiteRT) on standardised feature vectors:
+   ``allclose(rtol=1e-4, atol=1e-4)``.
+2. **int8 vs float**: the int8 model's score (Python reference, TFLM) against the float
+   detector's score on the machine's windows (not the synthetic ones): the same
+   over/under decision on >= 99.5 % of windows and Spearman rank correlation >= 0.99.
+3. **engine**: the ``tflite-micro`` interpreter vs the C engine on every rung-2 input
+   plus 2000 random int8 vectors: bit-exact.
+4. **C vs Python**: C float32 features vs numpy float64, error
+   ``|c - ref| / max(|ref|, 1) <= 1e-4``; the C pipeline's end-to-end scores vs the Python
+   int8 score: equal to float32 rounding (``rtol 1e-4``) on windows whose int8 inputs are
+   identical, and identical over/alarm decisions on all windows.
+
+Each rung returns a :class:`RungResult` with its figures; :func:`run_ladder` runs all four.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from firmware_export.runtime.scorer import reference_scores
+from vibration.learning.features import FeatureConfig, frame_windows, window_features
+from vibration.learning.thresholds import AlarmPolicy, apply_alarm_policy
+
+__all__ = [
+    "RUNG_NAMES",
+    "ParityStream",
+    "RungResult",
+    "feature_error",
+    "load_streams",
+    "run_ladder",
+]
+
+RUNG_NAMES = {
+    1: "Keras float vs TFLite float",
+    2: "TFLite int8 vs float",
+    3: "tflite-micro vs C engine",
+    4: "C features and scores vs Python",
+}
+FLOAT_TOL = 1e-4
+DECISION_AGREEMENT = 0.995
+SPEARMAN_MIN = 0.99
+FEATURE_TOL = 1e-4
+SCORE_RTOL = 1e-4
+N_RANDOM_VECTORS = 2000
+
+
+@dataclass(frozen=True)
+class RungResult:
+    """Outcome of one rung.
+
+    Attributes
+    ----------
+    rung : int
+        1..4.
+    name : str
+    passed : bool
+    figures : dict
+        The measured numbers (JSON types) and the bars they were held to.
+    """
+
+    rung: int
+    name: str
+    passed: bool
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rung": self.rung, "name": self.name, "passed": self.passed, **self.figures}
+
+
+@dataclass(frozen=True, eq=False)
+class ParityStream:
+    """A contiguous stretch of raw samples to push through the pipeline.
+
+    Attributes
+    ----------
+    name : str
+    codes : ndarray of shape (n,), int16
+        The scored axis.
+    scale : float
+        Physical units per LSB.
+    synthetic : bool
+        A generated signal (noise, tones, impacts, a dead sensor): checks the C against
+        Python (rungs 1, 3, 4) but says nothing about int8 fidelity on a machine (rung 2).
+    """
+
+    name: str
+    codes: NDArray[np.int16]
+    scale: float
+    synthetic: bool = False
+
+    def physical(self) -> NDArray[np.float32]:
+        return self.codes.astype(np.float32) * np.float32(self.scale)
+
+
+def load_streams(
+    paths: Sequence[str | os.PathLike[str]], config: FeatureConfig, max_windows: int = 400
+) -> list[ParityStream]:
+    """Contiguous segments of the recordings under ``paths`` (datasets or recordings).
+
+    Each stream holds at most ``max_windows`` windows of its segment.
+
+    Raises
+    ------
+    ModelError
+        A recording's rate or axes do not fit ``config`` (a bundle for another config).
+    DatasetError
+        Not a dataset or recording.
+    """
+    from vibration.data.dataset import iter_recordings
+    from vibration.learning.windows import check_sample_rate
+
+    longest = config.window + (max_windows - 1) * config.hop
+    streams = []
+    for rec in iter_recordings(list(paths)):
+        check_sample_rate(rec, config)
+        samples = rec.samples()[:, config.axis]
+        for k, (start, stop) in enumerate(rec.segments()):
+            if stop - start < config.window:
+                continue
+            codes = np.array(samples[start : min(stop, start + longest)], dtype=np.int16)
+            streams.append(ParityStream(f"{rec.name}#{k}", codes, float(rec.meta.scale)))
+    return streams
+
+
+def feature_error(c: NDArray[Any], ref: NDArray[Any]) -> NDArray[np.float64]:
+    """``|c - ref| / max(|ref|, 1)`` elementwise (relative, absolute near 0)."""
+    r = np.asarray(ref, dtype=np.float64)
+    return np.abs(np.asarray(c, dtype=np.float64) - r) / np.maximum(np.abs(r), 1.0)
+
+
+def _spearman(a: NDArray[Any], b: NDArray[Any]) -> float:
+    from scipy.stats import spearmanr
+
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 1.0 if np.array_equal(np.argsort(a), np.argsort(b)) else 0.0
+    return float(spearmanr(a, b).statistic)
+
+
+def rung1_float(keras_model: Any, float_tflite: bytes, z: NDArray[Any]) -> RungResult:
+    """Keras float vs TFLite float on standardised vectors ``z`` of shape (n, d)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    x = np.asarray(z, dtype=np.float32)
+    expected = np.asarray(keras_model(x, training=False), dtype=np.float64)
+    interp = Interpreter(model_content=float_tflite)
+    interp.allocate_tensors()
+    i_in = interp.get_input_details()[0]["index"]
+    i_out = interp.get_output_details()[0]["index"]
+    got = np.empty_like(expected)
+    for i, row in enumerate(x):
+        interp.set_tensor(i_in, row[None, :])
+        interp.invoke()
+        got[i] = interp.get_tensor(i_out)[0]
+    diff = np.abs(got - expected)
+    ok = bool(np.all(diff <= FLOAT_TOL + FLOAT_TOL * np.abs(expected)))
+    return RungResult(
+        1,
+        RUNG_NAMES[1],
+        ok,
+        {
+            "windows": len(x),
+            "max_abs_diff": float(diff.max(initial=0.0)),
+            "rtol": FLOAT_TOL,
+            "atol": FLOAT_TOL,
+        },
+    )
+
+
+def rung2_int8(
+    float_scores: NDArray[Any], int8_scores: NDArray[Any], threshold: float
+) -> RungResult:
+    """Same decisions >= 99.5 % and Spearman >= 0.99 between float and int8 scores."""
+    f = np.asarray(float_scores, np.float64)
+    q = np.asarray(int8_scores, np.float64)
+    agree = float(np.mean((f > threshold) == (q > threshold))) if len(f) else 1.0
+    rho = _spearman(f, q)
+    rel = np.abs(q - f) / np.maximum(np.abs(f), 1e-12)
+    ok = agree >= DECISION_AGREEMENT and rho >= SPEARMAN_MIN
+    return RungResult(
+        2,
+        RUNG_NAMES[2],
+        ok,
+        {
+            "windows": len(f),
+            "decision_agreement": agree,
+            "decision_min": DECISION_AGREEMENT,
+            "spearman": rho,
+            "spearman_min": SPEARMAN_MIN,
+            "median_rel_score_diff": float(np.median(rel)) if len(rel) else 0.0,
+            "windows_over_float": int(np.sum(f > threshold)),
+            "windows_over_int8": int(np.sum(q > threshold)),
+        },
+    )
+
+
+def rung3_engine(tflite: bytes, host: Any, q_in: NDArray[np.int8], seed: int = 0) -> RungResult:
+    """TFLM interpreter vs C engine on ``q_in`` plus random vectors: bit-exact."""
+    from firmware_export.runtime.interpreters import tflm_invoke
+
+    rng = np.random.default_rng(seed)
+    d = host.config["n_features"]
+    x = np.concatenate(
+        [
+            np.asarray(q_in, np.int8).reshape(-1, d),
+            rng.integers(-128, 128, (N_RANDOM_VECTORS, d)).astype(np.int8),
+        ]
+    )
+    mismatches = int(np.count_nonzero(host.invoke(x) != tflm_invoke(tflite, x)))
+    return RungResult(
+        3,
+        RUNG_NAMES[3],
+        mismatches == 0,
+        {
+            "vectors": len(x),
+            "real_vectors": len(x) - N_RANDOM_VECTORS,
+            "mismatched_outputs": mismatches,
+        },
+    )
+
+
+def rung4_c_vs_python(
+    host: Any,
+    streams: Sequence[ParityStream],
+    config: FeatureConfig,
+    *,
+    mean: NDArray[Any],
+    scale: NDArray[Any],
+    tflite: bytes,
+    model: Any,
+    threshold: float,
+    policy: AlarmPolicy,
+) -> RungResult:
+    """C features and the C pipeline's scores against the Python reference."""
+    worst = 0.0
+    n_windows = n_compared = n_input_diff = decision_diff = 0
+    worst_score = 0.0
+    for stream in streams:
+        pipe = host.pipeline()
+        pipe.set_scale(stream.scale)
+        rows = pipe.push(stream.codes)
+        windows = frame_windows(stream.physical(), config).astype(np.float32)
+        if len(windows) == 0:
+            continue
+        c_feats, _ = host.features(windows)
+        ref_feats = window_features(windows, config)
+        worst = max(worst, float(feature_error(c_feats, ref_feats).max()))
+        ref_scores, q_in, _ = reference_scores(
+            ref_feats,
+            mean=mean,
+            scale=scale,
+            tflite=tflite,
+            input_scale=model.input_scale,
+            input_zero_point=model.input_zero_point,
+            output_scale=model.output_scale,
+            output_zero_point=model.output_zero_point,
+        )
+        c_trace = host.score_features(c_feats)
+        same_inputs = np.all(c_trace.q_in == q_in, axis=1)
+        c_scores = rows[:, 1]
+        if len(rows) != len(windows) or not np.array_equal(c_scores, c_trace.scores):
+            # The streaming pipeline must see exactly the windows of the batch path.
+            return RungResult(
+                4,
+                RUNG_NAMES[4],
+                False,
+                {
+                    "error": f"{stream.name}: pipeline "
+                    f"gave {len(rows)} windows, framing gives {len(windows)}"
+                },
+            )
+        rel = np.abs(c_scores - ref_scores) / np.maximum(ref_scores, 1e-12)
+        if np.any(same_inputs):
+            worst_score = max(worst_score, float(rel[same_inputs].max()))
+        thr = float(np.float32(threshold))
+        ref_over = ref_scores > thr
+        c_over = rows[:, 6] > 0
+        ref_alarm = apply_alarm_policy(ref_over, policy)
+        decision_diff += int(np.sum(ref_over != c_over) + np.sum(ref_alarm != (rows[:, 7] > 0)))
+        n_windows += len(windows)
+        n_compared += int(np.sum(same_inputs))
+        n_input_diff += int(np.sum(~same_inputs))
+    ok = worst <= FEATURE_TOL and worst_score <= SCORE_RTOL and decision_diff == 0
+    return RungResult(
+        4,
+        RUNG_NAMES[4],
+        ok,
+        {
+            "streams": len(streams),
+            "windows": n_windows,
+            "max_feature_error": worst,
+            "feature_tol": FEATURE_TOL,
+            "max_score_rel_diff": worst_score,
+            "score_rtol": SCORE_RTOL,
+            "windows_with_input_step_diff": n_input_diff,
+            "decision_mismatches": decision_diff,
+        },
+    )
+
+
+def run_ladder(
+    *,
+    host: Any,
+    keras_model: Any,
+    detector: Any,
+    float_tflite: bytes,
+    int8_tflite: bytes,
+    model: Any,
+    config: FeatureConfig,
+    mean: NDArray[Any],
+    scale: NDArray[Any],
+    threshold: float,
+    policy: AlarmPolicy,
+    features: NDArray[Any],
+    streams: Sequence[ParityStream],
+) -> list[RungResult]:
+    """All four rungs.
+
+    Parameters
+    ----------
+    host : HostLibrary
+        The bundle's C, built for this machine.
+    keras_model, detector
+        The float model and its detector (float scores).
+    model : Int8Model
+    mean, scale : ndarray of shape (d,)
+        Standardisation as the firmware holds it (float32 values).
+    features : ndarray of shape (n, d)
+        Feature vectors for rungs 1-3 (normal training windows, plus those of ``streams``).
+    streams : sequence of ParityStream
+        Raw samples for rung 4 (and, through their features, rungs 1 and 3, and rung 2
+        unless synthetic).
+    """
+    feats = [np.asarray(features, np.float64).reshape(-1, config.n_features)]
+    real = [np.ones(len(feats[0]), bool)]
+    for s in streams:
+        w = frame_windows(s.physical(), config)
+        if len(w):
+            feats.append(window_features(w, config))
+            real.append(np.full(len(w), not s.synthetic))
+    f = np.concatenate(feats)
+    machine = np.concatenate(real)
+    m64, s64 = np.asarray(mean, np.float64), np.asarray(scale, np.float64)
+    z = (f - m64) / s64
+    r1 = rung1_float(keras_model, float_tflite, z)
+    int8_scores, q_in, _ = reference_scores(
+        f,
+        mean=m64,
+        scale=s64,
+        tflite=int8_tflite,
+        input_scale=model.input_scale,
+        input_zero_point=model.input_zero_point,
+        output_scale=model.output_scale,
+        output_zero_point=model.output_zero_point,
+    )
+    r2 = rung2_int8(
+        detector.anomaly_score(f[machine]), int8_scores[machine], float(np.float32(threshold))
+    )
+    r3 = rung3_engine(int8_tflite, host, q_in)
+    r4 = rung4_c_vs_python(
+        host,
+        streams,
+        config,
+        mean=m64,
+        scale=s64,
+        tflite=int8_tflite,
+        model=model,
+        threshold=threshold,
+        policy=policy,
+    )
+    return [r1, r2, r3, r4]

@@ -1,0 +1,266 @@
+"""Score windows on the host with the device's numbers.
+
+:class:`Int8Scorer` reads a bundle and scores raw int16 samples exactly as the firmware
+does. Two engines:
+
+``"c"`` (default)
+    The bundle's own C sources compiled for this machine (``gcc``): the very code the
+    device runs, on an IEEE binary32 FPU. Scores, decisions and alarms are the device's,
+    window for window (the gateway's shadow mode).
+``"tflm"``
+    The Python reference: float64 features (:mod:`vibration.learning.features`), standardisation
+    and input quantisation in float64, the int8 model in the ``tflite-micro``
+    interpreter, float64 score. No compiler needed; agrees with ``"c"`` to float32
+    rounding (parity rung 4).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from firmware_export.errors import ExportError
+from vibration.learning.features import FeatureConfig, frame_windows, window_features
+from vibration.learning.thresholds import AlarmPolicy, apply_alarm_policy
+
+__all__ = ["ENGINES", "Int8Scorer", "WindowScores", "quantize_inputs", "reference_scores"]
+
+ENGINES = ("c", "tflm")
+
+
+@dataclass(frozen=True, eq=False)
+class WindowScores:
+    """Scored windows, in time order.
+
+    Attributes
+    ----------
+    sample_index : ndarray of shape (n,), int64
+        Index of each window's last sample in the pushed stream.
+    score, rms, kurtosis, crest : ndarray of shape (n,), float64
+    over, alarm : ndarray of shape (n,), bool
+    threshold : float
+    """
+
+    sample_index: NDArray[np.int64]
+    score: NDArray[np.float64]
+    rms: NDArray[np.float64]
+    kurtosis: NDArray[np.float64]
+    crest: NDArray[np.float64]
+    over: NDArray[np.bool_]
+    alarm: NDArray[np.bool_]
+    threshold: float
+
+    def __len__(self) -> int:
+        return int(self.score.shape[0])
+
+
+def quantize_inputs(z: ArrayLike, scale: float, zero_point: int) -> NDArray[np.int8]:
+    """``clamp(round(z / scale) + zero_point)``, halves away from zero (TFLite), int8.
+
+    Parameters
+    ----------
+    z : array_like of shape (n, d)
+    scale : float
+        Input scale (float32 value).
+    """
+    q = np.asarray(z, dtype=np.float64) / float(np.float32(scale))
+    rounded = np.where(q >= 0, np.floor(q + 0.5), -np.floor(-q + 0.5))
+    return np.clip(rounded + int(zero_point), -128, 127).astype(np.int8)
+
+
+def reference_scores(
+    features: ArrayLike,
+    *,
+    mean: ArrayLike,
+    scale: ArrayLike,
+    tflite: bytes,
+    input_scale: float,
+    input_zero_point: int,
+    output_scale: float,
+    output_zero_point: int,
+) -> tuple[NDArray[np.float64], NDArray[np.int8], NDArray[np.int8]]:
+    """The Python int8 score of feature vectors (TFLM interpreter for the model).
+
+    Parameters
+    ----------
+    features : array_like of shape (n, d)
+    mean, scale : array_like of shape (d,)
+        Standardisation; pass the float32 values the firmware holds.
+
+    Returns
+    -------
+    scores : ndarray of shape (n,), float64
+    q_in, q_out : ndarray of shape (n, d), int8
+    """
+    from firmware_export.runtime.interpreters import tflm_invoke
+
+    f = np.asarray(features, dtype=np.float64)
+    z = (f - np.asarray(mean, np.float64)) / np.asarray(scale, np.float64)
+    q_in = quantize_inputs(z, input_scale, input_zero_point)
+    q_out = tflm_invoke(tflite, q_in) if len(q_in) else np.zeros_like(q_in)
+    z_hat = float(np.float32(output_scale)) * (q_out.astype(np.float64) - output_zero_point)
+    return np.mean((z - z_hat) ** 2, axis=1), q_in, q_out
+
+
+def _as_samples(samples: ArrayLike, axis: int) -> NDArray[np.int16]:
+    s = np.asarray(samples)
+    if s.ndim == 2:
+        if axis >= s.shape[1]:
+            raise ValueError(f"the model scores axis {axis}, got samples of shape {s.shape!r}")
+        s = s[:, axis]
+    if s.ndim != 1:
+        raise ValueError(f"samples must have shape (n,) or (n, axes), got shape {s.shape!r}")
+    if s.size and not np.issubdtype(s.dtype, np.integer):
+        raise ValueError(f"samples must be int16 codes, got dtype {s.dtype!r}")
+    if s.size and (s.min() < -32768 or s.max() > 32767):
+        raise ValueError("samples must fit int16")
+    return s.astype(np.int16)
+
+
+class Int8Scorer:
+    """Score raw samples with a bundle's int8 firmware numbers.
+
+    Parameters
+    ----------
+    bundle : path
+        An exported bundle (``tinypdm export``).
+    engine : {"c", "tflm"}
+        See the module docstring.
+    workdir : path, optional
+        Where the ``"c"`` engine builds (default: a temporary directory removed with the
+        scorer).
+
+    Raises
+    ------
+    ExportError
+        Not a bundle, or its C does not build.
+    """
+
+    def __init__(
+        self, bundle: str | Path, *, engine: str = "c", workdir: str | Path | None = None
+    ) -> None:
+        from firmware_export.runtime.bundle import load_bundle
+
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        self.bundle = load_bundle(bundle)
+        self.engine = engine
+        self._host: Any = None
+        if engine == "c":
+            from firmware_export.runtime.host_build import HostLibrary, build_host_library
+
+            if workdir is None:
+                tmp = tempfile.mkdtemp(prefix="tinypdm-scorer-")
+                weakref.finalize(self, shutil.rmtree, tmp, True)
+                work = Path(tmp)
+            else:
+                work = Path(workdir)
+            self._host = HostLibrary(build_host_library(self.bundle.src_dir, work))
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        return self.bundle.feature_config
+
+    @property
+    def threshold(self) -> float:
+        """The threshold as the device holds it (float32)."""
+        return float(np.float32(self.bundle.threshold))
+
+    @property
+    def alarm_policy(self) -> AlarmPolicy:
+        return self.bundle.alarm_policy
+
+    @property
+    def sample_scale(self) -> float:
+        """Default physical units per LSB (the generated ``TINYPDM_SAMPLE_SCALE``)."""
+        return self.bundle.sample_scale
+
+    def score_windows(self, samples: ArrayLike, scale: float | None = None) -> WindowScores:
+        """Score a contiguous stream from its first sample, as a freshly booted device.
+
+        Parameters
+        ----------
+        samples : array_like of shape (n,) or (n, axes), int16 codes
+            With several axes, the model's axis is scored.
+        scale : float, optional
+            Physical units per LSB; default :attr:`sample_scale`.
+
+        Returns
+        -------
+        WindowScores
+            One entry per window ``[i*hop, i*hop + window)`` that fits in ``n``.
+        """
+        cfg = self.feature_config
+        s = _as_samples(samples, cfg.axis)
+        units = float(np.float32(self.sample_scale if scale is None else scale))
+        if not (np.isfinite(units) and units > 0):
+            raise ValueError(f"scale must be > 0, got {scale!r}")
+        if self.engine == "c":
+            pipe = self._host.pipeline()
+            pipe.set_scale(units)
+            rows = pipe.push(s)
+            return WindowScores(
+                sample_index=rows[:, 0].astype(np.int64),
+                score=rows[:, 1],
+                rms=rows[:, 3],
+                kurtosis=rows[:, 4],
+                crest=rows[:, 5],
+                over=rows[:, 6] > 0,
+                alarm=rows[:, 7] > 0,
+                threshold=self.threshold,
+            )
+        physical = s.astype(np.float32) * np.float32(units)
+        windows = frame_windows(physical, cfg)
+        feats = window_features(windows, cfg)
+        scores = self.score_features(feats)
+        d = windows - windows.mean(axis=1, keepdims=True)
+        m2 = np.mean(d * d, axis=1)
+        over = scores > self.threshold
+        return WindowScores(
+            sample_index=np.arange(len(windows), dtype=np.int64) * cfg.hop + cfg.window - 1,
+            score=scores,
+            rms=np.sqrt(m2),
+            kurtosis=feats[:, cfg.n_bands + 1],
+            crest=feats[:, cfg.n_bands + 2],
+            over=over,
+            alarm=apply_alarm_policy(over, self.alarm_policy),
+            threshold=self.threshold,
+        )
+
+    def score_features(self, features: ArrayLike) -> NDArray[np.float64]:
+        """Scores of feature vectors, shape (n, n_features) -> (n,)."""
+        b = self.bundle
+        f = np.asarray(features, dtype=np.float64)
+        if f.ndim != 2 or f.shape[1] != self.feature_config.n_features:
+            raise ValueError(
+                f"features must have shape (n, {self.feature_config.n_features}), got {f.shape!r}"
+            )
+        if self.engine == "c":
+            return self._host.score_features(f).scores.astype(np.float64)
+        scores, _, _ = reference_scores(
+            f,
+            mean=np.asarray(b.feature_mean, np.float32),
+            scale=np.asarray(b.feature_scale, np.float32),
+            tflite=b.tflite_bytes(),
+            input_scale=b.model.input_scale,
+            input_zero_point=b.model.input_zero_point,
+            output_scale=b.model.output_scale,
+            output_zero_point=b.model.output_zero_point,
+        )
+        return scores
+
+    def pipeline(self) -> Any:
+        """A streaming :class:`~firmware_export.runtime.host_build.HostPipeline` (``"c"``
+        engine)."""
+        if self._host is None:
+            raise ExportError("streaming needs the 'c' engine (a C compiler)")
+        pipe = self._host.pipeline()
+        pipe.set_scale(self.sample_scale)
+        return pipe

@@ -1,0 +1,345 @@
+"""The score-store interface: three point types, one result type and the ``Store`` protocol.
+
+Every backend (:mod:`vibration.telemetry.stores.sqlite`, :mod:`vibration.telemetry.stores.influx`)
+implements
+:class:`Store` with the same schema and the same query semantics; one contract test suite
+runs against all of them. The schema is documented in ``docs/storage.md``:
+
+* ``anomaly_score``: tags ``sensor, asset, model``; fields ``score, threshold, alarm, rms,
+  kurtosis, seq``.
+* ``sensor_status``: tags ``sensor, asset``; fields ``firmware, model_hash, sample_rate,
+  crc_errors, dropped_frames, last_seen``.
+* ``event``: tags ``kind, sensor, asset``; fields ``text, author``.
+
+A point is identified by its measurement, tags and time: writing it twice stores it once
+(the spool replays batches at least once and relies on this).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from vibration.errors import StoreError
+
+__all__ = [
+    "EVENT_KINDS",
+    "Event",
+    "PartialWriteError",
+    "ScorePoint",
+    "ScoreSeries",
+    "SensorStatus",
+    "Store",
+    "StoreURLError",
+    "check_name",
+    "check_range",
+    "redact_url",
+]
+
+EVENT_KINDS = ("alarm", "alarm_cleared", "ack", "maintenance", "note")
+
+_MAX_NAME = 128
+_MAX_TIME_NS = 2**63 - 1
+
+
+class StoreURLError(StoreError, ValueError):
+    """A store URL that cannot be parsed or names an unknown backend.
+
+    Both a :class:`~vibration.errors.StoreError` (the CLI prints one line) and a
+    ``ValueError`` (it is a bad argument).
+    """
+
+
+class PartialWriteError(StoreError):
+    """The store accepted part of a batch and rejected the rest (``dropped`` points)."""
+
+    def __init__(self, message: str, dropped: int) -> None:
+        super().__init__(message)
+        self.dropped = dropped
+
+
+@lru_cache(maxsize=4096)
+def _name_ok(name: str) -> bool:
+    return (
+        0 < len(name) <= _MAX_NAME
+        and name.isprintable()
+        and "\\" not in name
+        and name == name.strip()
+    )
+
+
+def check_name(name: object, what: str = "name") -> str:
+    """Validate a sensor, asset or model name and return it.
+
+    A name is 1 to 128 printable characters (spaces, quotes, commas and other punctuation
+    are fine: the backends escape or bind them), without backslashes, control characters
+    or leading/trailing whitespace.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is not such a string.
+    """
+    if not isinstance(name, str) or not _name_ok(name):
+        raise ValueError(
+            f"{what} must be 1-{_MAX_NAME} printable characters without backslashes or "
+            f"leading/trailing spaces, got {name!r}"
+        )
+    return name
+
+
+def _check_time(time_ns: object) -> None:
+    if isinstance(time_ns, bool) or not isinstance(time_ns, int | np.integer):
+        raise ValueError(f"time_ns must be an int, got {time_ns!r}")
+    if not 0 <= time_ns <= _MAX_TIME_NS:
+        raise ValueError(f"time_ns must be in [0, 2**63), got {time_ns!r}")
+
+
+def _check_finite(**values: float) -> None:
+    for key, value in values.items():
+        if not math.isfinite(value):
+            raise ValueError(f"{key} must be finite, got {value!r}")
+
+
+def _check_count(**values: int) -> None:
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+            raise ValueError(f"{key} must be a non-negative int, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class ScorePoint:
+    """One scored window of one sensor (measurement ``anomaly_score``).
+
+    ``time_ns`` is wall time (ns since the Unix epoch) of the window's last sample;
+    ``seq`` is the frame counter of the SCORE frame that carried it (0 when host-scored).
+    """
+
+    time_ns: int
+    sensor: str
+    asset: str
+    model: str
+    score: float
+    threshold: float
+    alarm: bool
+    rms: float
+    kurtosis: float
+    seq: int = 0
+
+    def __post_init__(self) -> None:
+        _check_time(self.time_ns)
+        check_name(self.sensor, "sensor")
+        check_name(self.asset, "asset")
+        check_name(self.model, "model")
+        _check_finite(
+            score=self.score, threshold=self.threshold, rms=self.rms, kurtosis=self.kurtosis
+        )
+        _check_count(seq=self.seq)
+
+
+@dataclass(frozen=True, slots=True)
+class SensorStatus:
+    """What the gateway knows about one sensor (measurement ``sensor_status``).
+
+    ``time_ns`` is when the sensor was last seen (wall time, ns); ``crc_errors`` and
+    ``dropped_frames`` are cumulative counters of its serial link.
+    """
+
+    time_ns: int
+    sensor: str
+    asset: str
+    firmware: str = ""
+    model_hash: str = ""
+    sample_rate: float = 0.0
+    crc_errors: int = 0
+    dropped_frames: int = 0
+
+    def __post_init__(self) -> None:
+        _check_time(self.time_ns)
+        check_name(self.sensor, "sensor")
+        check_name(self.asset, "asset")
+        if not isinstance(self.firmware, str) or not isinstance(self.model_hash, str):
+            raise ValueError(
+                f"firmware and model_hash must be str, got {self.firmware!r}, {self.model_hash!r}"
+            )
+        _check_finite(sample_rate=self.sample_rate)
+        _check_count(crc_errors=self.crc_errors, dropped_frames=self.dropped_frames)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened to a sensor (measurement ``event``).
+
+    ``kind`` is one of ``"alarm"``, ``"alarm_cleared"``, ``"ack"``, ``"maintenance"``,
+    ``"note"``; ``text`` and ``author`` are free text.
+    """
+
+    time_ns: int
+    kind: str
+    sensor: str
+    asset: str
+    text: str = ""
+    author: str = ""
+
+    def __post_init__(self) -> None:
+        _check_time(self.time_ns)
+        if self.kind not in EVENT_KINDS:
+            raise ValueError(f"event kind must be one of {EVENT_KINDS}, got {self.kind!r}")
+        check_name(self.sensor, "sensor")
+        check_name(self.asset, "asset")
+        if not isinstance(self.text, str) or not isinstance(self.author, str):
+            raise ValueError(f"text and author must be str, got {self.text!r}, {self.author!r}")
+
+
+def _empty(dtype: type) -> np.ndarray:
+    return np.zeros(0, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class ScoreSeries:
+    """Scores of one sensor over a time range, as columns (all of shape ``(n,)``).
+
+    Raw (``bucket_s=None``): one row per point, ``score_max == score`` and ``count == 1``.
+    Bucketed: one row per non-empty bucket, ``time_ns`` is the bucket start (buckets are
+    aligned to multiples of ``bucket_s`` since the epoch), ``score``/``threshold``/``rms``/
+    ``kurtosis`` are means, ``score_max`` the maximum, ``alarm`` true when any point of the
+    bucket was in alarm, ``count`` the number of points.
+
+    Attributes
+    ----------
+    time_ns : ndarray of int64, shape (n,)
+    score, score_max, threshold, rms, kurtosis : ndarray of float64, shape (n,)
+    alarm : ndarray of bool, shape (n,)
+    count : ndarray of int64, shape (n,)
+    """
+
+    time_ns: np.ndarray = field(default_factory=lambda: _empty(np.int64))
+    score: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    score_max: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    threshold: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    alarm: np.ndarray = field(default_factory=lambda: _empty(np.bool_))
+    rms: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    kurtosis: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    count: np.ndarray = field(default_factory=lambda: _empty(np.int64))
+
+    def __len__(self) -> int:
+        return int(self.time_ns.shape[0])
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """The columns by name (e.g. for ``pandas.DataFrame(series.columns())``)."""
+        return {
+            "time_ns": self.time_ns,
+            "score": self.score,
+            "score_max": self.score_max,
+            "threshold": self.threshold,
+            "alarm": self.alarm,
+            "rms": self.rms,
+            "kurtosis": self.kurtosis,
+            "count": self.count,
+        }
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Sequence[object]]) -> ScoreSeries:
+        """Build from rows ``(time_ns, score, score_max, threshold, alarm, rms, kurtosis,
+        count)``; ``None`` (a NULL) becomes NaN, 0 or False."""
+        if not rows:
+            return cls()
+
+        def col(i: int, dtype: type, fill: object) -> np.ndarray:
+            return np.array([fill if r[i] is None else r[i] for r in rows], dtype=dtype)
+
+        return cls(
+            time_ns=col(0, np.int64, 0),
+            score=col(1, np.float64, math.nan),
+            score_max=col(2, np.float64, math.nan),
+            threshold=col(3, np.float64, math.nan),
+            alarm=col(4, np.bool_, False),
+            rms=col(5, np.float64, math.nan),
+            kurtosis=col(6, np.float64, math.nan),
+            count=col(7, np.int64, 0),
+        )
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A score store. Every method may raise :class:`~vibration.errors.StoreUnavailable`
+    (cannot reach the store now: retry later or spool) or
+    :class:`~vibration.errors.StoreError` (the store refused: retrying will not help).
+
+    Time ranges are half-open, ``start_ns <= t < end_ns``, in ns since the epoch.
+    """
+
+    @property
+    def url(self) -> str:
+        """The store's URL with credentials redacted."""
+        ...
+
+    def write_scores(self, points: Sequence[ScorePoint]) -> None:
+        """Write score points (idempotent per sensor, asset, model and time)."""
+        ...
+
+    def write_status(self, statuses: Sequence[SensorStatus]) -> None:
+        """Write sensor status points (idempotent per sensor, asset and time)."""
+        ...
+
+    def write_events(self, events: Sequence[Event]) -> None:
+        """Write events (idempotent per kind, sensor, asset and time)."""
+        ...
+
+    def sensors(self) -> list[SensorStatus]:
+        """The latest status of every sensor, sorted by sensor name."""
+        ...
+
+    def latest_scores(self) -> dict[str, ScorePoint]:
+        """The latest score point of every sensor, by sensor name."""
+        ...
+
+    def query_scores(
+        self, sensor: str, start_ns: int, end_ns: int, bucket_s: int | None = None
+    ) -> ScoreSeries:
+        """Scores of one sensor in ``[start_ns, end_ns)``, raw or downsampled server-side
+        into ``bucket_s``-second buckets (see :class:`ScoreSeries`)."""
+        ...
+
+    def events(self, start_ns: int, end_ns: int, sensor: str | None = None) -> list[Event]:
+        """Events in ``[start_ns, end_ns)``, oldest first, optionally of one sensor."""
+        ...
+
+    def count_scores(self, sensor: str | None = None) -> int:
+        """Number of score points stored (of one sensor, or all)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+        ...
+
+
+def check_range(start_ns: int, end_ns: int, bucket_s: int | None = None) -> None:
+    """Validate query arguments (``ValueError`` on bad ones)."""
+    for name, value in (("start_ns", start_ns), ("end_ns", end_ns)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ValueError(f"{name} must be an int, got {value!r}")
+    if end_ns < start_ns:
+        raise ValueError(f"end_ns must be >= start_ns, got {start_ns!r}..{end_ns!r}")
+    if bucket_s is not None and (
+        isinstance(bucket_s, bool) or not isinstance(bucket_s, int) or bucket_s <= 0
+    ):
+        raise ValueError(f"bucket_s must be a positive int or None, got {bucket_s!r}")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of a ``scheme://user:password@host`` part replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, path = rest.partition("/")
+    if "@" not in netloc:
+        return url
+    cred, _, host = netloc.rpartition("@")
+    user = cred.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{slash}{path}"

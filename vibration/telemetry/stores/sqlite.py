@@ -1,0 +1,314 @@
+"""SQLite score store: the embedded default (``sqlite:///path/to/scores.db``).
+
+Same schema and query semantics as the InfluxDB store (see ``docs/storage.md``). One
+connection in WAL mode shared by all threads behind a lock; every value is a bound
+parameter, never formatted into SQL. A point's identity is its primary key (tags + time),
+and writes are ``INSERT OR REPLACE``, so replaying a batch does not duplicate it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from vibration.errors import StoreError, StoreUnavailable
+from vibration.telemetry.stores.base import (
+    Event,
+    ScorePoint,
+    ScoreSeries,
+    SensorStatus,
+    check_name,
+    check_range,
+)
+
+__all__ = ["SqliteStore"]
+
+_T = TypeVar("_T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS anomaly_score (
+    time_ns   INTEGER NOT NULL,
+    sensor    TEXT    NOT NULL,
+    asset     TEXT    NOT NULL,
+    model     TEXT    NOT NULL,
+    score     REAL    NOT NULL,
+    threshold REAL    NOT NULL,
+    alarm     INTEGER NOT NULL,
+    rms       REAL    NOT NULL,
+    kurtosis  REAL    NOT NULL,
+    seq       INTEGER NOT NULL,
+    PRIMARY KEY (sensor, time_ns, asset, model)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sensor_status (
+    time_ns        INTEGER NOT NULL,
+    sensor         TEXT    NOT NULL,
+    asset          TEXT    NOT NULL,
+    firmware       TEXT    NOT NULL,
+    model_hash     TEXT    NOT NULL,
+    sample_rate    REAL    NOT NULL,
+    crc_errors     INTEGER NOT NULL,
+    dropped_frames INTEGER NOT NULL,
+    last_seen      INTEGER NOT NULL,
+    PRIMARY KEY (sensor, time_ns, asset)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS event (
+    time_ns INTEGER NOT NULL,
+    kind    TEXT    NOT NULL,
+    sensor  TEXT    NOT NULL,
+    asset   TEXT    NOT NULL,
+    text    TEXT    NOT NULL,
+    author  TEXT    NOT NULL,
+    PRIMARY KEY (time_ns, kind, sensor, asset)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS event_by_sensor ON event (sensor, time_ns);
+"""
+
+# Distinct values of the leading primary-key column in O(k log n) (a "skip scan").
+_DISTINCT_SENSORS = """
+WITH RECURSIVE s(sensor) AS (
+    SELECT MIN(sensor) FROM {table}
+    UNION ALL
+    SELECT (SELECT MIN(sensor) FROM {table} WHERE sensor > s.sensor) FROM s
+    WHERE s.sensor IS NOT NULL
+)
+SELECT sensor FROM s WHERE sensor IS NOT NULL
+"""
+
+_SCORE_COLUMNS = "time_ns, sensor, asset, model, score, threshold, alarm, rms, kurtosis, seq"
+_STATUS_COLUMNS = (
+    "time_ns, sensor, asset, firmware, model_hash, sample_rate, crc_errors, dropped_frames"
+)
+
+
+class SqliteStore:
+    """Score store in one SQLite file.
+
+    Parameters
+    ----------
+    path : path or ``":memory:"``
+        The database file; its parent directory must exist. Created if missing.
+    timeout : float
+        Seconds to wait for a lock held by another process before
+        :class:`~vibration.errors.StoreUnavailable`.
+    """
+
+    def __init__(self, path: str | Path, *, timeout: float = 10.0) -> None:
+        self.path = str(path)
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(
+                self.path, timeout=timeout, check_same_thread=False, isolation_level=None
+            )
+            with self._lock:
+                if self.path != ":memory:":
+                    self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
+
+    @property
+    def url(self) -> str:
+        return f"sqlite://{self.path}" if self.path.startswith("/") else f"sqlite:{self.path}"
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.url!r})"
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.OperationalError as exc:
+                text = str(exc)
+                if "locked" in text or "busy" in text:
+                    raise StoreUnavailable(f"{self.url}: {text}") from exc
+                raise StoreError(f"{self.url}: {text}") from exc
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.url}: {exc}") from exc
+
+    def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        with self._guard() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(sql, rows)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _read(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        with self._guard() as conn:
+            return fn(conn)
+
+    # -- writes -----------------------------------------------------------------------
+
+    def write_scores(self, points: Sequence[ScorePoint]) -> None:
+        rows = [
+            (
+                p.time_ns,
+                p.sensor,
+                p.asset,
+                p.model,
+                float(p.score),
+                float(p.threshold),
+                int(bool(p.alarm)),
+                float(p.rms),
+                float(p.kurtosis),
+                int(p.seq),
+            )
+            for p in points
+        ]
+        self._write(
+            f"INSERT OR REPLACE INTO anomaly_score ({_SCORE_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def write_status(self, statuses: Sequence[SensorStatus]) -> None:
+        rows = [
+            (
+                s.time_ns,
+                s.sensor,
+                s.asset,
+                s.firmware,
+                s.model_hash,
+                float(s.sample_rate),
+                int(s.crc_errors),
+                int(s.dropped_frames),
+                s.time_ns,
+            )
+            for s in statuses
+        ]
+        self._write(
+            f"INSERT OR REPLACE INTO sensor_status ({_STATUS_COLUMNS}, last_seen) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def write_events(self, events: Sequence[Event]) -> None:
+        rows = [(e.time_ns, e.kind, e.sensor, e.asset, e.text, e.author) for e in events]
+        self._write(
+            "INSERT OR REPLACE INTO event (time_ns, kind, sensor, asset, text, author) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    # -- reads ------------------------------------------------------------------------
+
+    def sensors(self) -> list[SensorStatus]:
+        def run(conn: sqlite3.Connection) -> list[SensorStatus]:
+            names = [r[0] for r in conn.execute(_DISTINCT_SENSORS.format(table="sensor_status"))]
+            out = []
+            for name in names:
+                row = conn.execute(
+                    f"SELECT {_STATUS_COLUMNS} FROM sensor_status WHERE sensor = ? "
+                    "ORDER BY time_ns DESC LIMIT 1",
+                    (name,),
+                ).fetchone()
+                out.append(SensorStatus(*row))
+            return out
+
+        return self._read(run)
+
+    def latest_scores(self) -> dict[str, ScorePoint]:
+        def run(conn: sqlite3.Connection) -> dict[str, ScorePoint]:
+            names = [r[0] for r in conn.execute(_DISTINCT_SENSORS.format(table="anomaly_score"))]
+            out = {}
+            for name in names:
+                row = conn.execute(
+                    f"SELECT {_SCORE_COLUMNS} FROM anomaly_score WHERE sensor = ? "
+                    "ORDER BY time_ns DESC LIMIT 1",
+                    (name,),
+                ).fetchone()
+                out[name] = _score_from_row(row)
+            return out
+
+        return self._read(run)
+
+    def query_scores(
+        self, sensor: str, start_ns: int, end_ns: int, bucket_s: int | None = None
+    ) -> ScoreSeries:
+        check_name(sensor, "sensor")
+        check_range(start_ns, end_ns, bucket_s)
+        if bucket_s is None:
+            sql = (
+                "SELECT time_ns, score, score, threshold, alarm, rms, kurtosis, 1 "
+                "FROM anomaly_score WHERE sensor = ? AND time_ns >= ? AND time_ns < ? "
+                "ORDER BY time_ns"
+            )
+            params: tuple[Any, ...] = (sensor, int(start_ns), int(end_ns))
+        else:
+            sql = (
+                "SELECT (time_ns / ?) * ? AS bucket, AVG(score), MAX(score), AVG(threshold), "
+                "MAX(alarm), AVG(rms), AVG(kurtosis), COUNT(*) "
+                "FROM anomaly_score WHERE sensor = ? AND time_ns >= ? AND time_ns < ? "
+                "GROUP BY bucket ORDER BY bucket"
+            )
+            width = int(bucket_s) * 1_000_000_000
+            params = (width, width, sensor, int(start_ns), int(end_ns))
+        rows = self._read(lambda conn: conn.execute(sql, params).fetchall())
+        return ScoreSeries.from_rows(rows)
+
+    def events(self, start_ns: int, end_ns: int, sensor: str | None = None) -> list[Event]:
+        check_range(start_ns, end_ns)
+        sql = "SELECT time_ns, kind, sensor, asset, text, author FROM event "
+        params: tuple[Any, ...]
+        if sensor is None:
+            sql += "WHERE time_ns >= ? AND time_ns < ? ORDER BY time_ns, kind, sensor, asset"
+            params = (int(start_ns), int(end_ns))
+        else:
+            check_name(sensor, "sensor")
+            sql += (
+                "WHERE sensor = ? AND time_ns >= ? AND time_ns < ? "
+                "ORDER BY time_ns, kind, sensor, asset"
+            )
+            params = (sensor, int(start_ns), int(end_ns))
+        rows = self._read(lambda conn: conn.execute(sql, params).fetchall())
+        return [Event(*row) for row in rows]
+
+    def count_scores(self, sensor: str | None = None) -> int:
+        if sensor is None:
+            row = self._read(lambda c: c.execute("SELECT COUNT(*) FROM anomaly_score").fetchone())
+        else:
+            check_name(sensor, "sensor")
+            row = self._read(
+                lambda c: c.execute(
+                    "SELECT COUNT(*) FROM anomaly_score WHERE sensor = ?", (sensor,)
+                ).fetchone()
+            )
+        return int(row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _score_from_row(row: Sequence[Any]) -> ScorePoint:
+    t, sensor, asset, model, score, threshold, alarm, rms, kurtosis, seq = row
+    return ScorePoint(
+        time_ns=int(t),
+        sensor=sensor,
+        asset=asset,
+        model=model,
+        score=float(score),
+        threshold=float(threshold),
+        alarm=bool(alarm),
+        rms=float(rms),
+        kurtosis=float(kurtosis),
+        seq=int(seq),
+    )
