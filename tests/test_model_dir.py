@@ -12,6 +12,7 @@ from vibration.errors import ModelError
 from vibration.learning.detector import AutoencoderDetector
 from vibration.learning.features import FeatureConfig
 from vibration.learning.model_dir import CALIBRATION_MAX, load_model_dir, save_model_dir
+from vibration.learning.thresholds import AlarmPolicy
 
 pytestmark = pytest.mark.tensorflow
 
@@ -75,7 +76,7 @@ def test_model_dir_json_describes_the_model(trained):
     assert doc["scaler"]["mean"] == detector.mean_.tolist()
     assert doc["scaler"]["scale"] == detector.scale_.tolist()
     assert doc["threshold"] == detector.threshold_
-    assert doc["alarm_policy"] == {"k": 3, "n": 5}
+    assert doc["alarm_policy"] == AlarmPolicy().to_dict()
     assert doc["detector"]["params"]["hidden"] == [16, 4]
     assert doc["detector"]["n_parameters"] == detector.n_parameters_
     assert [layer["activation"] for layer in doc["detector"]["layers"]] == [
@@ -171,3 +172,15 @@ def test_model_dir_save_failure_leaves_the_old_model(trained, tmp_path, monkeypa
         save_model_dir(target, detector, CONFIG, {**SUMMARY, "seed": 9}, features=X)
     assert (target / "model.json").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_model_dir_without_lifecycle_keys_loads_default_lifecycle(trained, tmp_path):
+    import shutil
+
+    _, _, path = trained
+    old = tmp_path / "old-model"
+    shutil.copytree(path, old)
+    doc = json.loads((old / "model.json").read_text())
+    doc["alarm_policy"] = {"k": 3, "n": 5}  # written before the alarm lifecycle existed
+    (old / "model.json").write_text(json.dumps(doc))
+    assert load_model_dir(old, keras=False).alarm_policy == AlarmPolicy()

@@ -540,7 +540,7 @@ def export_bundle(
             "feature_config": config.to_dict(),
             "scaler": {"mean": mean32.tolist(), "scale": scale32.tolist()},
             "threshold": float(np.float32(trained.threshold)),
-            "alarm_policy": {"k": trained.alarm_policy.k, "n": trained.alarm_policy.n},
+            "alarm_policy": trained.alarm_policy.to_dict(),
             "sample_scale": float(np.float32(sample_scale)),
             "units": units,
             "quantization": {

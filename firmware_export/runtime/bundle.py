@@ -83,7 +83,7 @@ class Bundle:
 
     @property
     def alarm_policy(self) -> AlarmPolicy:
-        return AlarmPolicy(**self.manifest["alarm_policy"])
+        return AlarmPolicy.from_dict(self.manifest["alarm_policy"])
 
     @property
     def sample_scale(self) -> float:

@@ -225,7 +225,7 @@ def load_model_dir(path: str | os.PathLike[str], *, keras: bool = True) -> Train
             if sha256_file(root / name) != files[name]:
                 raise ModelError(f"{str(root / name)!r} is corrupt (SHA-256 differs from {_JSON})")
         config = FeatureConfig.from_dict(doc["feature_config"])
-        policy = AlarmPolicy(**doc["alarm_policy"])
+        policy = AlarmPolicy.from_dict(doc["alarm_policy"])
         params = dict(doc["detector"]["params"])
         params["hidden"] = tuple(params["hidden"])
         threshold = float(doc["threshold"])
@@ -297,7 +297,7 @@ def _model_json(
         "feature_names": config.feature_names,
         "scaler": {"mean": detector.mean_.tolist(), "scale": detector.scale_.tolist()},
         "threshold": float(detector.threshold_),
-        "alarm_policy": {"k": detector.alarm_policy.k, "n": detector.alarm_policy.n},
+        "alarm_policy": detector.alarm_policy.to_dict(),
         "score": "mean squared reconstruction error of standardised features",
         "detector": {
             "class": type(detector).__name__,

@@ -2,20 +2,33 @@
 
 Every detector in tinypdm (the autoencoder and the baselines) picks its threshold with
 :func:`calibrate_threshold` from scores of *held-out normal* windows only, and turns
-per-window decisions into alarms with :func:`apply_alarm_policy`. The firmware
-reproduces the alarm policy in C (``docs/model.md``).
+per-window decisions into alarms with :func:`alarm_lifecycle` (raise on k of the last n
+windows over, clear with hysteresis, optional minimum on-time and latching; the plain
+k-of-n state without the clearing rules is :func:`apply_alarm_policy`). The firmware
+runs the same state machine in C (``tinypdm_alarm_step``; ``docs/model.md``), and the
+parity ladder holds the two to identical state sequences.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "FLAG_LATCHED",
+    "FLAG_UNKNOWN_OP",
+    "STATE_ALARM",
+    "STATE_OK",
+    "STATE_OVER",
+    "STATE_UNKNOWN",
+    "AlarmLifecycle",
     "AlarmPolicy",
+    "alarm_lifecycle",
     "alarm_onsets",
     "apply_alarm_policy",
     "calibrate_threshold",
@@ -25,10 +38,26 @@ __all__ = [
 # Scores are floored here before the logarithm of the tail fit (scores are >= 0).
 _SCORE_FLOOR = 1e-12
 
+#: Window states of the alarm lifecycle (the SCORE v2 ``state`` byte).
+STATE_OK = 0
+STATE_OVER = 1
+STATE_ALARM = 2
+STATE_UNKNOWN = 3
+#: Bits of the SCORE v2 ``flags`` byte that the lifecycle sets.
+FLAG_UNKNOWN_OP = 1
+FLAG_LATCHED = 4
+# Counters saturate here, as the firmware's uint16 counters do.
+_COUNT_MAX = 65535
+
 
 @dataclass(frozen=True)
 class AlarmPolicy:
-    """Alarm while at least ``k`` of the last ``n`` windows are over the threshold.
+    """When an alarm is raised and when it clears.
+
+    Raised when at least ``k`` of the last ``n`` windows are over the threshold; cleared
+    once the score has stayed below ``clear_ratio * threshold`` for ``clear_windows``
+    windows in a row, the alarm has lasted at least ``min_on_windows`` windows and, with
+    ``latch``, it has been acknowledged. See :class:`AlarmLifecycle`.
 
     Parameters
     ----------
@@ -36,13 +65,26 @@ class AlarmPolicy:
         Windows over the threshold needed, 1 <= k <= n.
     n : int
         Length of the look-back, in windows (1..64).
+    clear_ratio : float
+        Clear level as a fraction of the threshold, in (0, 1] (hysteresis).
+    clear_windows : int
+        Consecutive windows below the clear level that clear the alarm (1..65535).
+    min_on_windows : int
+        Shortest alarm, in windows (0..65535; 0 and 1: no minimum).
+    latch : bool
+        The alarm stays until acknowledged (CONTROL command 2), even when the score has
+        returned to normal.
     """
 
     k: int = 3
     n: int = 5
+    clear_ratio: float = 0.8
+    clear_windows: int = 20
+    min_on_windows: int = 0
+    latch: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("k", "n"):
+        for name in ("k", "n", "clear_windows", "min_on_windows"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer):
                 raise ValueError(f"AlarmPolicy.{name} must be an integer, got {value!r}")
@@ -51,10 +93,182 @@ class AlarmPolicy:
             raise ValueError(f"AlarmPolicy.n must be in 1..64, got {self.n!r}")
         if not 1 <= self.k <= self.n:
             raise ValueError(f"AlarmPolicy.k must be in 1..n={self.n}, got {self.k!r}")
+        ratio = self.clear_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, int | float | np.floating):
+            raise ValueError(f"AlarmPolicy.clear_ratio must be a number, got {ratio!r}")
+        if not 0.0 < float(ratio) <= 1.0:
+            raise ValueError(f"AlarmPolicy.clear_ratio must be in (0, 1], got {ratio!r}")
+        object.__setattr__(self, "clear_ratio", float(ratio))
+        if not 1 <= self.clear_windows <= _COUNT_MAX:
+            raise ValueError(
+                f"AlarmPolicy.clear_windows must be in 1..{_COUNT_MAX}, got {self.clear_windows!r}"
+            )
+        if not 0 <= self.min_on_windows <= _COUNT_MAX:
+            raise ValueError(
+                f"AlarmPolicy.min_on_windows must be in 0..{_COUNT_MAX}, "
+                f"got {self.min_on_windows!r}"
+            )
+        if not isinstance(self.latch, bool | np.bool_):
+            raise ValueError(f"AlarmPolicy.latch must be a bool, got {self.latch!r}")
+        object.__setattr__(self, "latch", bool(self.latch))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (``model.json`` / ``manifest.json`` ``alarm_policy``)."""
+        return {
+            "k": self.k,
+            "n": self.n,
+            "clear_ratio": self.clear_ratio,
+            "clear_windows": self.clear_windows,
+            "min_on_windows": self.min_on_windows,
+            "latch": self.latch,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> AlarmPolicy:
+        """Inverse of :meth:`to_dict`; keys a file written before them lacks get defaults."""
+        unknown = set(doc) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown alarm policy keys: got {sorted(unknown)!r}")
+        return cls(**doc)
+
+    def clear_level(self, threshold: float) -> float:
+        """``clear_ratio * threshold`` as the firmware computes it (float32 product)."""
+        return float(np.float32(threshold) * np.float32(self.clear_ratio))
+
+
+class AlarmLifecycle:
+    """The alarm state machine, one window at a time (the firmware's ``tinypdm_alarm_t``).
+
+    Per window with a known operating point:
+
+    * ``over = score > threshold``, ``below = score < clear level`` (float32 threshold and
+      clear level, as on the device); ``over`` enters a ring of the last ``n`` decisions.
+    * idle: the alarm is raised when the ring holds at least ``k`` overs (this window
+      reports the alarm; with ``latch`` it is latched).
+    * in alarm: ``below`` windows in a row are counted (any other window restarts the
+      count); the alarm clears on the window where the count reaches ``clear_windows``,
+      provided it has been reported for at least ``min_on_windows`` windows and is not
+      latched. Clearing empties the ring, so a new alarm needs ``k`` fresh overs.
+
+    A window with an unknown operating point changes nothing and reports
+    :data:`STATE_UNKNOWN`. :meth:`acknowledge` releases a latch; the alarm then clears on
+    the next window that satisfies the clearing rule (at once if the score already stayed
+    low long enough).
+
+    Parameters
+    ----------
+    policy : AlarmPolicy
+    threshold : float
+    """
+
+    def __init__(self, policy: AlarmPolicy, threshold: float) -> None:
+        self.policy = policy
+        self.threshold = threshold
+        self.reset()
+
+    def reset(self) -> None:
+        """Idle, empty ring (the firmware's ``tinypdm_alarm_init``)."""
+        self._ring = [False] * self.policy.n
+        self._pos = 0
+        self._n_over = 0
+        self._below_run = 0
+        self._on_count = 0
+        self.active = False
+        self.latched = False
+
+    @property
+    def flags(self) -> int:
+        """:data:`FLAG_LATCHED` while a latched alarm awaits acknowledgement, else 0."""
+        return FLAG_LATCHED if self.latched else 0
+
+    def acknowledge(self) -> bool:
+        """Release a latched alarm; True when one was latched."""
+        was = self.latched
+        self.latched = False
+        return was
+
+    def step(self, score: float, unknown: bool = False) -> int:
+        """Advance by one window; return its state (``STATE_*``)."""
+        if unknown:
+            return STATE_UNKNOWN
+        p = self.policy
+        thr = float(np.float32(self.threshold))
+        over = bool(score > thr)
+        below = bool(score < p.clear_level(thr))
+        self._n_over += int(over) - int(self._ring[self._pos])
+        self._ring[self._pos] = over
+        self._pos = (self._pos + 1) % p.n
+        if self.active:
+            self._below_run = min(self._below_run + 1, _COUNT_MAX) if below else 0
+            if (
+                not self.latched
+                and self._below_run >= p.clear_windows
+                and self._on_count >= p.min_on_windows
+            ):
+                self.active = False
+                self._ring = [False] * p.n
+                self._n_over = 0
+                self._below_run = 0
+                self._on_count = 0
+            else:
+                self._on_count = min(self._on_count + 1, _COUNT_MAX)
+        elif self._n_over >= p.k:
+            self.active = True
+            self.latched = p.latch
+            self._on_count = 1
+            self._below_run = 0
+        if self.active:
+            return STATE_ALARM
+        return STATE_OVER if over else STATE_OK
+
+
+def alarm_lifecycle(
+    scores: ArrayLike,
+    threshold: float,
+    policy: AlarmPolicy,
+    unknown: ArrayLike | None = None,
+    acknowledge: ArrayLike | None = None,
+) -> NDArray[np.uint8]:
+    """State of every window under the alarm lifecycle (:class:`AlarmLifecycle`).
+
+    Parameters
+    ----------
+    scores : array_like of shape (n_windows,)
+        Anomaly scores in time order.
+    threshold : float
+    policy : AlarmPolicy
+    unknown : array_like of shape (n_windows,), bool, optional
+        Windows whose operating point is unknown: reported :data:`STATE_UNKNOWN`, the
+        state machine does not advance.
+    acknowledge : array_like of shape (n_windows,), bool, optional
+        An acknowledgement arrives just before window ``i``.
+
+    Returns
+    -------
+    states : ndarray of shape (n_windows,), uint8
+        ``STATE_OK``, ``STATE_OVER``, ``STATE_ALARM`` or ``STATE_UNKNOWN``; the alarm is
+        active where ``states == STATE_ALARM``.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 1:
+        raise ValueError(f"scores must have shape (n_windows,), got shape {s.shape!r}")
+    flags = []
+    for name, value in (("unknown", unknown), ("acknowledge", acknowledge)):
+        a = np.zeros(s.shape, bool) if value is None else np.asarray(value, dtype=np.bool_)
+        if a.shape != s.shape:
+            raise ValueError(f"{name} must have shape {s.shape!r}, got shape {a.shape!r}")
+        flags.append(a.tolist())
+    machine = AlarmLifecycle(policy, threshold)
+    out = np.empty(s.shape, dtype=np.uint8)
+    for i, (score, unk, ack) in enumerate(zip(s.tolist(), *flags, strict=True)):
+        if ack:
+            machine.acknowledge()
+        out[i] = machine.step(score, unk)
+    return out
 
 
 def apply_alarm_policy(over: ArrayLike, policy: AlarmPolicy) -> NDArray[np.bool_]:
-    """Alarm state after each window.
+    """The plain k-of-n state after each window (no hysteresis, no latch).
 
     ``alarm[i]`` is true when at least ``policy.k`` of windows ``i - n + 1 .. i`` are over
     the threshold; windows before the first count as not over (the firmware starts with
