@@ -15,7 +15,7 @@ from firmware_export.runtime.scorer import reference_scores
 from firmware_export.runtime.tflite_model import read_tflite
 from tests.conftest import require_tool
 from vibration.learning.features import FeatureConfig, frame_windows, window_features, window_starts
-from vibration.learning.thresholds import AlarmPolicy, apply_alarm_policy
+from vibration.learning.thresholds import STATE_ALARM, AlarmPolicy, alarm_lifecycle
 
 DATA = Path(__file__).parent / "data"
 CONFIG = FeatureConfig(window=256, hop=96, n_bands=16, axis=1)
@@ -77,13 +77,16 @@ def test_c_pipeline_scores_every_hop_on_the_feature_grid(host):
     np.testing.assert_array_equal(rows[:, 2], np.float32(spec.threshold))
 
 
-def test_c_pipeline_alarm_follows_k_of_n_policy(host):
+def test_c_pipeline_alarm_follows_the_alarm_lifecycle(host):
     lib, spec = host
     rows = lib.pipeline().push(np.stack([np.zeros(30000, np.int16), _signal(30000, 5)], 1))
     over = rows[:, 6] > 0
     assert over.any() and not over.all()
     np.testing.assert_array_equal(over, rows[:, 1] > np.float32(spec.threshold))
-    np.testing.assert_array_equal(rows[:, 7] > 0, apply_alarm_policy(over, POLICY))
+    states = alarm_lifecycle(rows[:, 1], spec.threshold, POLICY)
+    np.testing.assert_array_equal(rows[:, 8], states)
+    np.testing.assert_array_equal(rows[:, 7] > 0, states == STATE_ALARM)
+    assert (states == STATE_ALARM).any()
 
 
 def test_c_pipeline_scale_changes_physical_units(host):
@@ -105,7 +108,7 @@ def test_c_pipeline_refuses_stream_without_the_model_axis(host):
 
 def test_c_pipeline_short_stream_gives_no_window(host):
     lib, _ = host
-    assert lib.pipeline().push(np.zeros((CONFIG.window - 1, 2), np.int16)).shape == (0, 8)
+    assert lib.pipeline().push(np.zeros((CONFIG.window - 1, 2), np.int16)).shape == (0, 15)
 
 
 def test_c_score_matches_python_int8_reference(tmp_path):

@@ -34,6 +34,10 @@
 #if (1 << TINYPDM_LOG2_WINDOW) != TINYPDM_WINDOW || TINYPDM_WINDOW < 64
 #error "TINYPDM_WINDOW must be a power of two >= 64"
 #endif
+#if TINYPDM_VEL_BIN_LO < 1 || TINYPDM_VEL_BIN_HI < TINYPDM_VEL_BIN_LO || \
+    TINYPDM_VEL_BIN_HI >= TINYPDM_WINDOW / 2
+#error "velocity bins must satisfy 1 <= lo <= hi < TINYPDM_WINDOW / 2"
+#endif
 
 #define HALF (TINYPDM_WINDOW / 2)
 /** Samples summed in registers before a block sum joins the pairwise cascade. */
@@ -321,6 +325,19 @@ void tinypdm_features_compute(float *x, float *features, tinypdm_window_stats_t 
     features[j] = tinypdm_log10f(e * TINYPDM_BAND_NORM + TINYPDM_EPS);
   }
   features[TINYPDM_N_BANDS] = tinypdm_log10f(m2 + TINYPDM_EPS);
+  if (stats != 0) {
+    /* velocity: V(f) = A(f) / (2 pi f), so |V[k]|^2 = |Y[k]|^2 / k^2 * (N / (2 pi fs))^2;
+     * TINYPDM_VEL_NORM = TINYPDM_BAND_NORM * (N / (2 pi fs))^2 (docs/features.md) */
+    float v = 0.0f;
+    uint32_t k;
+    for (k = TINYPDM_VEL_BIN_LO; k <= TINYPDM_VEL_BIN_HI; ++k) {
+      const float re = x[2 * k];
+      const float im = x[2 * k + 1];
+      const float kf = (float)k;
+      v += (re * re + im * im) / (kf * kf);
+    }
+    stats->velocity = sqrtf(v * TINYPDM_VEL_NORM);
+  }
   features[TINYPDM_N_BANDS + 1] = kurtosis;
   features[TINYPDM_N_BANDS + 2] = crest;
   if (stats != 0) {

@@ -26,6 +26,7 @@ typedef struct {
   float rms;      /**< sqrt(m2) */
   float kurtosis; /**< m4 / m2^2, 0 when m2 == 0 */
   float crest;    /**< max|d| / rms, 0 when rms == 0 */
+  float velocity; /**< velocity RMS over TINYPDM_VEL_BIN_LO..HI (10 Hz - 1 kHz), units x s */
 } tinypdm_window_stats_t;
 
 /**

@@ -128,6 +128,13 @@ static uint32_t get_u32(const uint8_t *p) {
   return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
+static float get_f32(const uint8_t *p) {
+  const uint32_t v = get_u32(p);
+  float f;
+  memcpy(&f, &v, sizeof(f));
+  return f;
+}
+
 /* ---- encoders ---- */
 
 /* The raw frame is built inside out[], far enough ahead that COBS can encode it in place:
@@ -219,8 +226,35 @@ size_t tinypdm_frame_encode_score(uint8_t *out, size_t cap, uint32_t *seq,
   put_f32(p + 20, m->kurtosis);
   p[24] = m->alarm != 0u ? 1u : 0u;
   p[25] = m->over != 0u ? 1u : 0u;
+#if TINYPDM_PROTOCOL_VERSION >= 2
+  p[26] = m->state;
+  p[27] = m->flags;
+  put_f32(p + 28, m->speed_rpm);
+  put_f32(p + 32, m->velocity_rms_mm_s);
+  p[36] = m->iso_zone;
+  p[37] = m->top_feature_1;
+  p[38] = m->top_feature_2;
+  p[39] = 0u;
+#else
   put_u16(p + 26, 0u);
+#endif
   return frame_end(out, cap, seq, raw, TINYPDM_SCORE_BYTES);
+}
+
+size_t tinypdm_frame_encode_control(uint8_t *out, size_t cap, uint32_t *seq,
+                                    const tinypdm_control_t *control) {
+  uint8_t *raw = frame_begin(out, cap, TINYPDM_FRAME_CONTROL, TINYPDM_CONTROL_BYTES, *seq);
+  uint8_t *p;
+  if (raw == NULL) {
+    return 0;
+  }
+  p = raw + TINYPDM_FRAME_HEADER_BYTES;
+  p[0] = control->command;
+  p[1] = 0u;
+  p[2] = 0u;
+  p[3] = 0u;
+  put_f32(p + 4, control->value);
+  return frame_end(out, cap, seq, raw, TINYPDM_CONTROL_BYTES);
 }
 
 size_t tinypdm_frame_encode_samples(uint8_t *out, size_t cap, uint32_t *seq, uint64_t t_us,
@@ -287,7 +321,7 @@ static int bad_chunk(tinypdm_frame_decoder_t *d) {
 }
 
 /* 1 when the payload of a known type matches its layout (vibration.protocol.frames). */
-static int layout_ok(uint8_t type, const uint8_t *p, uint16_t length) {
+static int layout_ok(uint8_t version, uint8_t type, const uint8_t *p, uint16_t length) {
   switch (type) {
     case TINYPDM_FRAME_SAMPLES: {
       uint32_t n;
@@ -300,7 +334,9 @@ static int layout_ok(uint8_t type, const uint8_t *p, uint16_t length) {
       return axes >= 1u && axes <= 8u && length == TINYPDM_SAMPLES_HEADER_BYTES + 2u * n * axes;
     }
     case TINYPDM_FRAME_SCORE:
-      return length == TINYPDM_SCORE_BYTES;
+      return length == (version >= 2u ? TINYPDM_SCORE_V2_BYTES : TINYPDM_SCORE_V1_BYTES);
+    case TINYPDM_FRAME_CONTROL:
+      return length == TINYPDM_CONTROL_BYTES;
     case TINYPDM_FRAME_HELLO:
       return length == TINYPDM_HELLO_BYTES && p[0] >= 1u && p[0] <= 8u;
     case TINYPDM_FRAME_TEXT:
@@ -324,7 +360,7 @@ static int finish_chunk(tinypdm_frame_decoder_t *d) {
   if (tinypdm_crc32(b, n - 4u) != get_u32(b + n - 4u)) {
     return bad_chunk(d);
   }
-  if (b[0] != TINYPDM_PROTOCOL_VERSION) {
+  if (b[0] < TINYPDM_PROTOCOL_VERSION_MIN || b[0] > TINYPDM_PROTOCOL_VERSION_MAX) {
     d->counters.wrong_version++;
     return 0;
   }
@@ -332,7 +368,7 @@ static int finish_chunk(tinypdm_frame_decoder_t *d) {
   length = get_u16(b + 2);
   seq = get_u32(b + 4);
   payload = b + TINYPDM_FRAME_HEADER_BYTES;
-  if ((size_t)length + TINYPDM_FRAME_HEADER_BYTES + 4u != n || !layout_ok(type, payload, length)) {
+  if ((size_t)length + TINYPDM_FRAME_HEADER_BYTES + 4u != n || !layout_ok(b[0], type, payload, length)) {
     return bad_chunk(d);
   }
   d->counters.frames++;
@@ -349,13 +385,14 @@ static int finish_chunk(tinypdm_frame_decoder_t *d) {
   }
   d->have_seq = 1u;
   d->last_seq = seq;
-  if (type < TINYPDM_FRAME_HELLO || type > TINYPDM_FRAME_TEXT) {
+  if (type < TINYPDM_FRAME_HELLO || type > TINYPDM_FRAME_CONTROL) {
     d->counters.unknown++;
     return 0;
   }
   d->type = type;
   d->length = length;
   d->seq = seq;
+  d->version = b[0];
   d->payload = payload;
   if (type == TINYPDM_FRAME_SAMPLES) {
     /* payload starts at offset 8, samples at byte 20 = int16 index 10 of the union */
@@ -379,6 +416,15 @@ static int finish_chunk(tinypdm_frame_decoder_t *d) {
     d->samples = NULL;
   }
   return (int)type;
+}
+
+int tinypdm_frame_decode_control(const tinypdm_frame_decoder_t *d, tinypdm_control_t *control) {
+  if (d->type != TINYPDM_FRAME_CONTROL || d->payload == NULL) {
+    return 0;
+  }
+  control->command = d->payload[0];
+  control->value = get_f32(d->payload + 4);
+  return 1;
 }
 
 int tinypdm_frame_decoder_push(tinypdm_frame_decoder_t *d, uint8_t byte) {

@@ -1,6 +1,6 @@
 /**
  * @file tinypdm_frame.h
- * @brief Serial protocol v1 (docs/protocol.md): CRC-32, COBS, frame encoders and an
+ * @brief Serial protocol v2 (docs/protocol.md): CRC-32, COBS, frame encoders and an
  *        incremental decoder.
  *
  * wire = COBS(header | payload | crc32) 0x00; all fields little-endian. Independent of
@@ -19,11 +19,19 @@
 extern "C" {
 #endif
 
-#define TINYPDM_PROTOCOL_VERSION 1u
+/** The version written into every frame; build with -DTINYPDM_PROTOCOL_VERSION=1 for
+ *  receivers that only know version 1 (SCORE then carries the 28-byte v1 payload). */
+#ifndef TINYPDM_PROTOCOL_VERSION
+#define TINYPDM_PROTOCOL_VERSION 2u
+#endif
+/** Versions the decoder accepts. */
+#define TINYPDM_PROTOCOL_VERSION_MIN 1u
+#define TINYPDM_PROTOCOL_VERSION_MAX 2u
 #define TINYPDM_FRAME_HELLO 0x01u
 #define TINYPDM_FRAME_SAMPLES 0x02u
 #define TINYPDM_FRAME_SCORE 0x03u
 #define TINYPDM_FRAME_TEXT 0x04u
+#define TINYPDM_FRAME_CONTROL 0x05u
 
 #define TINYPDM_FRAME_HEADER_BYTES 8u
 #define TINYPDM_FRAME_MAX_PAYLOAD 2048u
@@ -34,7 +42,17 @@ extern "C" {
 /** worst case wire size of a frame with a payload of n bytes */
 #define TINYPDM_FRAME_WIRE_SIZE(n) ((n) + 12u + ((n) + 12u) / 254u + 2u)
 #define TINYPDM_HELLO_BYTES 84u
-#define TINYPDM_SCORE_BYTES 28u
+#define TINYPDM_SCORE_V1_BYTES 28u
+#define TINYPDM_SCORE_V2_BYTES 40u
+#if TINYPDM_PROTOCOL_VERSION >= 2
+#define TINYPDM_SCORE_BYTES TINYPDM_SCORE_V2_BYTES
+#else
+#define TINYPDM_SCORE_BYTES TINYPDM_SCORE_V1_BYTES
+#endif
+#define TINYPDM_CONTROL_BYTES 8u
+/** CONTROL commands */
+#define TINYPDM_CONTROL_SET_SPEED 1u
+#define TINYPDM_CONTROL_ACKNOWLEDGE 2u
 #define TINYPDM_SAMPLES_HEADER_BYTES 12u
 /** most int16 values one SAMPLES frame can hold */
 #define TINYPDM_FRAME_MAX_SAMPLES ((TINYPDM_FRAME_MAX_PAYLOAD - TINYPDM_SAMPLES_HEADER_BYTES) / 2u)
@@ -53,16 +71,29 @@ typedef struct {
   uint8_t model_sha256[32];   /**< SHA-256 of the model's .tflite, all zero: no model */
 } tinypdm_hello_t;
 
-/** @brief SCORE payload (28 bytes on the wire). */
+/** @brief SCORE payload (v2: 40 bytes on the wire; v1: the first 28). */
 typedef struct {
-  uint64_t t_us;   /**< device time of the window's last sample */
-  float score;     /**< anomaly score */
-  float threshold; /**< threshold compared against */
-  float rms;       /**< RMS of the window */
-  float kurtosis;  /**< kurtosis of the window */
-  uint8_t alarm;   /**< alarm policy holds */
-  uint8_t over;    /**< this window exceeds the threshold */
+  uint64_t t_us;           /**< device time of the window's last sample */
+  float score;             /**< anomaly score */
+  float threshold;         /**< threshold compared against */
+  float rms;               /**< RMS of the window */
+  float kurtosis;          /**< kurtosis of the window */
+  uint8_t alarm;           /**< the alarm is raised */
+  uint8_t over;            /**< this window exceeds the threshold */
+  uint8_t state;           /**< v2: 0 ok, 1 over, 2 alarm, 3 unknown operating point */
+  uint8_t flags;           /**< v2: bit 0 unknown op, 1 external speed, 2 latched, 3 shelved */
+  float speed_rpm;         /**< v2: shaft speed, NaN unknown */
+  float velocity_rms_mm_s; /**< v2: ISO velocity RMS 10 Hz - 1 kHz, NaN unknown units */
+  uint8_t iso_zone;        /**< v2: 0 none, 1 A, 2 B, 3 C, 4 D */
+  uint8_t top_feature_1;   /**< v2: feature with the largest squared error, 255 none */
+  uint8_t top_feature_2;   /**< v2: second largest, 255 none */
 } tinypdm_score_msg_t;
+
+/** @brief CONTROL payload (host -> device, 8 bytes on the wire). */
+typedef struct {
+  uint8_t command; /**< TINYPDM_CONTROL_SET_SPEED or TINYPDM_CONTROL_ACKNOWLEDGE */
+  float value;     /**< rpm for SET_SPEED (<= 0 or NaN: back to the estimate); else ignored */
+} tinypdm_control_t;
 
 /** @brief CRC-32/ISO-HDLC (zlib) of n bytes; crc32("123456789") == 0xCBF43926. */
 uint32_t tinypdm_crc32(const uint8_t *data, size_t n);
@@ -105,6 +136,10 @@ size_t tinypdm_frame_encode_score(uint8_t *out, size_t cap, uint32_t *seq,
 size_t tinypdm_frame_encode_samples(uint8_t *out, size_t cap, uint32_t *seq, uint64_t t_us,
                                     const int16_t *samples, uint16_t n, uint8_t axes);
 
+/** @brief CONTROL frame (host -> device); see tinypdm_frame_encode. */
+size_t tinypdm_frame_encode_control(uint8_t *out, size_t cap, uint32_t *seq,
+                                    const tinypdm_control_t *control);
+
 /** @brief TEXT frame (level 0..3, m <= 255 bytes of UTF-8); see tinypdm_frame_encode. */
 size_t tinypdm_frame_encode_text(uint8_t *out, size_t cap, uint32_t *seq, uint8_t level,
                                  const char *text, size_t m);
@@ -117,7 +152,7 @@ typedef struct {
   uint32_t dropped_frames; /**< sum of seq gaps */
   uint32_t oversize;       /**< chunks longer than the longest frame, discarded */
   uint32_t unknown;        /**< good frames of a type this decoder does not know (skipped) */
-  uint32_t wrong_version;  /**< good CRC, protocol version other than 1 (skipped) */
+  uint32_t wrong_version;  /**< good CRC, protocol version outside 1..2 (skipped) */
   uint32_t reboots;        /**< HELLO with seq 0, or seq going backwards */
 } tinypdm_frame_counters_t;
 
@@ -138,6 +173,7 @@ typedef struct {
   uint8_t type;           /**< frame type */
   uint16_t length;        /**< payload bytes */
   uint32_t seq;           /**< its seq */
+  uint8_t version;        /**< its protocol version */
   const uint8_t *payload; /**< payload bytes, inside buf */
   /* SAMPLES frames only: */
   uint64_t t_us;          /**< device time of the first sample */
@@ -148,6 +184,12 @@ typedef struct {
 
 /** @brief Reset state and counters. */
 void tinypdm_frame_decoder_init(tinypdm_frame_decoder_t *d);
+
+/**
+ * @brief The fields of the last frame when it is a CONTROL frame.
+ * @return 1 and *control filled when the decoder's last frame is CONTROL, else 0
+ */
+int tinypdm_frame_decode_control(const tinypdm_frame_decoder_t *d, tinypdm_control_t *control);
 
 /**
  * @brief Feed one received byte.

@@ -4,6 +4,7 @@
  */
 #include "tinypdm_pipeline.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "model_data.h"
@@ -17,6 +18,7 @@ void tinypdm_pipeline_init(tinypdm_pipeline_t *p) {
   p->until_next = TINYPDM_WINDOW;
   p->scale = TINYPDM_SAMPLE_SCALE;
   p->threshold = TINYPDM_THRESHOLD;
+  p->units_to_ms2 = TINYPDM_UNITS_TO_MS2;
   tinypdm_alarm_init(&p->alarm);
 }
 
@@ -24,9 +26,67 @@ void tinypdm_pipeline_set_scale(tinypdm_pipeline_t *p, float units_per_lsb) {
   p->scale = units_per_lsb;
 }
 
+static int units_equal(const char *units, const char *name) {
+  size_t i = 0;
+  for (; i < 8u; ++i) {
+    if (units[i] != name[i]) {
+      return 0;
+    }
+    if (name[i] == '\0') {
+      return 1;
+    }
+  }
+  return 1;
+}
+
+float tinypdm_units_to_ms2(const char *units) {
+  if (units_equal(units, "g")) {
+    return 9.80665f;
+  }
+  if (units_equal(units, "m/s2") || units_equal(units, "m/s^2")) {
+    return 1.0f;
+  }
+  return 0.0f;
+}
+
+void tinypdm_pipeline_set_units(tinypdm_pipeline_t *p, const char *units) {
+  p->units_to_ms2 = tinypdm_units_to_ms2(units);
+}
+
+uint8_t tinypdm_pipeline_acknowledge(tinypdm_pipeline_t *p) {
+  return tinypdm_alarm_acknowledge(&p->alarm);
+}
+
+int tinypdm_pipeline_control(tinypdm_pipeline_t *p, const tinypdm_control_t *control) {
+  switch (control->command) {
+    case TINYPDM_CONTROL_ACKNOWLEDGE:
+      (void)tinypdm_pipeline_acknowledge(p);
+      return 1;
+    case TINYPDM_CONTROL_SET_SPEED:
+      return 1; /* no speed input in this build */
+    default:
+      return 0;
+  }
+}
+
+/* ISO zone of a velocity in mm/s: a value on a boundary belongs to the better zone. */
+static uint8_t iso_zone(float v) {
+  if (!(v == v) || TINYPDM_ISO_ZONE_AB <= 0.0f) {
+    return 0u;
+  }
+  if (v <= TINYPDM_ISO_ZONE_AB) {
+    return 1u;
+  }
+  if (v <= TINYPDM_ISO_ZONE_BC) {
+    return 2u;
+  }
+  return v <= TINYPDM_ISO_ZONE_CD ? 3u : 4u;
+}
+
 static void score_window(tinypdm_pipeline_t *p, tinypdm_result_t *r) {
   float features[TINYPDM_N_FEATURES];
   tinypdm_window_stats_t stats;
+  tinypdm_score_trace_t trace;
   uint32_t i;
   uint32_t src = p->head; /* oldest sample */
   for (i = 0; i < TINYPDM_WINDOW; ++i) {
@@ -35,13 +95,22 @@ static void score_window(tinypdm_pipeline_t *p, tinypdm_result_t *r) {
   }
   tinypdm_features_compute(p->work, features, &stats);
   r->sample_index = p->n_samples - 1u;
-  r->score = tinypdm_score_features(features, NULL);
+  r->score = tinypdm_score_features(features, &trace);
   r->threshold = p->threshold;
   r->rms = stats.rms;
   r->kurtosis = stats.kurtosis;
   r->crest = stats.crest;
-  r->over = r->score > p->threshold ? 1u : 0u;
-  r->alarm = tinypdm_alarm_update(&p->alarm, r->over);
+  r->speed_rpm = NAN;
+  r->velocity_rms_mm_s =
+      p->units_to_ms2 > 0.0f ? stats.velocity * p->units_to_ms2 * 1000.0f : NAN;
+  r->iso_zone = iso_zone(r->velocity_rms_mm_s);
+  r->top_feature_1 = trace.top[0];
+  r->top_feature_2 = trace.top[1];
+  r->state = tinypdm_alarm_step(&p->alarm, r->score, p->threshold, p->unknown_op);
+  r->over = r->state != TINYPDM_STATE_UNKNOWN && r->score > p->threshold ? 1u : 0u;
+  r->alarm = r->state == TINYPDM_STATE_ALARM ? 1u : 0u;
+  r->flags = (uint8_t)((p->unknown_op ? TINYPDM_FLAG_UNKNOWN_OP : 0u) |
+                       (p->alarm.latched ? TINYPDM_FLAG_LATCHED : 0u));
 }
 
 static int push_strided(tinypdm_pipeline_t *p, const int16_t *samples, uint32_t n,
@@ -89,6 +158,13 @@ void tinypdm_result_to_score(const tinypdm_result_t *r, uint64_t t_us, tinypdm_s
   msg->kurtosis = r->kurtosis;
   msg->alarm = r->alarm;
   msg->over = r->over;
+  msg->state = r->state;
+  msg->flags = r->flags;
+  msg->speed_rpm = r->speed_rpm;
+  msg->velocity_rms_mm_s = r->velocity_rms_mm_s;
+  msg->iso_zone = r->iso_zone;
+  msg->top_feature_1 = r->top_feature_1;
+  msg->top_feature_2 = r->top_feature_2;
 }
 
 static void copy_padded(char *dst, size_t cap, const char *src) {

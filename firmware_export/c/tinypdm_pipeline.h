@@ -5,7 +5,8 @@
  * Push int16 samples of the scored axis as they arrive; every TINYPDM_HOP samples (once
  * the first TINYPDM_WINDOW have arrived) one window is scored:
  * physical = scale * sample, features, standardise, int8 model, score, threshold,
- * k-of-n alarm. Window i covers samples [i*HOP, i*HOP + WINDOW), the same grid as
+ * alarm lifecycle, ISO velocity and zone, the two features that explain the score most.
+ * Window i covers samples [i*HOP, i*HOP + WINDOW), the same grid as
  * vibration.features.frame_windows. All state lives in tinypdm_pipeline_t (static
  * storage, sizes from the generated header).
  */
@@ -31,8 +32,15 @@ typedef struct {
   float rms;             /**< RMS of the window, physical units */
   float kurtosis;        /**< Pearson kurtosis of the window */
   float crest;           /**< crest factor of the window */
-  uint8_t over;          /**< score > threshold */
-  uint8_t alarm;         /**< the k-of-n alarm policy holds */
+  float speed_rpm;       /**< shaft speed, NaN: unknown (no estimator in this build) */
+  float velocity_rms_mm_s; /**< ISO 10816 velocity RMS 10 Hz - 1 kHz; NaN: units unknown */
+  uint8_t over;          /**< score > threshold (0 in an unknown-operating-point window) */
+  uint8_t alarm;         /**< the alarm is raised (0 in an unknown-operating-point window) */
+  uint8_t state;         /**< TINYPDM_STATE_OK, _OVER, _ALARM or _UNKNOWN */
+  uint8_t flags;         /**< TINYPDM_FLAG_* bits */
+  uint8_t iso_zone;      /**< 0 none, 1 A, 2 B, 3 C, 4 D (limits TINYPDM_ISO_ZONE_*) */
+  uint8_t top_feature_1; /**< index of the largest squared reconstruction error, 255 none */
+  uint8_t top_feature_2; /**< second largest, 255 none */
 } tinypdm_result_t;
 
 /** @brief Pipeline state; initialise with tinypdm_pipeline_init. */
@@ -44,8 +52,11 @@ typedef struct {
   uint64_t n_samples;           /**< samples pushed since init */
   float scale;                  /**< physical units per LSB (TINYPDM_SAMPLE_SCALE) */
   float threshold;              /**< TINYPDM_THRESHOLD */
+  float units_to_ms2;           /**< m/s^2 per physical unit, 0: unknown (no velocity) */
   uint32_t results_dropped;     /**< windows scored while out[] was full */
-  tinypdm_alarm_t alarm;        /**< k-of-n state */
+  uint8_t unknown_op;           /**< the operating point of the next windows is unknown (the
+                                     operating-envelope check sets it; 0 in this build) */
+  tinypdm_alarm_t alarm;        /**< alarm lifecycle */
 } tinypdm_pipeline_t;
 
 /** @brief Reset: empty ring, scale TINYPDM_SAMPLE_SCALE, threshold TINYPDM_THRESHOLD, no alarm. */
@@ -53,6 +64,30 @@ void tinypdm_pipeline_init(tinypdm_pipeline_t *p);
 
 /** @brief Physical units per LSB of the pushed samples (e.g. from the host's HELLO). */
 void tinypdm_pipeline_set_scale(tinypdm_pipeline_t *p, float units_per_lsb);
+
+/**
+ * @brief m/s^2 per unit of a HELLO units string: "g" 9.80665, "m/s2" or "m/s^2" 1, else 0
+ *        (unknown: velocity NaN). Same table as vibration.learning.severity.units_to_ms2.
+ * @param units up to 8 chars, NUL-padded or terminated (the HELLO field)
+ */
+float tinypdm_units_to_ms2(const char *units);
+
+/** @brief Physical units of the pushed samples (e.g. the host's HELLO units). */
+void tinypdm_pipeline_set_units(tinypdm_pipeline_t *p, const char *units);
+
+/**
+ * @brief Acknowledge the alarm (CONTROL command 2): a latched alarm is released and clears
+ *        by the ordinary rule from the next window on.
+ * @return 1 when an alarm was latched
+ */
+uint8_t tinypdm_pipeline_acknowledge(tinypdm_pipeline_t *p);
+
+/**
+ * @brief Act on a CONTROL frame from the host: command 2 acknowledges the alarm; command 1
+ *        (external speed) is accepted but this build has no speed input.
+ * @return 1 when the command is known
+ */
+int tinypdm_pipeline_control(tinypdm_pipeline_t *p, const tinypdm_control_t *control);
 
 /**
  * @brief Push samples of the scored axis.
@@ -73,7 +108,7 @@ int tinypdm_pipeline_push_interleaved(tinypdm_pipeline_t *p, const int16_t *samp
                                       uint32_t n_per_axis, uint32_t axes,
                                       tinypdm_result_t *out, uint32_t max_out);
 
-/** @brief SCORE frame fields of a result (t_us: device time of the window's last sample). */
+/** @brief SCORE (v2) frame fields of a result (t_us: device time of the window's last sample). */
 void tinypdm_result_to_score(const tinypdm_result_t *r, uint64_t t_us, tinypdm_score_msg_t *msg);
 
 /**

@@ -16,6 +16,10 @@
 #if TINYPDM_ALARM_K < 1 || TINYPDM_ALARM_K > TINYPDM_ALARM_N || TINYPDM_ALARM_N > 255
 #error "alarm policy must satisfy 1 <= k <= n <= 255"
 #endif
+#if TINYPDM_ALARM_CLEAR_WINDOWS < 1 || TINYPDM_ALARM_CLEAR_WINDOWS > 65535 || \
+    TINYPDM_ALARM_MIN_ON_WINDOWS < 0 || TINYPDM_ALARM_MIN_ON_WINDOWS > 65535
+#error "alarm policy must satisfy 1 <= clear_windows <= 65535, 0 <= min_on_windows <= 65535"
+#endif
 
 int8_t tinypdm_quantize(float v, float scale, int32_t zero_point) {
   const float r = roundf(v / scale); /* half away from zero, like TfLiteRound */
@@ -46,16 +50,30 @@ float tinypdm_score_features(const float *features, tinypdm_score_trace_t *trace
     t->z[i] = (features[i] - tinypdm_feature_mean[i]) / tinypdm_feature_scale[i];
     t->q_in[i] = tinypdm_quantize(t->z[i], TINYPDM_INPUT_SCALE, TINYPDM_INPUT_ZERO_POINT);
   }
+  float e1 = -1.0f; /* the two largest squared errors so far (ties: lower index first) */
+  float e2 = -1.0f;
+  t->top[0] = TINYPDM_NO_FEATURE;
+  t->top[1] = TINYPDM_NO_FEATURE;
   tinypdm_model_invoke(t->q_in, t->q_out);
   for (i = 0; i < TINYPDM_N_FEATURES; ++i) {
     const float e =
         t->z[i] - tinypdm_dequantize(t->q_out[i], TINYPDM_OUTPUT_SCALE, TINYPDM_OUTPUT_ZERO_POINT);
-    sum += e * e;
+    const float e_sq = e * e;
+    sum += e_sq;
+    if (e_sq > e1) {
+      e2 = e1;
+      t->top[1] = t->top[0];
+      e1 = e_sq;
+      t->top[0] = (uint8_t)i;
+    } else if (e_sq > e2) {
+      e2 = e_sq;
+      t->top[1] = (uint8_t)i;
+    }
   }
   return sum / (float)TINYPDM_N_FEATURES;
 }
 
-void tinypdm_alarm_init(tinypdm_alarm_t *alarm) {
+static void clear_ring(tinypdm_alarm_t *alarm) {
   uint32_t i;
   for (i = 0; i < TINYPDM_ALARM_N; ++i) {
     alarm->over[i] = 0;
@@ -64,10 +82,56 @@ void tinypdm_alarm_init(tinypdm_alarm_t *alarm) {
   alarm->n_over = 0;
 }
 
-uint8_t tinypdm_alarm_update(tinypdm_alarm_t *alarm, uint8_t over) {
-  const uint8_t bit = over != 0 ? 1u : 0u;
-  alarm->n_over = (uint16_t)(alarm->n_over - alarm->over[alarm->pos] + bit);
-  alarm->over[alarm->pos] = bit;
+void tinypdm_alarm_init(tinypdm_alarm_t *alarm) {
+  clear_ring(alarm);
+  alarm->below_run = 0;
+  alarm->on_count = 0;
+  alarm->active = 0;
+  alarm->latched = 0;
+}
+
+uint8_t tinypdm_alarm_step(tinypdm_alarm_t *alarm, float score, float threshold, uint8_t unknown) {
+  const float clear_level = threshold * TINYPDM_ALARM_CLEAR_RATIO;
+  uint8_t over;
+  if (unknown != 0u) {
+    return TINYPDM_STATE_UNKNOWN;
+  }
+  over = score > threshold ? 1u : 0u;
+  alarm->n_over = (uint16_t)(alarm->n_over - alarm->over[alarm->pos] + over);
+  alarm->over[alarm->pos] = over;
   alarm->pos = (uint16_t)((alarm->pos + 1u) % TINYPDM_ALARM_N);
-  return alarm->n_over >= TINYPDM_ALARM_K ? 1u : 0u;
+  if (alarm->active) {
+    if (score < clear_level) {
+      if (alarm->below_run < 65535u) {
+        alarm->below_run++;
+      }
+    } else {
+      alarm->below_run = 0;
+    }
+    if (!alarm->latched && alarm->below_run >= TINYPDM_ALARM_CLEAR_WINDOWS &&
+        (uint32_t)alarm->on_count + 1u > (uint32_t)TINYPDM_ALARM_MIN_ON_WINDOWS) {
+      /* on_count >= MIN_ON, written so that MIN_ON = 0 is not an always-true comparison */
+      clear_ring(alarm); /* a new alarm needs k fresh overs */
+      alarm->active = 0;
+      alarm->below_run = 0;
+      alarm->on_count = 0;
+    } else if (alarm->on_count < 65535u) {
+      alarm->on_count++;
+    }
+  } else if (alarm->n_over >= TINYPDM_ALARM_K) {
+    alarm->active = 1;
+    alarm->latched = TINYPDM_ALARM_LATCH ? 1u : 0u;
+    alarm->on_count = 1;
+    alarm->below_run = 0;
+  }
+  if (alarm->active) {
+    return TINYPDM_STATE_ALARM;
+  }
+  return over ? TINYPDM_STATE_OVER : TINYPDM_STATE_OK;
+}
+
+uint8_t tinypdm_alarm_acknowledge(tinypdm_alarm_t *alarm) {
+  const uint8_t was = alarm->latched;
+  alarm->latched = 0;
+  return was;
 }

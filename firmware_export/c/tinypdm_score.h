@@ -1,11 +1,14 @@
 /**
  * @file tinypdm_score.h
- * @brief Standardise, quantise, run the model, dequantise, score; k-of-n alarm policy.
+ * @brief Standardise, quantise, run the model, dequantise, score; the alarm lifecycle.
  *
  * score = mean_i (z_i - z_hat_i)^2 with z the standardised features and z_hat the
  * dequantised reconstruction (docs/features.md). A window is "over" when
- * score > TINYPDM_THRESHOLD; the alarm holds while at least TINYPDM_ALARM_K of the last
- * TINYPDM_ALARM_N windows were over.
+ * score > threshold. The alarm is raised when at least TINYPDM_ALARM_K of the last
+ * TINYPDM_ALARM_N windows were over and cleared once the score has stayed below
+ * TINYPDM_ALARM_CLEAR_RATIO * threshold for TINYPDM_ALARM_CLEAR_WINDOWS windows in a row,
+ * the alarm has lasted TINYPDM_ALARM_MIN_ON_WINDOWS windows and (TINYPDM_ALARM_LATCH) it
+ * was acknowledged: vibration.learning.thresholds.AlarmLifecycle, docs/model.md.
  */
 #ifndef TINYPDM_SCORE_H
 #define TINYPDM_SCORE_H
@@ -23,13 +26,31 @@ typedef struct {
   float z[TINYPDM_N_FEATURES];      /**< standardised features */
   int8_t q_in[TINYPDM_N_FEATURES];  /**< quantised model input */
   int8_t q_out[TINYPDM_N_FEATURES]; /**< model output */
+  uint8_t top[2]; /**< indices of the largest and second largest squared error; 255 none */
 } tinypdm_score_trace_t;
 
-/** @brief k-of-n alarm state. */
+/** Window states (SCORE v2 `state`). */
+#define TINYPDM_STATE_OK 0u
+#define TINYPDM_STATE_OVER 1u
+#define TINYPDM_STATE_ALARM 2u
+#define TINYPDM_STATE_UNKNOWN 3u
+/** SCORE v2 `flags` bits. */
+#define TINYPDM_FLAG_UNKNOWN_OP 1u
+#define TINYPDM_FLAG_EXTERNAL_SPEED 2u
+#define TINYPDM_FLAG_LATCHED 4u
+#define TINYPDM_FLAG_SHELVED 8u
+/** "no feature" in top[] */
+#define TINYPDM_NO_FEATURE 255u
+
+/** @brief Alarm lifecycle state. */
 typedef struct {
   uint8_t over[TINYPDM_ALARM_N]; /**< ring of the last n decisions */
   uint16_t pos;                  /**< next ring slot */
   uint16_t n_over;               /**< ones in the ring */
+  uint16_t below_run;            /**< windows in a row below the clear level, in alarm */
+  uint16_t on_count;             /**< windows reported in alarm so far */
+  uint8_t active;                /**< the alarm is raised */
+  uint8_t latched;               /**< raised with TINYPDM_ALARM_LATCH, not yet acknowledged */
 } tinypdm_alarm_t;
 
 /** @brief clamp(round(v / scale) + zero_point, -128, 127), round half away from zero. */
@@ -46,14 +67,25 @@ float tinypdm_dequantize(int8_t q, float scale, int32_t zero_point);
  */
 float tinypdm_score_features(const float *features, tinypdm_score_trace_t *trace);
 
-/** @brief Reset the alarm ring (no window over). */
+/** @brief Idle, empty ring (no window over), nothing latched. */
 void tinypdm_alarm_init(tinypdm_alarm_t *alarm);
 
 /**
- * @brief Record one window's decision.
- * @return 1 while at least TINYPDM_ALARM_K of the last TINYPDM_ALARM_N windows were over
+ * @brief Advance the lifecycle by one window.
+ * @param score     the window's score
+ * @param threshold over when score > threshold; clear level TINYPDM_ALARM_CLEAR_RATIO * it
+ * @param unknown   1: unknown operating point; nothing changes
+ * @return TINYPDM_STATE_ALARM while the alarm is raised, else TINYPDM_STATE_OVER or
+ *         TINYPDM_STATE_OK; TINYPDM_STATE_UNKNOWN when unknown
  */
-uint8_t tinypdm_alarm_update(tinypdm_alarm_t *alarm, uint8_t over);
+uint8_t tinypdm_alarm_step(tinypdm_alarm_t *alarm, float score, float threshold, uint8_t unknown);
+
+/**
+ * @brief Acknowledge (CONTROL command 2): release a latched alarm, which then clears by the
+ *        ordinary rule on the next window.
+ * @return 1 when an alarm was latched
+ */
+uint8_t tinypdm_alarm_acknowledge(tinypdm_alarm_t *alarm);
 
 #ifdef __cplusplus
 }

@@ -31,6 +31,12 @@ from numpy.typing import ArrayLike
 
 from firmware_export.runtime.tflite_model import Int8Model
 from vibration.learning.features import FeatureConfig, band_bin_edges, hann_periodic
+from vibration.learning.severity import (
+    FOUNDATIONS,
+    ISO_10816_3_LIMITS,
+    units_to_ms2,
+    velocity_bins,
+)
 
 __all__ = [
     "TARGETS",
@@ -169,7 +175,10 @@ class FirmwareSpec:
     threshold : float
         Score threshold (> 0); a window is over when score > threshold.
     alarm_k, alarm_n : int
-        Alarm while at least k of the last n windows are over (1 <= k <= n <= 255).
+        The alarm is raised when at least k of the last n windows are over
+        (1 <= k <= n <= 255).
+    alarm_clear_ratio, alarm_clear_windows, alarm_min_on_windows, alarm_latch
+        The rest of the alarm lifecycle (:class:`vibration.learning.thresholds.AlarmPolicy`).
     sample_scale : float
         Default physical units per LSB of the int16 samples (the HELLO ``scale``).
     units : str
@@ -181,6 +190,9 @@ class FirmwareSpec:
     target : {"cortex-m4", "cortex-m0plus", "host"}
     tflm_arena_bytes : int
         Arena the TFLM interpreter needed for this model (0: not measured).
+    iso_group : {1, 2} or None
+        ISO 10816-3 machine group for the velocity zone; None: no zone (``iso_zone`` 0).
+    foundation : {"rigid", "flexible"}
     """
 
     model: Int8Model
@@ -190,12 +202,18 @@ class FirmwareSpec:
     threshold: float
     alarm_k: int = 1
     alarm_n: int = 1
+    alarm_clear_ratio: float = 0.8
+    alarm_clear_windows: int = 20
+    alarm_min_on_windows: int = 0
+    alarm_latch: bool = False
     sample_scale: float = 0.001
     units: str = "g"
     model_version: str = "0"
     source_name: str = "model_int8.tflite"
     target: str = "host"
     tflm_arena_bytes: int = 0
+    iso_group: int | None = None
+    foundation: str = "rigid"
     band_edges: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -218,6 +236,25 @@ class FirmwareSpec:
             raise ValueError(
                 f"alarm policy must satisfy 1 <= k <= n <= 255, got k={self.alarm_k!r} "
                 f"n={self.alarm_n!r}"
+            )
+        if not 0.0 < float(self.alarm_clear_ratio) <= 1.0:
+            raise ValueError(
+                f"alarm_clear_ratio must be in (0, 1], got {self.alarm_clear_ratio!r}"
+            )
+        if not 1 <= self.alarm_clear_windows <= 65535:
+            raise ValueError(
+                f"alarm_clear_windows must be in 1..65535, got {self.alarm_clear_windows!r}"
+            )
+        if not 0 <= self.alarm_min_on_windows <= 65535:
+            raise ValueError(
+                f"alarm_min_on_windows must be in 0..65535, got {self.alarm_min_on_windows!r}"
+            )
+        if self.iso_group is not None and (self.iso_group, self.foundation) not in (
+            ISO_10816_3_LIMITS
+        ):
+            raise ValueError(
+                f"iso_group must be 1 or 2 and foundation one of {FOUNDATIONS}, got "
+                f"{self.iso_group!r} / {self.foundation!r}"
             )
         if not (math.isfinite(self.sample_scale) and self.sample_scale > 0):
             raise ValueError(f"sample_scale must be finite and > 0, got {self.sample_scale!r}")
@@ -258,6 +295,15 @@ def _config_header(spec: FirmwareSpec) -> str:
     hann = hann_periodic(n)
     norm = 2.0 / (n * float(np.sum(hann * hann)))
     sha = bytes.fromhex(m.sha256)
+    vel_lo, vel_hi = velocity_bins(fc)
+    vel_norm = norm * (n / (2.0 * math.pi * fc.sample_rate)) ** 2
+    to_ms2 = units_to_ms2(spec.units)
+    if spec.iso_group is None:
+        zones: tuple[float, ...] = (0.0, 0.0, 0.0)
+        zone_note = "no machine group chosen at export: iso_zone 0"
+    else:
+        zones = ISO_10816_3_LIMITS[(spec.iso_group, spec.foundation)]
+        zone_note = f"ISO 10816-3 group {spec.iso_group}, {spec.foundation} foundation"
     d: list[str] = [
         _banner(spec.source_name, m.sha256),
         "/**\n * @file tinypdm_model_config.h\n * @brief Every constant of this firmware build: "
@@ -297,6 +343,21 @@ def _config_header(spec: FirmwareSpec) -> str:
         f"#define TINYPDM_THRESHOLD {_c_float(spec.threshold)}",
         f"#define TINYPDM_ALARM_K {spec.alarm_k}",
         f"#define TINYPDM_ALARM_N {spec.alarm_n}",
+        f"#define TINYPDM_ALARM_CLEAR_RATIO {_c_float(spec.alarm_clear_ratio)}",
+        f"#define TINYPDM_ALARM_CLEAR_WINDOWS {spec.alarm_clear_windows}",
+        f"#define TINYPDM_ALARM_MIN_ON_WINDOWS {spec.alarm_min_on_windows}",
+        f"#define TINYPDM_ALARM_LATCH {1 if spec.alarm_latch else 0}",
+        "",
+        "/* ---- vibration severity (vibration.learning.severity, docs/features.md) ---- */",
+        f"#define TINYPDM_UNITS_TO_MS2 "
+        f"{_c_float(to_ms2) if math.isfinite(to_ms2) else '0.0f'} /* 0: unknown units */",
+        f"#define TINYPDM_VEL_BIN_LO {vel_lo} /* {vel_lo * fc.sample_rate / n:.1f} Hz */",
+        f"#define TINYPDM_VEL_BIN_HI {vel_hi} /* {vel_hi * fc.sample_rate / n:.1f} Hz */",
+        f"#define TINYPDM_VEL_NORM {_c_float(vel_norm)} /* BAND_NORM * (N / (2 pi fs))^2 */",
+        f"/* zone limits A/B, B/C, C/D in mm/s: {zone_note} */",
+        f"#define TINYPDM_ISO_ZONE_AB {_c_float(zones[0])}",
+        f"#define TINYPDM_ISO_ZONE_BC {_c_float(zones[1])}",
+        f"#define TINYPDM_ISO_ZONE_CD {_c_float(zones[2])}",
         "",
         "/* ---- int8 model ---- */",
         f"#define TINYPDM_N_LAYERS {len(m.layers)}",

@@ -89,6 +89,19 @@ class Bundle:
     def sample_scale(self) -> float:
         return float(self.manifest["sample_scale"])
 
+    @property
+    def units(self) -> str:
+        return str(self.manifest.get("units", "g"))
+
+    @property
+    def iso_limits(self) -> tuple[float, float, float] | None:
+        """Zone limits A/B, B/C, C/D in mm/s chosen at export, or None (no zone)."""
+        iso = self.manifest.get("iso")
+        if not iso or iso.get("group") is None:
+            return None
+        a, b, c = (float(v) for v in iso["limits_mm_s"])
+        return a, b, c
+
 
 _HEADER_CHECKS = (
     ("TINYPDM_WINDOW", "window", int),

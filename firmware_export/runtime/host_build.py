@@ -46,7 +46,23 @@ _STRICT = (
 _HOST_SHIM = LIBRARY_DIR / "host" / "tinypdm_host.c"
 
 #: Columns of :meth:`HostPipeline.push` results.
-RESULT_FIELDS = ("sample_index", "score", "threshold", "rms", "kurtosis", "crest", "over", "alarm")
+RESULT_FIELDS = (
+    "sample_index",
+    "score",
+    "threshold",
+    "rms",
+    "kurtosis",
+    "crest",
+    "over",
+    "alarm",
+    "state",
+    "flags",
+    "speed_rpm",
+    "velocity_rms_mm_s",
+    "iso_zone",
+    "top_feature_1",
+    "top_feature_2",
+)
 _COUNTERS = (
     "frames",
     "crc_errors",
@@ -131,12 +147,15 @@ class ScoreTrace:
     scores : ndarray of shape (n,), float32
     z : ndarray of shape (n, n_features), float32
     q_in, q_out : ndarray of shape (n, n_features), int8
+    top : ndarray of shape (n, 2), uint8
+        Indices of the largest and second largest squared reconstruction error (255 none).
     """
 
     scores: NDArray[np.float32]
     z: NDArray[np.float32]
     q_in: NDArray[np.int8]
     q_out: NDArray[np.int8]
+    top: NDArray[np.uint8]
 
 
 def _ptr(a: np.ndarray) -> ctypes.c_void_p:
@@ -162,7 +181,15 @@ class HostLibrary:
             "tinypdm_host_config": ([vp, u32], None),
             "tinypdm_host_invoke_batch": ([vp, vp, u32], None),
             "tinypdm_host_features_batch": ([vp, u32, vp, vp], None),
-            "tinypdm_host_score_batch": ([vp, u32, vp, vp, vp, vp], None),
+            "tinypdm_host_score_batch": ([vp, u32, vp, vp, vp, vp, vp], None),
+            "tinypdm_host_alarm_run": ([vp, vp, vp, u32, ctypes.c_float, vp, vp], None),
+            "tinypdm_host_pipeline_set_unknown": ([vp, ctypes.c_uint8], None),
+            "tinypdm_host_decoder_control": ([vp, vp], ctypes.c_int),
+            "tinypdm_host_float_config": ([vp, u32], None),
+            "tinypdm_pipeline_set_units": ([vp, ctypes.c_char_p], None),
+            "tinypdm_pipeline_acknowledge": ([vp], ctypes.c_uint8),
+            "tinypdm_units_to_ms2": ([ctypes.c_char_p], ctypes.c_float),
+            "tinypdm_frame_encode_control": ([vp, sz, vp, vp], sz),
             "tinypdm_host_pipeline_push": ([vp, vp, u32, u32, vp, u32], ctypes.c_int),
             "tinypdm_host_decoder_feed": ([vp, vp, u32, vp], ctypes.c_int),
             "tinypdm_host_decoder_state": ([vp, vp], None),
@@ -191,7 +218,7 @@ class HostLibrary:
             fn = getattr(lib, fname)
             fn.argtypes = argtypes
             fn.restype = restype
-        cfg = np.zeros(13, dtype=np.int64)
+        cfg = np.zeros(19, dtype=np.int64)
         lib.tinypdm_host_config(_ptr(cfg), cfg.size)
         keys = (
             "window",
@@ -207,9 +234,22 @@ class HostLibrary:
             "max_hidden",
             "scratch_bytes",
             "tflm_arena_bytes",
+            "alarm_clear_windows",
+            "alarm_min_on_windows",
+            "alarm_latch",
+            "vel_bin_lo",
+            "vel_bin_hi",
+            "protocol_version",
         )
         #: Integer constants of the generated header.
         self.config: dict[str, int] = {k: int(v) for k, v in zip(keys, cfg, strict=True)}
+        fcfg = np.zeros(6, dtype=np.float32)
+        lib.tinypdm_host_float_config(_ptr(fcfg), fcfg.size)
+        fkeys = ("alarm_clear_ratio", "units_to_ms2", "vel_norm", "zone_ab", "zone_bc", "zone_cd")
+        #: float32 constants of the generated header (as Python floats).
+        self.float_config: dict[str, float] = {
+            k: float(v) for k, v in zip(fkeys, fcfg, strict=True)
+        }
 
     def sizeof(self, what: str) -> int:
         """``sizeof`` of ``pipeline``, ``decoder``, ``result``, ``hello`` or ``score``."""
@@ -241,15 +281,15 @@ class HostLibrary:
         Returns
         -------
         features : ndarray of shape (n, n_features), float32
-        stats : ndarray of shape (n, 5), float32
-            mean, m2, rms, kurtosis, crest.
+        stats : ndarray of shape (n, 6), float32
+            mean, m2, rms, kurtosis, crest, velocity (RMS 10 Hz - 1 kHz, units x s).
         """
         n_win = self.config["window"]
         w = np.ascontiguousarray(windows, dtype=np.float32)
         if w.ndim != 2 or w.shape[1] != n_win:
             raise ValueError(f"windows must have shape (n, {n_win}), got {w.shape!r}")
         feats = np.empty((w.shape[0], self.config["n_features"]), dtype=np.float32)
-        stats = np.empty((w.shape[0], 5), dtype=np.float32)
+        stats = np.empty((w.shape[0], 6), dtype=np.float32)
         self._lib.tinypdm_host_features_batch(_ptr(w), w.shape[0], _ptr(feats), _ptr(stats))
         return feats, stats
 
@@ -264,10 +304,47 @@ class HostLibrary:
         z = np.empty((n, nf), np.float32)
         q_in = np.empty((n, nf), np.int8)
         q_out = np.empty((n, nf), np.int8)
+        top = np.empty((n, 2), np.uint8)
         self._lib.tinypdm_host_score_batch(
-            _ptr(f), n, _ptr(scores), _ptr(z), _ptr(q_in), _ptr(q_out)
+            _ptr(f), n, _ptr(scores), _ptr(z), _ptr(q_in), _ptr(q_out), _ptr(top)
         )
-        return ScoreTrace(scores, z, q_in, q_out)
+        return ScoreTrace(scores, z, q_in, q_out, top)
+
+    def alarm_run(
+        self,
+        scores: ArrayLike,
+        threshold: float,
+        unknown: ArrayLike | None = None,
+        acknowledge: ArrayLike | None = None,
+    ) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+        """The C alarm lifecycle (the generated policy) over float32 scores.
+
+        Returns
+        -------
+        states, flags : ndarray of shape (n,), uint8
+            ``tinypdm_alarm_step`` results and the latched flag bit after each window.
+        """
+        s = np.ascontiguousarray(scores, dtype=np.float32)
+        n = s.shape[0]
+        unk = np.ascontiguousarray(
+            np.zeros(n, bool) if unknown is None else unknown, dtype=np.uint8
+        )
+        ack = np.ascontiguousarray(
+            np.zeros(n, bool) if acknowledge is None else acknowledge, dtype=np.uint8
+        )
+        if s.ndim != 1 or unk.shape != s.shape or ack.shape != s.shape:
+            raise ValueError(f"scores, unknown, acknowledge must have shape (n,), got {s.shape!r}")
+        states = np.empty(n, np.uint8)
+        flags = np.empty(n, np.uint8)
+        self._lib.tinypdm_host_alarm_run(
+            _ptr(s), _ptr(unk), _ptr(ack), n, float(threshold), _ptr(states), _ptr(flags)
+        )
+        return states, flags
+
+    def units_to_ms2(self, units: str) -> float:
+        """The C ``tinypdm_units_to_ms2`` (0.0: unknown units)."""
+        raw = units.encode("ascii")[:8].ljust(8, b"\0")
+        return float(self._lib.tinypdm_units_to_ms2(raw))
 
     def pipeline(self) -> HostPipeline:
         """A fresh ``tinypdm_pipeline_t``."""
@@ -342,6 +419,43 @@ class HostLibrary:
         msg[24], msg[25] = int(bool(alarm)), int(bool(over))
         return self._encode("tinypdm_frame_encode_score", seq, _ptr(msg))
 
+    def encode_score_v2(self, seq: int, fields: dict[str, float]) -> bytes:
+        """SCORE frame from a ``tinypdm_score_msg_t`` given by field name (v2 fields included;
+        missing ones are 0)."""
+        # u64 t_us; f32 score, threshold, rms, kurtosis; u8 alarm, over, state, flags;
+        # f32 speed_rpm, velocity_rms_mm_s; u8 iso_zone, top_feature_1, top_feature_2
+        dtype = np.dtype(
+            [
+                ("t_us", "<u8"),
+                ("score", "<f4"),
+                ("threshold", "<f4"),
+                ("rms", "<f4"),
+                ("kurtosis", "<f4"),
+                ("alarm", "u1"),
+                ("over", "u1"),
+                ("state", "u1"),
+                ("flags", "u1"),
+                ("speed_rpm", "<f4"),
+                ("velocity_rms_mm_s", "<f4"),
+                ("iso_zone", "u1"),
+                ("top_feature_1", "u1"),
+                ("top_feature_2", "u1"),
+            ]
+        )
+        rec = np.zeros(1, dtype=dtype)
+        for name, value in fields.items():
+            rec[name] = value
+        msg = np.zeros(self.sizeof("score"), dtype=np.uint8)
+        msg[: dtype.itemsize] = np.frombuffer(rec.tobytes(), np.uint8)
+        return self._encode("tinypdm_frame_encode_score", seq, _ptr(msg))
+
+    def encode_control(self, seq: int, command: int, value: float) -> bytes:
+        """CONTROL frame (``tinypdm_control_t``: u8 command, f32 value at offset 4)."""
+        msg = np.zeros(8, dtype=np.uint8)
+        msg[0] = command
+        msg[4:8] = np.frombuffer(np.float32(value).tobytes(), np.uint8)
+        return self._encode("tinypdm_frame_encode_control", seq, _ptr(msg))
+
     def encode_hello(
         self,
         seq: int,
@@ -383,12 +497,25 @@ class HostPipeline:
     def set_scale(self, units_per_lsb: float) -> None:
         self._host._lib.tinypdm_pipeline_set_scale(self._p, units_per_lsb)
 
+    def set_units(self, units: str) -> None:
+        """``tinypdm_pipeline_set_units`` (the HELLO units string)."""
+        raw = units.encode("ascii")[:8].ljust(8, b"\0")
+        self._host._lib.tinypdm_pipeline_set_units(self._p, raw)
+
+    def set_unknown(self, unknown: bool) -> None:
+        """Mark the operating point of the next windows unknown (``unknown_op``)."""
+        self._host._lib.tinypdm_host_pipeline_set_unknown(self._p, int(bool(unknown)))
+
+    def acknowledge(self) -> bool:
+        """``tinypdm_pipeline_acknowledge``: True when a latched alarm was released."""
+        return bool(self._host._lib.tinypdm_pipeline_acknowledge(self._p))
+
     def push(self, samples: ArrayLike) -> NDArray[np.float64]:
         """Push int16 samples: shape (n,) is the scored axis alone, (n, axes) all axes.
 
         Returns
         -------
-        ndarray of shape (n_results, 8), float64
+        ndarray of shape (n_results, 15), float64
             Columns :data:`RESULT_FIELDS`.
         """
         s = np.ascontiguousarray(samples, dtype=np.int16)
@@ -396,7 +523,7 @@ class HostPipeline:
         n = int(s.shape[0])
         hop, window = self._host.config["hop"], self._host.config["window"]
         cap = n // hop + window // hop + 2
-        out = np.zeros((cap, 8), dtype=np.float64)
+        out = np.zeros((cap, len(RESULT_FIELDS)), dtype=np.float64)
         got = self._host._lib.tinypdm_host_pipeline_push(self._p, _ptr(s), n, axes, _ptr(out), cap)
         if got < 0:
             raise ValueError(
@@ -413,6 +540,13 @@ class HostDecoder:
         self._mem = np.zeros(host.sizeof("decoder") + 16, dtype=np.uint8)
         self._d = ctypes.c_void_p((self._mem.ctypes.data + 15) // 16 * 16)
         host._lib.tinypdm_frame_decoder_init(self._d)
+
+    def control(self) -> tuple[int, float] | None:
+        """(command, value) of the last frame when it was CONTROL (``tinypdm_frame_decode_control``)."""
+        out = np.zeros(2, dtype=np.float32)
+        if not self._host._lib.tinypdm_host_decoder_control(self._d, _ptr(out)):
+            return None
+        return int(out[0]), float(out[1])
 
     def feed(self, data: bytes) -> list[tuple[int, int, bytes, NDArray[np.int16] | None, int]]:
         """Feed bytes; return the completed frames as (type, seq, payload, samples, t_us)."""

@@ -28,9 +28,27 @@ from numpy.typing import ArrayLike, NDArray
 
 from firmware_export.errors import ExportError
 from vibration.learning.features import FeatureConfig, frame_windows, window_features
-from vibration.learning.thresholds import AlarmPolicy, apply_alarm_policy
+from vibration.learning.severity import iso_zone, units_to_ms2, velocity_rms
+from vibration.learning.thresholds import (
+    FLAG_LATCHED,
+    STATE_ALARM,
+    AlarmLifecycle,
+    AlarmPolicy,
+)
 
-__all__ = ["ENGINES", "Int8Scorer", "WindowScores", "quantize_inputs", "reference_scores"]
+__all__ = [
+    "ENGINES",
+    "NO_FEATURE",
+    "Int8Scorer",
+    "WindowScores",
+    "quantize_inputs",
+    "reference_errors",
+    "reference_scores",
+    "top_features",
+]
+
+#: ``top_features`` entry meaning "none" (the SCORE v2 byte 255).
+NO_FEATURE = 255
 
 ENGINES = ("c", "tflm")
 
@@ -46,6 +64,14 @@ class WindowScores:
     score, rms, kurtosis, crest : ndarray of shape (n,), float64
     over, alarm : ndarray of shape (n,), bool
     threshold : float
+    state, flags : ndarray of shape (n,), uint8
+        Alarm lifecycle state (``STATE_*``) and SCORE v2 flag bits of each window.
+    velocity_rms_mm_s : ndarray of shape (n,), float64
+        ISO velocity RMS 10 Hz - 1 kHz (NaN: units without a known conversion).
+    iso_zone : ndarray of shape (n,), uint8
+        0 none, 1 A .. 4 D.
+    top_features : ndarray of shape (n, 2), uint8
+        Features with the largest squared reconstruction errors (255 none).
     """
 
     sample_index: NDArray[np.int64]
@@ -56,6 +82,11 @@ class WindowScores:
     over: NDArray[np.bool_]
     alarm: NDArray[np.bool_]
     threshold: float
+    state: NDArray[np.uint8]
+    flags: NDArray[np.uint8]
+    velocity_rms_mm_s: NDArray[np.float64]
+    iso_zone: NDArray[np.uint8]
+    top_features: NDArray[np.uint8]
 
     def __len__(self) -> int:
         return int(self.score.shape[0])
@@ -73,6 +104,32 @@ def quantize_inputs(z: ArrayLike, scale: float, zero_point: int) -> NDArray[np.i
     q = np.asarray(z, dtype=np.float64) / float(np.float32(scale))
     rounded = np.where(q >= 0, np.floor(q + 0.5), -np.floor(-q + 0.5))
     return np.clip(rounded + int(zero_point), -128, 127).astype(np.int8)
+
+
+def top_features(sq_errors: ArrayLike) -> NDArray[np.uint8]:
+    """Indices of the largest and second largest squared reconstruction error per row.
+
+    As the firmware (``tinypdm_score_features``): ties go to the lower index, NaN is never
+    chosen, and 255 (:data:`NO_FEATURE`) fills a place no value takes.
+
+    Parameters
+    ----------
+    sq_errors : array_like of shape (n, d)
+
+    Returns
+    -------
+    ndarray of shape (n, 2), uint8
+    """
+    e = np.asarray(sq_errors, dtype=np.float64)
+    if e.ndim != 2:
+        raise ValueError(f"sq_errors must have shape (n, d), got shape {e.shape!r}")
+    e = np.where(np.isnan(e), -1.0, e)
+    order = np.argsort(-e, axis=1, kind="stable")[:, :2]
+    picked = np.take_along_axis(e, order, axis=1)
+    out = np.where(picked >= 0.0, order, NO_FEATURE).astype(np.uint8)
+    if out.shape[1] < 2:
+        out = np.concatenate([out, np.full((len(out), 2 - out.shape[1]), NO_FEATURE, np.uint8)], 1)
+    return out
 
 
 def reference_scores(
@@ -99,6 +156,31 @@ def reference_scores(
     scores : ndarray of shape (n,), float64
     q_in, q_out : ndarray of shape (n, d), int8
     """
+    scores, q_in, q_out, _ = reference_errors(
+        features,
+        mean=mean,
+        scale=scale,
+        tflite=tflite,
+        input_scale=input_scale,
+        input_zero_point=input_zero_point,
+        output_scale=output_scale,
+        output_zero_point=output_zero_point,
+    )
+    return scores, q_in, q_out
+
+
+def reference_errors(
+    features: ArrayLike,
+    *,
+    mean: ArrayLike,
+    scale: ArrayLike,
+    tflite: bytes,
+    input_scale: float,
+    input_zero_point: int,
+    output_scale: float,
+    output_zero_point: int,
+) -> tuple[NDArray[np.float64], NDArray[np.int8], NDArray[np.int8], NDArray[np.float64]]:
+    """:func:`reference_scores` plus the squared errors ``(z - z_hat)^2`` of shape (n, d)."""
     from firmware_export.runtime.interpreters import tflm_invoke
 
     f = np.asarray(features, dtype=np.float64)
@@ -106,7 +188,8 @@ def reference_scores(
     q_in = quantize_inputs(z, input_scale, input_zero_point)
     q_out = tflm_invoke(tflite, q_in) if len(q_in) else np.zeros_like(q_in)
     z_hat = float(np.float32(output_scale)) * (q_out.astype(np.float64) - output_zero_point)
-    return np.mean((z - z_hat) ** 2, axis=1), q_in, q_out
+    sq = (z - z_hat) ** 2
+    return np.mean(sq, axis=1), q_in, q_out, sq
 
 
 def _as_samples(samples: ArrayLike, axis: int) -> NDArray[np.int16]:
@@ -182,7 +265,18 @@ class Int8Scorer:
         """Default physical units per LSB (the generated ``TINYPDM_SAMPLE_SCALE``)."""
         return self.bundle.sample_scale
 
-    def score_windows(self, samples: ArrayLike, scale: float | None = None) -> WindowScores:
+    @property
+    def units(self) -> str:
+        """Physical units of the samples (the generated ``TINYPDM_UNITS``)."""
+        return self.bundle.units
+
+    def score_windows(
+        self,
+        samples: ArrayLike,
+        scale: float | None = None,
+        units: str | None = None,
+        unknown: ArrayLike | None = None,
+    ) -> WindowScores:
         """Score a contiguous stream from its first sample, as a freshly booted device.
 
         Parameters
@@ -191,6 +285,10 @@ class Int8Scorer:
             With several axes, the model's axis is scored.
         scale : float, optional
             Physical units per LSB; default :attr:`sample_scale`.
+        units : str, optional
+            Physical units (the HELLO's); default :attr:`units`. Sets the velocity scale.
+        unknown : array_like of shape (n_windows,), bool, optional
+            Windows with an unknown operating point (``"tflm"`` engine only).
 
         Returns
         -------
@@ -199,12 +297,16 @@ class Int8Scorer:
         """
         cfg = self.feature_config
         s = _as_samples(samples, cfg.axis)
-        units = float(np.float32(self.sample_scale if scale is None else scale))
-        if not (np.isfinite(units) and units > 0):
+        physical_per_lsb = float(np.float32(self.sample_scale if scale is None else scale))
+        if not (np.isfinite(physical_per_lsb) and physical_per_lsb > 0):
             raise ValueError(f"scale must be > 0, got {scale!r}")
+        unit_name = self.units if units is None else units
         if self.engine == "c":
+            if unknown is not None:
+                raise ValueError("unknown windows need the 'tflm' engine")
             pipe = self._host.pipeline()
-            pipe.set_scale(units)
+            pipe.set_scale(physical_per_lsb)
+            pipe.set_units(unit_name)
             rows = pipe.push(s)
             return WindowScores(
                 sample_index=rows[:, 0].astype(np.int64),
@@ -215,23 +317,55 @@ class Int8Scorer:
                 over=rows[:, 6] > 0,
                 alarm=rows[:, 7] > 0,
                 threshold=self.threshold,
+                state=rows[:, 8].astype(np.uint8),
+                flags=rows[:, 9].astype(np.uint8),
+                velocity_rms_mm_s=rows[:, 11],
+                iso_zone=rows[:, 12].astype(np.uint8),
+                top_features=rows[:, 13:15].astype(np.uint8),
             )
-        physical = s.astype(np.float32) * np.float32(units)
+        physical = s.astype(np.float32) * np.float32(physical_per_lsb)
         windows = frame_windows(physical, cfg)
         feats = window_features(windows, cfg)
-        scores = self.score_features(feats)
+        b = self.bundle
+        scores, _, _, sq = reference_errors(
+            feats,
+            mean=np.asarray(b.feature_mean, np.float32),
+            scale=np.asarray(b.feature_scale, np.float32),
+            tflite=b.tflite_bytes(),
+            input_scale=b.model.input_scale,
+            input_zero_point=b.model.input_zero_point,
+            output_scale=b.model.output_scale,
+            output_zero_point=b.model.output_zero_point,
+        )
         d = windows - windows.mean(axis=1, keepdims=True)
         m2 = np.mean(d * d, axis=1)
-        over = scores > self.threshold
+        n = len(windows)
+        unk = np.zeros(n, bool) if unknown is None else np.asarray(unknown, dtype=np.bool_)
+        if unk.shape != (n,):
+            raise ValueError(f"unknown must have shape ({n},), got shape {unk.shape!r}")
+        machine = AlarmLifecycle(self.alarm_policy, self.threshold)
+        state = np.empty(n, np.uint8)
+        flags = np.empty(n, np.uint8)
+        for i in range(n):
+            state[i] = machine.step(float(scores[i]), bool(unk[i]))
+            flags[i] = (1 if unk[i] else 0) | (FLAG_LATCHED if machine.latched else 0)
+        velocity = velocity_rms(windows, cfg) * units_to_ms2(unit_name) * 1000.0
+        limits = b.iso_limits
+        zone = iso_zone(velocity, limits) if limits else np.zeros(n, np.uint8)
         return WindowScores(
-            sample_index=np.arange(len(windows), dtype=np.int64) * cfg.hop + cfg.window - 1,
+            sample_index=np.arange(n, dtype=np.int64) * cfg.hop + cfg.window - 1,
             score=scores,
             rms=np.sqrt(m2),
             kurtosis=feats[:, cfg.n_bands + 1],
             crest=feats[:, cfg.n_bands + 2],
-            over=over,
-            alarm=apply_alarm_policy(over, self.alarm_policy),
+            over=(scores > self.threshold) & ~unk,
+            alarm=state == STATE_ALARM,
             threshold=self.threshold,
+            state=state,
+            flags=flags,
+            velocity_rms_mm_s=velocity,
+            iso_zone=zone,
+            top_features=top_features(sq),
         )
 
     def score_features(self, features: ArrayLike) -> NDArray[np.float64]:
@@ -263,4 +397,5 @@ class Int8Scorer:
             raise ExportError("streaming needs the 'c' engine (a C compiler)")
         pipe = self._host.pipeline()
         pipe.set_scale(self.sample_scale)
+        pipe.set_units(self.units)
         return pipe

@@ -20,7 +20,12 @@ void tinypdm_host_config(int64_t *out, uint32_t cap);
 void tinypdm_host_invoke_batch(const int8_t *in, int8_t *out, uint32_t n);
 void tinypdm_host_features_batch(const float *windows, uint32_t n, float *features, float *stats);
 void tinypdm_host_score_batch(const float *features, uint32_t n, float *scores, float *z,
-                              int8_t *q_in, int8_t *q_out);
+                              int8_t *q_in, int8_t *q_out, uint8_t *top);
+void tinypdm_host_alarm_run(const float *scores, const uint8_t *unknown, const uint8_t *ack,
+                            uint32_t n, float threshold, uint8_t *states, uint8_t *flags);
+void tinypdm_host_pipeline_set_unknown(tinypdm_pipeline_t *p, uint8_t unknown);
+int tinypdm_host_decoder_control(const tinypdm_frame_decoder_t *d, float *out);
+void tinypdm_host_float_config(float *out, uint32_t cap);
 int tinypdm_host_pipeline_push(tinypdm_pipeline_t *p, const int16_t *samples, uint32_t n,
                                uint32_t axes, double *out, uint32_t max_out);
 int tinypdm_host_decoder_feed(tinypdm_frame_decoder_t *d, const uint8_t *in, uint32_t n,
@@ -41,17 +46,59 @@ uint32_t tinypdm_host_sizeof(uint32_t what) {
 }
 
 /* window, hop, n_bands, n_features, axis, n_layers, alarm_k, alarm_n, input zp, output zp,
- * max hidden, scratch bytes, arena bytes */
+ * max hidden, scratch bytes, arena bytes, clear windows, min on windows, latch, velocity bin
+ * lo, hi, protocol version */
 void tinypdm_host_config(int64_t *out, uint32_t cap) {
   const int64_t v[] = {TINYPDM_WINDOW,         TINYPDM_HOP,           TINYPDM_N_BANDS,
                        TINYPDM_N_FEATURES,     TINYPDM_FEATURE_AXIS,  TINYPDM_N_LAYERS,
                        TINYPDM_ALARM_K,        TINYPDM_ALARM_N,       TINYPDM_INPUT_ZERO_POINT,
                        TINYPDM_OUTPUT_ZERO_POINT, TINYPDM_NN_MAX_HIDDEN, TINYPDM_NN_SCRATCH_BYTES,
-                       TINYPDM_TFLM_ARENA_BYTES};
+                       TINYPDM_TFLM_ARENA_BYTES, TINYPDM_ALARM_CLEAR_WINDOWS,
+                       TINYPDM_ALARM_MIN_ON_WINDOWS, TINYPDM_ALARM_LATCH, TINYPDM_VEL_BIN_LO,
+                       TINYPDM_VEL_BIN_HI,     TINYPDM_PROTOCOL_VERSION};
   uint32_t i;
   for (i = 0; i < cap && i < sizeof(v) / sizeof(v[0]); ++i) {
     out[i] = v[i];
   }
+}
+
+/* clear ratio, units to m/s^2, velocity norm, zone limits A/B, B/C, C/D */
+void tinypdm_host_float_config(float *out, uint32_t cap) {
+  const float v[] = {TINYPDM_ALARM_CLEAR_RATIO, TINYPDM_UNITS_TO_MS2, TINYPDM_VEL_NORM,
+                     TINYPDM_ISO_ZONE_AB,       TINYPDM_ISO_ZONE_BC,  TINYPDM_ISO_ZONE_CD};
+  uint32_t i;
+  for (i = 0; i < cap && i < sizeof(v) / sizeof(v[0]); ++i) {
+    out[i] = v[i];
+  }
+}
+
+void tinypdm_host_alarm_run(const float *scores, const uint8_t *unknown, const uint8_t *ack,
+                            uint32_t n, float threshold, uint8_t *states, uint8_t *flags) {
+  tinypdm_alarm_t a;
+  uint32_t i;
+  tinypdm_alarm_init(&a);
+  for (i = 0; i < n; ++i) {
+    if (ack[i]) {
+      (void)tinypdm_alarm_acknowledge(&a);
+    }
+    states[i] = tinypdm_alarm_step(&a, scores[i], threshold, unknown[i]);
+    flags[i] = a.latched ? TINYPDM_FLAG_LATCHED : 0u;
+  }
+}
+
+void tinypdm_host_pipeline_set_unknown(tinypdm_pipeline_t *p, uint8_t unknown) {
+  p->unknown_op = unknown;
+}
+
+/* command, value of the decoder's last frame; 0 when it is not CONTROL */
+int tinypdm_host_decoder_control(const tinypdm_frame_decoder_t *d, float *out) {
+  tinypdm_control_t c;
+  if (!tinypdm_frame_decode_control(d, &c)) {
+    return 0;
+  }
+  out[0] = (float)c.command;
+  out[1] = c.value;
+  return 1;
 }
 
 void tinypdm_host_invoke_batch(const int8_t *in, int8_t *out, uint32_t n) {
@@ -69,18 +116,19 @@ void tinypdm_host_features_batch(const float *windows, uint32_t n, float *featur
     memcpy(work, windows + (size_t)i * TINYPDM_WINDOW, sizeof(work));
     tinypdm_features_compute(work, features + (size_t)i * TINYPDM_N_FEATURES, &st);
     if (stats != NULL) {
-      float *s = stats + (size_t)i * 5u;
+      float *s = stats + (size_t)i * 6u;
       s[0] = st.mean;
       s[1] = st.m2;
       s[2] = st.rms;
       s[3] = st.kurtosis;
       s[4] = st.crest;
+      s[5] = st.velocity;
     }
   }
 }
 
 void tinypdm_host_score_batch(const float *features, uint32_t n, float *scores, float *z,
-                              int8_t *q_in, int8_t *q_out) {
+                              int8_t *q_in, int8_t *q_out, uint8_t *top) {
   uint32_t i;
   for (i = 0; i < n; ++i) {
     tinypdm_score_trace_t t;
@@ -95,11 +143,18 @@ void tinypdm_host_score_batch(const float *features, uint32_t n, float *scores, 
     if (q_out != NULL) {
       memcpy(q_out + o, t.q_out, sizeof(t.q_out));
     }
+    if (top != NULL) {
+      top[2u * i] = t.top[0];
+      top[2u * i + 1u] = t.top[1];
+    }
   }
 }
 
 /* axes 0: samples are the scored axis alone; else n frames of `axes` interleaved values.
- * Results flattened: sample_index, score, threshold, rms, kurtosis, crest, over, alarm */
+ * Results flattened (TINYPDM_HOST_RESULT_COLS per window): sample_index, score, threshold, rms,
+ * kurtosis, crest, over, alarm, state, flags, speed_rpm, velocity_rms_mm_s, iso_zone,
+ * top_feature_1, top_feature_2 */
+#define TINYPDM_HOST_RESULT_COLS 15u
 int tinypdm_host_pipeline_push(tinypdm_pipeline_t *p, const int16_t *samples, uint32_t n,
                                uint32_t axes, double *out, uint32_t max_out) {
   tinypdm_result_t r[8];
@@ -123,7 +178,7 @@ int tinypdm_host_pipeline_push(tinypdm_pipeline_t *p, const int16_t *samples, ui
     }
     for (k = 0; k < got; ++k) {
       if ((uint32_t)total < max_out) {
-        double *o = out + (size_t)total * 8u;
+        double *o = out + (size_t)total * TINYPDM_HOST_RESULT_COLS;
         o[0] = (double)r[k].sample_index;
         o[1] = (double)r[k].score;
         o[2] = (double)r[k].threshold;
@@ -132,6 +187,13 @@ int tinypdm_host_pipeline_push(tinypdm_pipeline_t *p, const int16_t *samples, ui
         o[5] = (double)r[k].crest;
         o[6] = r[k].over;
         o[7] = r[k].alarm;
+        o[8] = r[k].state;
+        o[9] = r[k].flags;
+        o[10] = (double)r[k].speed_rpm;
+        o[11] = (double)r[k].velocity_rms_mm_s;
+        o[12] = r[k].iso_zone;
+        o[13] = r[k].top_feature_1;
+        o[14] = r[k].top_feature_2;
       }
       total++;
     }
