@@ -248,7 +248,7 @@ def _stream(rng: np.random.Generator, n_items: int) -> bytes:
             parts.append(encode_frame(seq, Unknown(0x42, b"future")))
         else:
             raw = bytearray(bytes.fromhex(_golden("text")["raw_hex"]))
-            raw[0] = 2  # wrong version, good CRC
+            raw[0] = 3  # wrong version (1..2 are known), good CRC
             raw[-4:] = zlib.crc32(bytes(raw[:-4])).to_bytes(4, "little")
             parts.append(cobs_encode(bytes(raw)) + b"\x00")
         if rng.random() < 0.1:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firmware_export.errors import ExportError
-from firmware_export.runtime.library import LIBRARY_DIR
+from firmware_export.runtime.library import LIBRARY_DIR, protocol_defines
 
 from .sizes import SectionSizes, section_sizes
 
@@ -213,7 +213,10 @@ def build_firmware(
     out.mkdir(parents=True, exist_ok=True)
     elf = out / f"{target}.elf"
     map_file = out / f"{target}.map"
-    macros = [f"-D{name}={value}" for name, value in (defines or {}).items()]
+    all_defines = {**protocol_defines(), **(defines or {})}
+    if any(str(f).startswith("-DTINYPDM_PROTOCOL_VERSION") for f in extra_cflags):
+        all_defines.pop("TINYPDM_PROTOCOL_VERSION")
+    macros = [f"-D{name}={value}" for name, value in all_defines.items()]
     with tempfile.TemporaryDirectory(dir=out, prefix=f".{target}-") as tmp:
         tmp_elf = Path(tmp) / elf.name
         tmp_map = Path(tmp) / map_file.name

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from firmware_export.errors import ExportError
-from firmware_export.runtime.library import LIBRARY_DIR
+from firmware_export.runtime.library import LIBRARY_DIR, protocol_defines
 
 __all__ = [
     "CFLAGS",
@@ -95,6 +95,8 @@ def build_host_library(
         The compiler.
     defines : tuple of str
         ``NAME=VALUE`` preprocessor definitions (e.g. ``TINYPDM_SINGLE_ROUNDING=1``).
+        ``TINYPDM_PROTOCOL_VERSION`` defaults to this tinypdm's
+        (:func:`~firmware_export.runtime.library.protocol_defines`).
 
     Returns
     -------
@@ -116,6 +118,11 @@ def build_host_library(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     lib = out_dir / name
+    given = {d.split("=", 1)[0] for d in defines}
+    defines = (
+        *defines,
+        *(f"{k}={v}" for k, v in protocol_defines().items() if k not in given),
+    )
     cmd = [
         compiler,
         *CFLAGS,
@@ -186,6 +193,7 @@ class HostLibrary:
             "tinypdm_host_pipeline_set_unknown": ([vp, ctypes.c_uint8], None),
             "tinypdm_host_decoder_control": ([vp, vp], ctypes.c_int),
             "tinypdm_host_float_config": ([vp, u32], None),
+            "tinypdm_host_result_frame": ([vp, ctypes.c_uint64, u32, vp, sz], sz),
             "tinypdm_pipeline_set_units": ([vp, ctypes.c_char_p], None),
             "tinypdm_pipeline_acknowledge": ([vp], ctypes.c_uint8),
             "tinypdm_units_to_ms2": ([ctypes.c_char_p], ctypes.c_float),
@@ -448,6 +456,17 @@ class HostLibrary:
         msg = np.zeros(self.sizeof("score"), dtype=np.uint8)
         msg[: dtype.itemsize] = np.frombuffer(rec.tobytes(), np.uint8)
         return self._encode("tinypdm_frame_encode_score", seq, _ptr(msg))
+
+    def encode_result(self, seq: int, t_us: int, row: ArrayLike) -> bytes:
+        """SCORE frame of a :meth:`HostPipeline.push` row via ``tinypdm_result_to_score``."""
+        r = np.ascontiguousarray(row, dtype=np.float64)
+        if r.shape != (len(RESULT_FIELDS),):
+            raise ValueError(f"row must have shape ({len(RESULT_FIELDS)},), got {r.shape!r}")
+        out = np.zeros(256, dtype=np.uint8)
+        n = self._lib.tinypdm_host_result_frame(_ptr(r), t_us, seq, _ptr(out), out.size)
+        if n == 0:
+            raise ValueError("tinypdm_frame_encode_score refused the frame")
+        return out[:n].tobytes()
 
     def encode_control(self, seq: int, command: int, value: float) -> bytes:
         """CONTROL frame (``tinypdm_control_t``: u8 command, f32 value at offset 4)."""

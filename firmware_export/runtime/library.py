@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["LIBRARY_DIR", "library_files"]
+__all__ = ["LIBRARY_DIR", "library_files", "protocol_defines"]
 
 #: The C99 library shipped in every bundle (``firmware_export/c``).
 LIBRARY_DIR = Path(__file__).resolve().parents[1] / "c"
@@ -30,3 +30,13 @@ def library_files() -> list[Path]:
                 raise FileNotFoundError(f"library file missing from the installation: {path}")
             files.append(path)
     return files
+
+
+def protocol_defines() -> dict[str, str]:
+    """``TINYPDM_PROTOCOL_VERSION`` for builds made by this tinypdm: the frames its C emits
+    carry the protocol version this tinypdm's receivers speak
+    (``vibration.protocol.PROTOCOL_VERSION``); version 1 gives the 28-byte v1 SCORE. A
+    build without it (e.g. Arduino) gets the header's default, 2."""
+    from vibration.protocol import PROTOCOL_VERSION
+
+    return {"TINYPDM_PROTOCOL_VERSION": f"{int(PROTOCOL_VERSION)}u"}

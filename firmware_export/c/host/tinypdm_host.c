@@ -26,6 +26,8 @@ void tinypdm_host_alarm_run(const float *scores, const uint8_t *unknown, const u
 void tinypdm_host_pipeline_set_unknown(tinypdm_pipeline_t *p, uint8_t unknown);
 int tinypdm_host_decoder_control(const tinypdm_frame_decoder_t *d, float *out);
 void tinypdm_host_float_config(float *out, uint32_t cap);
+size_t tinypdm_host_result_frame(const double *row, uint64_t t_us, uint32_t seq, uint8_t *out,
+                                 size_t cap);
 int tinypdm_host_pipeline_push(tinypdm_pipeline_t *p, const int16_t *samples, uint32_t n,
                                uint32_t axes, double *out, uint32_t max_out);
 int tinypdm_host_decoder_feed(tinypdm_frame_decoder_t *d, const uint8_t *in, uint32_t n,
@@ -84,6 +86,32 @@ void tinypdm_host_alarm_run(const float *scores, const uint8_t *unknown, const u
     states[i] = tinypdm_alarm_step(&a, scores[i], threshold, unknown[i]);
     flags[i] = a.latched ? TINYPDM_FLAG_LATCHED : 0u;
   }
+}
+
+/* a SCORE frame through tinypdm_result_to_score from a result row (host pipeline columns) */
+size_t tinypdm_host_result_frame(const double *row, uint64_t t_us, uint32_t seq, uint8_t *out,
+                                 size_t cap) {
+  tinypdm_result_t r;
+  tinypdm_score_msg_t msg;
+  memset(&r, 0, sizeof(r));
+  r.sample_index = (uint64_t)row[0];
+  r.score = (float)row[1];
+  r.threshold = (float)row[2];
+  r.rms = (float)row[3];
+  r.kurtosis = (float)row[4];
+  r.crest = (float)row[5];
+  r.over = (uint8_t)row[6];
+  r.alarm = (uint8_t)row[7];
+  r.state = (uint8_t)row[8];
+  r.flags = (uint8_t)row[9];
+  r.speed_rpm = (float)row[10];
+  r.velocity_rms_mm_s = (float)row[11];
+  r.iso_zone = (uint8_t)row[12];
+  r.top_feature_1 = (uint8_t)row[13];
+  r.top_feature_2 = (uint8_t)row[14];
+  memset(&msg, 0xA5, sizeof(msg)); /* every field must be written */
+  tinypdm_result_to_score(&r, t_us, &msg);
+  return tinypdm_frame_encode_score(out, cap, &seq, &msg);
 }
 
 void tinypdm_host_pipeline_set_unknown(tinypdm_pipeline_t *p, uint8_t unknown) {
