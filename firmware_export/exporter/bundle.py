@@ -53,6 +53,7 @@ from firmware_export.runtime.bundle import (
 from firmware_export.runtime.tflite_model import read_tflite
 from vibration.fileio import replace_dir, sha256_file
 from vibration.learning.features import FeatureConfig
+from vibration.learning.severity import FOUNDATIONS, ISO_10816_3_LIMITS, ISO_BAND_HZ
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -97,6 +98,10 @@ class ExportOptions:
         instructions; figures are null with a reason when the tools are missing.
     max_windows : int
         Windows per recording segment used by the parity ladder.
+    iso_group : {1, 2} or None
+        ISO 10816-3 machine group for the on-device velocity zone; None: no zone.
+    foundation : {"rigid", "flexible"}
+        Foundation of the machine (with ``iso_group``).
     """
 
     target: str = "cortex-m4"
@@ -107,8 +112,14 @@ class ExportOptions:
     range_factors: tuple[float, ...] = DEFAULT_FACTORS
     measure: bool = True
     max_windows: int = 400
+    iso_group: int | None = None
+    foundation: str = "rigid"
 
     def __post_init__(self) -> None:
+        if self.iso_group is not None and self.iso_group not in (1, 2):
+            raise ValueError(f"iso_group must be 1 or 2, got {self.iso_group!r}")
+        if self.foundation not in FOUNDATIONS:
+            raise ValueError(f"foundation must be one of {FOUNDATIONS}, got {self.foundation!r}")
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
         if self.sample_scale is not None and not (
@@ -438,6 +449,12 @@ def export_bundle(
             threshold=float(trained.threshold),
             alarm_k=trained.alarm_policy.k,
             alarm_n=trained.alarm_policy.n,
+            alarm_clear_ratio=trained.alarm_policy.clear_ratio,
+            alarm_clear_windows=trained.alarm_policy.clear_windows,
+            alarm_min_on_windows=trained.alarm_policy.min_on_windows,
+            alarm_latch=trained.alarm_policy.latch,
+            iso_group=opts.iso_group,
+            foundation=opts.foundation,
             sample_scale=float(sample_scale),
             units=units,
             model_version=version,
@@ -541,6 +558,17 @@ def export_bundle(
             "scaler": {"mean": mean32.tolist(), "scale": scale32.tolist()},
             "threshold": float(np.float32(trained.threshold)),
             "alarm_policy": trained.alarm_policy.to_dict(),
+            "iso": {
+                "standard": "ISO 10816-3 (zone boundaries as ISO 20816-3)",
+                "group": opts.iso_group,
+                "foundation": opts.foundation if opts.iso_group is not None else None,
+                "limits_mm_s": (
+                    list(ISO_10816_3_LIMITS[(opts.iso_group, opts.foundation)])
+                    if opts.iso_group is not None
+                    else None
+                ),
+                "band_hz": list(ISO_BAND_HZ),
+            },
             "sample_scale": float(np.float32(sample_scale)),
             "units": units,
             "quantization": {

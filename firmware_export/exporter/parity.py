@@ -1,4 +1,4 @@
-"""The parity ladder: four rungs from the Keras model down to the device's C.
+"""The parity ladder: six rungs from the Keras model down to the device's C.
 
 1. **float**: Keras float vs TFLite float (LiteRT) on standardised feature vectors:
    ``allclose(rtol=1e-4, atol=1e-4)``.
@@ -10,9 +10,16 @@
 4. **C vs Python**: C float32 features vs numpy float64, error
    ``|c - ref| / max(|ref|, 1) <= 1e-4``; the C pipeline's end-to-end scores vs the Python
    int8 score: equal to float32 rounding (``rtol 1e-4``) on windows whose int8 inputs are
-   identical, and identical over/alarm decisions on all windows.
+   identical, identical over decisions and alarm lifecycle states on all windows, and the
+   same two top features (largest squared errors) except where they are a near tie.
+5. **alarm lifecycle**: the C state machine (``tinypdm_alarm_step``) vs
+   :class:`~vibration.learning.thresholds.AlarmLifecycle` on random score sequences with
+   unknown-operating-point windows and acknowledgements: identical states and flags.
+6. **severity**: the C velocity RMS (10 Hz - 1 kHz) vs the float64 reference
+   (:mod:`vibration.learning.severity`), ``rtol 1e-4``, and identical ISO zones except
+   within that tolerance of a zone boundary.
 
-Each rung returns a :class:`RungResult` with its figures; :func:`run_ladder` runs all four.
+Each rung returns a :class:`RungResult` with its figures; :func:`run_ladder` runs all six.
 """
 
 from __future__ import annotations
@@ -25,9 +32,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from firmware_export.runtime.scorer import reference_scores
+from firmware_export.runtime.scorer import reference_errors, reference_scores, top_features
 from vibration.learning.features import FeatureConfig, frame_windows, window_features
-from vibration.learning.thresholds import AlarmPolicy, apply_alarm_policy
+from vibration.learning.severity import iso_zone, velocity_rms
+from vibration.learning.thresholds import AlarmLifecycle, AlarmPolicy, alarm_lifecycle
 
 __all__ = [
     "RUNG_NAMES",
@@ -43,6 +51,8 @@ RUNG_NAMES = {
     2: "TFLite int8 vs float",
     3: "tflite-micro vs C engine",
     4: "C features and scores vs Python",
+    5: "C alarm lifecycle vs Python",
+    6: "C velocity and ISO zone vs Python",
 }
 FLOAT_TOL = 1e-4
 DECISION_AGREEMENT = 0.995
@@ -50,6 +60,10 @@ SPEARMAN_MIN = 0.99
 FEATURE_TOL = 1e-4
 SCORE_RTOL = 1e-4
 N_RANDOM_VECTORS = 2000
+N_LIFECYCLE_SEQUENCES = 20
+LIFECYCLE_WINDOWS = 2000
+VELOCITY_RTOL = 1e-4
+TOP_TIE_RTOL = 1e-3
 
 
 @dataclass(frozen=True)
@@ -240,7 +254,7 @@ def rung4_c_vs_python(
 ) -> RungResult:
     """C features and the C pipeline's scores against the Python reference."""
     worst = 0.0
-    n_windows = n_compared = n_input_diff = decision_diff = 0
+    n_windows = n_compared = n_input_diff = decision_diff = top_diff = n_ties = 0
     worst_score = 0.0
     for stream in streams:
         pipe = host.pipeline()
@@ -252,7 +266,7 @@ def rung4_c_vs_python(
         c_feats, _ = host.features(windows)
         ref_feats = window_features(windows, config)
         worst = max(worst, float(feature_error(c_feats, ref_feats).max()))
-        ref_scores, q_in, _ = reference_scores(
+        ref_scores, q_in, _, ref_sq = reference_errors(
             ref_feats,
             mean=mean,
             scale=scale,
@@ -282,12 +296,19 @@ def rung4_c_vs_python(
         thr = float(np.float32(threshold))
         ref_over = ref_scores > thr
         c_over = rows[:, 6] > 0
-        ref_alarm = apply_alarm_policy(ref_over, policy)
-        decision_diff += int(np.sum(ref_over != c_over) + np.sum(ref_alarm != (rows[:, 7] > 0)))
+        ref_states = alarm_lifecycle(ref_scores, threshold, policy)
+        decision_diff += int(np.sum(ref_over != c_over) + np.sum(ref_states != rows[:, 8]))
+        ref_top = top_features(ref_sq)
+        c_top = rows[:, 13:15].astype(np.uint8)
+        tie = _near_tie(ref_sq)
+        differ = np.any(ref_top != c_top, axis=1) | np.any(c_trace.top != c_top, axis=1)
+        top_diff += int(np.sum(differ & same_inputs & ~tie))
+        n_ties += int(np.sum(tie))
         n_windows += len(windows)
         n_compared += int(np.sum(same_inputs))
         n_input_diff += int(np.sum(~same_inputs))
     ok = worst <= FEATURE_TOL and worst_score <= SCORE_RTOL and decision_diff == 0
+    ok = ok and top_diff == 0
     return RungResult(
         4,
         RUNG_NAMES[4],
@@ -301,6 +322,109 @@ def rung4_c_vs_python(
             "score_rtol": SCORE_RTOL,
             "windows_with_input_step_diff": n_input_diff,
             "decision_mismatches": decision_diff,
+            "top_feature_mismatches": top_diff,
+            "top_feature_near_ties": n_ties,
+            "top_tie_rtol": TOP_TIE_RTOL,
+        },
+    )
+
+
+def _near_tie(sq: NDArray[Any]) -> NDArray[np.bool_]:
+    """Rows whose 1st/2nd or 2nd/3rd largest squared errors are within TOP_TIE_RTOL: there
+    float32 and float64 may rank them differently."""
+    e = -np.sort(-np.asarray(sq, np.float64), axis=1)[:, :3]
+    if e.shape[1] < 3:
+        e = np.concatenate([e, np.full((len(e), 3 - e.shape[1]), -1.0)], axis=1)
+    close = np.abs(e[:, :-1] - e[:, 1:]) <= TOP_TIE_RTOL * np.maximum(np.abs(e[:, :-1]), 1e-12)
+    return np.asarray(np.any(close, axis=1))
+
+
+def rung5_lifecycle(
+    host: Any,
+    threshold: float,
+    policy: AlarmPolicy,
+    extra_scores: Sequence[NDArray[Any]] = (),
+    seed: int = 0,
+) -> RungResult:
+    """C alarm lifecycle vs Python on random sequences (plus ``extra_scores``): bit-identical."""
+    rng = np.random.default_rng(seed)
+    thr = float(np.float32(threshold))
+    clear = policy.clear_level(threshold)
+    sequences: list[tuple[NDArray[Any], NDArray[Any], NDArray[Any]]] = []
+    for i in range(N_LIFECYCLE_SEQUENCES):
+        n = LIFECYCLE_WINDOWS
+        level = np.repeat(rng.choice([0.3, 0.9, 1.05, 2.0], size=n // 40 + 1), 40)[:n]
+        scores = (thr * level * np.exp(rng.normal(0, 0.1, n))).astype(np.float32)
+        edge = rng.random(n) < 0.03
+        scores[edge] = rng.choice(np.array([thr, clear], np.float32), size=int(edge.sum()))
+        unknown = rng.random(n) < (0.2 if i % 2 else 0.02)
+        ack = rng.random(n) < 0.01
+        sequences.append((scores, unknown, ack))
+    for s in extra_scores:
+        z = np.zeros(len(s), bool)
+        sequences.append((np.asarray(s, np.float32), z, z))
+    mismatches = windows = alarm_windows = 0
+    for scores, unknown, ack in sequences:
+        c_states, c_flags = host.alarm_run(scores, threshold, unknown, ack)
+        machine = AlarmLifecycle(policy, threshold)
+        p_states = np.empty(len(scores), np.uint8)
+        p_flags = np.empty(len(scores), np.uint8)
+        for i, (sc, u, a) in enumerate(zip(scores.tolist(), unknown, ack, strict=True)):
+            if a:
+                machine.acknowledge()
+            p_states[i] = machine.step(sc, bool(u))
+            p_flags[i] = machine.flags
+        mismatches += int(np.sum((c_states != p_states) | (c_flags != p_flags)))
+        windows += len(scores)
+        alarm_windows += int(np.sum(c_states == 2))
+    return RungResult(
+        5,
+        RUNG_NAMES[5],
+        mismatches == 0,
+        {
+            "sequences": len(sequences),
+            "windows": windows,
+            "alarm_windows": alarm_windows,
+            "state_or_flag_mismatches": mismatches,
+        },
+    )
+
+
+def rung6_severity(
+    host: Any, streams: Sequence[ParityStream], config: FeatureConfig
+) -> RungResult:
+    """C velocity RMS and ISO zone vs the float64 reference on every stream's windows."""
+    worst = 0.0
+    zone_diff = n_windows = 0
+    to_ms2 = host.float_config["units_to_ms2"]
+    fc = host.float_config
+    limits = (fc["zone_ab"], fc["zone_bc"], fc["zone_cd"])
+    for stream in streams:
+        windows = frame_windows(stream.physical(), config).astype(np.float32)
+        if len(windows) == 0:
+            continue
+        _, stats = host.features(windows)
+        ref = velocity_rms(windows, config)
+        rel = np.abs(stats[:, 5] - ref) / np.maximum(np.abs(ref), 1e-30)
+        worst = max(worst, float(rel.max()))
+        if to_ms2 > 0 and limits[0] > 0:
+            c_mm_s = stats[:, 5].astype(np.float64) * to_ms2 * 1000.0
+            ref_mm_s = ref * to_ms2 * 1000.0
+            near = np.zeros(len(ref), bool)
+            for b in limits:
+                near |= np.abs(ref_mm_s - b) <= VELOCITY_RTOL * b
+            differ = iso_zone(c_mm_s, limits) != iso_zone(ref_mm_s, limits)
+            zone_diff += int(np.sum(differ & ~near))
+        n_windows += len(windows)
+    return RungResult(
+        6,
+        RUNG_NAMES[6],
+        worst <= VELOCITY_RTOL and zone_diff == 0,
+        {
+            "windows": n_windows,
+            "max_velocity_rel_diff": worst,
+            "velocity_rtol": VELOCITY_RTOL,
+            "zone_mismatches": zone_diff,
         },
     )
 
@@ -321,7 +445,7 @@ def run_ladder(
     features: NDArray[Any],
     streams: Sequence[ParityStream],
 ) -> list[RungResult]:
-    """All four rungs.
+    """All six rungs.
 
     Parameters
     ----------
@@ -375,4 +499,6 @@ def run_ladder(
         threshold=threshold,
         policy=policy,
     )
-    return [r1, r2, r3, r4]
+    r5 = rung5_lifecycle(host, threshold, policy, extra_scores=[int8_scores])
+    r6 = rung6_severity(host, streams, config)
+    return [r1, r2, r3, r4, r5, r6]

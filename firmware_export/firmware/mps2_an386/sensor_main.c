@@ -142,6 +142,7 @@ static void on_hello(void)
     if (scale > 0.0f) {
         tinypdm_pipeline_set_scale(&pipeline, scale);
     }
+    tinypdm_pipeline_set_units(&pipeline, (const char *)decoder.payload + 12); /* char[8] */
 }
 
 int main(void)
@@ -174,6 +175,11 @@ int main(void)
             on_samples();
         } else if (type == (int)TINYPDM_FRAME_HELLO) {
             on_hello();
+        } else if (type == (int)TINYPDM_FRAME_CONTROL) {
+            tinypdm_control_t control;
+            if (tinypdm_frame_decode_control(&decoder, &control)) {
+                (void)tinypdm_pipeline_control(&pipeline, &control);
+            }
         }
     }
 }

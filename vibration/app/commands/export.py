@@ -61,6 +61,19 @@ def _table(rungs: list[dict[str, Any]]) -> Any:
 @click.option("--version", "version", help="Model version, <= 15 ASCII chars.")
 @click.option("--per-tensor", is_flag=True, help="One weight scale per layer, not per channel.")
 @click.option("--no-measure", is_flag=True, help="Skip the Cortex-M4 build and QEMU run.")
+@click.option(
+    "--iso-group",
+    type=click.Choice(["1", "2"]),
+    help="ISO 10816-3 machine group for the on-device velocity zone "
+    "(1: 300 kW - 50 MW, 2: 15 - 300 kW); without it the zone is not reported.",
+)
+@click.option(
+    "--foundation",
+    type=click.Choice(["rigid", "flexible"]),
+    default="rigid",
+    show_default=True,
+    help="Machine foundation for the ISO zone limits (with --iso-group).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def export(
     model_dir: str,
@@ -71,6 +84,8 @@ def export(
     version: str | None,
     per_tensor: bool,
     no_measure: bool,
+    iso_group: str | None,
+    foundation: str,
     as_json: bool,
 ) -> None:
     """Build the int8 firmware bundle of MODEL_DIR into --out (checked, or nothing written)."""
@@ -83,6 +98,8 @@ def export(
             version=version,
             per_channel=not per_tensor,
             measure=not no_measure,
+            iso_group=None if iso_group is None else int(iso_group),
+            foundation=foundation,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
