@@ -45,7 +45,21 @@ def trained(cwru_dir, tmp_path_factory):
 def bundle(trained, tmp_path_factory, capsys_module):
     model_dir, dataset = trained
     out = tmp_path_factory.mktemp("bundle") / "fw"
-    rc = main(["export", str(model_dir), "--out", str(out), "--data", str(dataset), "--json"])
+    rc = main(
+        [
+            "export",
+            str(model_dir),
+            "--out",
+            str(out),
+            "--data",
+            str(dataset),
+            "--iso-group",
+            "2",
+            "--foundation",
+            "rigid",
+            "--json",
+        ]
+    )
     captured = capsys_module()
     assert rc == 0, captured.err
     return out, json.loads(captured.out)
@@ -80,8 +94,21 @@ def _copy(bundle_dir: Path, tmp_path: Path) -> Path:
 def test_export_bundle_has_checked_contents(bundle):
     out, manifest = bundle
     assert manifest["format"] == "tinypdm-firmware-bundle"
-    assert [r["rung"] for r in manifest["parity"]] == [1, 2, 3, 4]
+    assert [r["rung"] for r in manifest["parity"]] == [1, 2, 3, 4, 5, 6]
     assert all(r["passed"] for r in manifest["parity"])
+    assert manifest["parity"][3]["top_feature_mismatches"] == 0
+    assert manifest["parity"][4]["state_or_flag_mismatches"] == 0
+    assert manifest["parity"][4]["alarm_windows"] > 0
+    assert manifest["parity"][5]["max_velocity_rel_diff"] <= 1e-4
+    assert manifest["iso"]["group"] == 2 and manifest["iso"]["limits_mm_s"] == [1.4, 2.8, 4.5]
+    assert manifest["alarm_policy"] == {
+        "k": 3,
+        "n": 5,
+        "clear_ratio": 0.8,
+        "clear_windows": 20,
+        "min_on_windows": 0,
+        "latch": False,
+    }
     assert manifest["parity"][2]["mismatched_outputs"] == 0
     assert manifest["parity"][2]["vectors"] > 2000
     for rel, digest in manifest["files"].items():
@@ -132,7 +159,7 @@ def test_export_bundle_measures_cortex_m4_build(bundle):
 def test_export_bundle_verify_cli_passes(bundle, trained, capsys):
     out, _ = bundle
     assert main(["verify", str(out), str(trained[1])]) == 0
-    assert "all 4 rungs passed" in capsys.readouterr().out
+    assert "all 6 rungs passed" in capsys.readouterr().out
 
 
 def test_export_bundle_verify_without_data_repeats_the_export_ladder(bundle, capsys):
@@ -237,6 +264,14 @@ def test_export_bundle_scorer_engines_agree(bundle, trained):
         np.testing.assert_array_equal(a.alarm, b.alarm)
         np.testing.assert_allclose(a.score, b.score, rtol=1e-3)
         np.testing.assert_allclose(a.rms, b.rms, rtol=1e-5)
+        np.testing.assert_array_equal(a.state, b.state)
+        np.testing.assert_array_equal(a.flags, b.flags)
+        np.testing.assert_allclose(a.velocity_rms_mm_s, b.velocity_rms_mm_s, rtol=1e-4)
+        assert not np.isnan(a.velocity_rms_mm_s).any()  # CWRU recordings are in g
+        np.testing.assert_array_equal(a.iso_zone, b.iso_zone)
+        assert (a.iso_zone > 0).all()
+        same = (a.top_features == b.top_features).all(axis=1)
+        assert same.mean() > 0.95  # the rest: near ties of float32 vs float64 errors
 
 
 def test_export_bundle_scorer_rejects_bad_input(bundle, tmp_path):
