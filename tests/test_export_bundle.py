@@ -166,7 +166,7 @@ def test_export_bundle_verify_without_data_repeats_the_export_ladder(bundle, cap
     out, manifest = bundle
     assert main(["verify", str(out), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["passed"] is True and len(doc["parity"]) == 4
+    assert doc["passed"] is True and len(doc["parity"]) == 6
     # Rungs 1-3 see the export's windows again (the --data features are in the bundle).
     for rung in (0, 1, 2):
         assert doc["parity"][rung] == manifest["parity"][rung]
@@ -342,6 +342,7 @@ def test_export_bundle_arduino_sketch_builds_and_sends_frames(bundle, tmp_path):
     linkage) and emits a HELLO and SCORE frames the Python decoder accepts."""
     import subprocess
 
+    from firmware_export.runtime.library import protocol_defines
     from vibration.protocol.decoder import FrameDecoder
 
     out, manifest = bundle
@@ -354,10 +355,14 @@ def test_export_bundle_arduino_sketch_builds_and_sends_frames(bundle, tmp_path):
         sketch + "\nint main() { setup(); for (long i = 0; i < 60000; ++i) loop(); return 0; }\n"
     )
     objects = []
+    # the frames' protocol version that this tinypdm's decoder speaks (the header's default,
+    # 2, once vibration.protocol does)
+    version = [f"-D{k}={v}" for k, v in protocol_defines().items()]
     for src in sorted((out / "src").glob("*.c")):
         obj = tmp_path / (src.stem + ".o")
         subprocess.run(
-            [cc, "-std=c99", "-O2", "-c", f"-I{out / 'src'}", str(src), "-o", str(obj)], check=True
+            [cc, "-std=c99", "-O2", *version, "-c", f"-I{out / 'src'}", str(src), "-o", str(obj)],
+            check=True,
         )
         objects.append(str(obj))
     exe = tmp_path / "sketch"
@@ -370,6 +375,7 @@ def test_export_bundle_arduino_sketch_builds_and_sends_frames(bundle, tmp_path):
             "-Werror",
             "-include",
             str(tmp_path / "Arduino_stub.h"),
+            *version,
             f"-I{out / 'src'}",
             str(main_cpp),
             *objects,
