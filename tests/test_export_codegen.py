@@ -216,3 +216,50 @@ def test_export_codegen_library_has_no_dynamic_allocation():
         code = re.sub(r"/\*.*?\*/", "", path.read_text(), flags=re.S)
         for word in ("malloc", "calloc", "realloc", "free(", "printf"):
             assert word not in code, f"{path.name} uses {word}"
+
+
+def test_export_codegen_alarm_lifecycle_and_severity_constants():
+    header = generate_sources(
+        _spec(
+            alarm_clear_ratio=0.75,
+            alarm_clear_windows=30,
+            alarm_min_on_windows=4,
+            alarm_latch=True,
+            iso_group=1,
+            foundation="flexible",
+            units="m/s2",
+        )
+    )["tinypdm_model_config.h"]
+    for line in (
+        "#define TINYPDM_ALARM_CLEAR_RATIO 0.75f",
+        "#define TINYPDM_ALARM_CLEAR_WINDOWS 30",
+        "#define TINYPDM_ALARM_MIN_ON_WINDOWS 4",
+        "#define TINYPDM_ALARM_LATCH 1",
+        "#define TINYPDM_UNITS_TO_MS2 1.0f",
+        "#define TINYPDM_VEL_BIN_LO 1",
+        "#define TINYPDM_VEL_BIN_HI 85",
+        "#define TINYPDM_ISO_ZONE_AB 3.5f",
+        "#define TINYPDM_ISO_ZONE_BC 7.0999999f",
+        "#define TINYPDM_ISO_ZONE_CD 11.0f",
+    ):
+        assert line in header, line
+    plain = generate_sources(_spec(units="counts"))["tinypdm_model_config.h"]
+    assert "#define TINYPDM_UNITS_TO_MS2 0.0f" in plain
+    assert "#define TINYPDM_ISO_ZONE_AB 0.0f" in plain  # no group chosen: no zone
+    assert "#define TINYPDM_ALARM_LATCH 0" in plain
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"iso_group": 3}, "iso_group"),
+        ({"iso_group": 1, "foundation": "soft"}, "iso_group"),
+        ({"alarm_clear_ratio": 0.0}, "alarm_clear_ratio"),
+        ({"alarm_clear_windows": 0}, "alarm_clear_windows"),
+        ({"alarm_min_on_windows": -1}, "alarm_min_on_windows"),
+    ],
+    ids=["group3", "foundation", "ratio", "clear", "min-on"],
+)
+def test_export_codegen_rejects_bad_lifecycle_or_iso(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        _spec(**overrides)

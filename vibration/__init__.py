@@ -46,7 +46,12 @@ from vibration.learning.features import (
     window_features,
 )
 from vibration.learning.model_dir import TrainedModel, load_model_dir, save_model_dir
-from vibration.learning.thresholds import AlarmPolicy, apply_alarm_policy
+from vibration.learning.thresholds import (
+    AlarmLifecycle,
+    AlarmPolicy,
+    alarm_lifecycle,
+    apply_alarm_policy,
+)
 from vibration.protocol import (
     AsciiDecoder,
     DecoderStats,
@@ -68,6 +73,7 @@ if TYPE_CHECKING:
     from vibration.learning.detector import AutoencoderDetector
 
 __all__ = [
+    "AlarmLifecycle",
     "AlarmPolicy",
     "AsciiDecoder",
     "AutoencoderDetector",
@@ -105,6 +111,7 @@ __all__ = [
     "TrainedModel",
     "VirtualSensor",
     "VirtualSensorConfig",
+    "alarm_lifecycle",
     "apply_alarm_policy",
     "dataset_info",
     "decode_frame",
