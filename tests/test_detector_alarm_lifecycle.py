@@ -124,3 +124,35 @@ def test_detector_alarm_lifecycle_rejects_bad_shapes():
         alarm_lifecycle([1.0, 2.0], 1.0, AlarmPolicy(), unknown=[True])
     with pytest.raises(ValueError, match="scores must have shape"):
         alarm_lifecycle([[1.0]], 1.0, AlarmPolicy())
+
+
+@pytest.mark.slow
+@pytest.mark.tensorflow
+def test_detector_alarm_lifecycle_demo_pump_gives_one_alarm(tmp_path):
+    """The demo's pump-1 (tinypdm demo defaults: two 20 s healthy captures at 1797 and
+    1772 rpm, then 120 s with an outer-race fault developing from 30 s over 54 s to
+    severity 0.8): the k-of-n state alone raises several alarms and clears them, the
+    lifecycle with the default policy raises one and holds it."""
+    from vibration.acquisition.virtual_sensor import DevelopingFaultSource
+    from vibration.data.simulator import SimulatorConfig, simulate_recording
+    from vibration.learning.features import frame_windows, window_features
+    from vibration.learning.model_dir import load_model_dir
+    from vibration.learning.training import train_model
+
+    for i in range(2):
+        sim = SimulatorConfig(sample_rate=12000.0, rpm=1797.0 - 25.0 * i, seed=100 + i)
+        simulate_recording(tmp_path / "ds", f"healthy-{i + 1}", sim, 20.0)
+    train_model([tmp_path / "ds"], tmp_path / "model", seed=0)
+    model = load_model_dir(tmp_path / "model", keras=False)
+    sim = SimulatorConfig(sample_rate=12000.0, rpm=1797.0, fault="outer", seed=200)
+    source = DevelopingFaultSource(sim, onset_s=30.0, ramp_s=54.0, final_severity=0.8)
+    x = np.concatenate([source.read(1024) for _ in range(120 * 12000 // 1024)])
+    physical = x[:, model.feature_config.axis].astype(np.float32) * np.float32(source.scale)
+    windows = frame_windows(physical, model.feature_config)
+    scores = model.detector.anomaly_score(window_features(windows, model.feature_config))
+    old = apply_alarm_policy(scores > model.threshold, AlarmPolicy())
+    assert alarm_onsets(old) >= 3
+    states = alarm_lifecycle(scores, model.threshold, model.alarm_policy)
+    alarm = states == STATE_ALARM
+    assert alarm_onsets(alarm) == 1
+    assert alarm[-1]  # raised during the ramp and still held at the end
