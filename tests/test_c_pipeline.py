@@ -145,3 +145,29 @@ def test_c_score_matches_python_int8_reference(tmp_path):
     np.testing.assert_array_equal(trace.q_out[same], q_out[same])
     np.testing.assert_allclose(trace.scores[same], ref[same], rtol=1e-4)
     np.testing.assert_array_equal(trace.scores > np.float32(2.0), ref > np.float32(2.0))
+
+
+def test_c_score_top_features_match_python_reference(host):
+    """The reason (SCORE v2 top_feature_1/2): the C's two largest squared errors equal the
+    Python reference on the same float32 errors exactly (against the float64 reference
+    the ladder's rung 4 compares them, near ties aside: test_export_bundle)."""
+    from firmware_export.runtime.scorer import top_features
+
+    lib, spec = host
+    axis = _signal(30000, seed=9)
+    physical = axis.astype(np.float32) * np.float32(spec.sample_scale)
+    windows = frame_windows(physical, CONFIG).astype(np.float32)
+    feats, _ = lib.features(windows)
+    trace = lib.score_features(feats)
+    m = spec.model
+    z_hat = np.float32(m.output_scale) * (
+        trace.q_out.astype(np.int32) - m.output_zero_point
+    ).astype(np.float32)
+    e32 = (trace.z - z_hat) ** 2
+    np.testing.assert_array_equal(trace.top, top_features(e32))
+    rows = lib.pipeline().push(np.stack([np.zeros_like(axis), axis], 1))
+    np.testing.assert_array_equal(rows[:, 13:15], trace.top)
+    assert (trace.top[:, 0] != trace.top[:, 1]).all() and (trace.top < CONFIG.n_features).all()
+    assert len(set(trace.top[:, 0].tolist())) > 1  # the reason changes with the window
+    assert top_features(np.array([[1.0, np.nan, 3.0, 3.0]])).tolist() == [[2, 3]]
+    assert top_features(np.array([[np.nan, 2.0]])).tolist() == [[1, 255]]
