@@ -331,7 +331,8 @@ void tinypdm_features_compute(float *x, float *features, tinypdm_window_stats_t 
     float v = 0.0f;
     uint32_t k;
     for (k = TINYPDM_VEL_BIN_LO; k <= TINYPDM_VEL_BIN_HI; ++k) {
-      const float re = x[2 * k];
+      /* bin 1 without the leakage of the window's Hann-weighted mean: Y[1] + Y[0] / 2 */
+      const float re = k == 1u ? x[2] + 0.5f * x[0] : x[2 * k];
       const float im = x[2 * k + 1];
       const float kf = (float)k;
       v += (re * re + im * im) / (kf * kf);

@@ -7,7 +7,8 @@ sensor units (mean removed, periodic Hann window ``w``, ``Y = rfft(d w)``)::
     v_rms^2 = 2 / (N sum w^2) * sum_{k = k_lo..k_hi} |Y[k]|^2 / (2 pi f_k)^2,  f_k = k fs / N
 
 (acceleration integrated in the frequency domain, ``V(f) = A(f) / (2 pi f)``, with the
-Hann power normalisation of the band energies), over the bins of 10 Hz - 1 kHz:
+Hann power normalisation of the band energies; ``Y[1]`` taken as ``Y[1] + Y[0] / 2``, the
+spectrum with the Hann-weighted mean removed), over the bins of 10 Hz - 1 kHz:
 ``k_lo = max(1, ceil(10 N / fs))``, ``k_hi = min(N/2 - 1, floor(1000 N / fs))``. Times the
 sensor's units in m/s² (:func:`units_to_ms2`) and 1000: mm/s.
 """
@@ -89,7 +90,11 @@ def velocity_rms(windows: ArrayLike, config: FeatureConfig) -> NDArray[np.float6
         raise ValueError(f"windows must have shape (n_windows, {n}), got shape {x.shape!r}")
     w = hann_periodic(n)
     d = x - x.mean(axis=1, keepdims=True)
-    power = np.abs(np.fft.rfft(d * w, axis=1)) ** 2
+    spectrum = np.fft.rfft(d * w, axis=1)
+    # The Hann-weighted mean of d leaks into bin 1 (W[1] = -W[0] / 2), the bin with the
+    # largest 1/f^2 weight: remove it there, as if the Hann-weighted mean had been removed.
+    spectrum[:, 1] += 0.5 * spectrum[:, 0]
+    power = np.abs(spectrum) ** 2
     lo, hi = velocity_bins(config)
     k = np.arange(lo, hi + 1, dtype=np.float64)
     omega = 2.0 * np.pi * k * config.sample_rate / n
