@@ -71,6 +71,10 @@ def dashboard(
     """Serve the Streamlit dashboard (fleet, sensor timelines, alarms, models)."""
     from rich.console import Console
 
+    from vibration.app.extras import require_extra
+
+    require_extra("streamlit", "pandas")
+
     console = Console(stderr=True)
     try:
         config = DashboardConfig(
