@@ -17,9 +17,9 @@
   frames that :func:`vibration.dataset.open_recording` reads;
 * a jump of the device clock (frames lost: corrupted, dropped) becomes a gap of exactly the
   missing samples (:meth:`~vibration.dataset.RecordingWriter.mark_gap`), so windows never
-  straddle missing data; a sensor reboot becomes a gap of 0 samples. In text mode a block
-  holding a refused line is dropped whole and marked as a gap (where in the block the
-  line was is unknown);
+  straddle missing data; a sensor reboot becomes a gap of 0 samples. In text mode each
+  refused line after the first good one (``nan``, garbage, a cut line) is one lost sample:
+  a gap of 1 at its place, also while the rows still wait for the rate estimate;
 * decoder counters (frames, crc_errors, resyncs, dropped_frames, ...) go to the metadata;
   :meth:`CaptureSession.finish` closes the recording atomically.
 
@@ -57,6 +57,7 @@ from vibration.protocol import (
     Score,
     StreamDecoder,
     Text,
+    Unknown,
 )
 
 __all__ = [
@@ -262,7 +263,8 @@ class CaptureSession:
         self.decoder = StreamDecoder(mode=cast(Mode | None, config.mode))
         self.writer: RecordingWriter | None = None
         self.hello: Hello | None = None
-        self._waiting: list[Samples] = []  # samples that arrived before the recording exists
+        # what arrived before the recording exists: samples, and gaps (ints) between them
+        self._waiting: list[Samples | int] = []
         self._first_samples_at: float | None = None
         self._first_wall: float | None = None
         self._last_flush = 0.0
@@ -274,7 +276,6 @@ class CaptureSession:
         self._scores = 0
         self._texts = 0
         self._text_log: list[str] = []
-        self._ascii_refused = 0
         self._seen_frames = False
         self._rate_from_clock = False  # rate measured from t_us, waiting for a HELLO
 
@@ -284,7 +285,7 @@ class CaptureSession:
     def samples(self) -> int:
         """Samples per axis recorded (or waiting to be) so far."""
         written = self.writer.samples_written if self.writer is not None else 0
-        return written + sum(s.n for s in self._waiting)
+        return written + sum(s.n for s in self._waiting if isinstance(s, Samples))
 
     def feed(self, data: bytes, now: float) -> None:
         """Decode ``data`` (arrived at ``now``) and record what it completes.
@@ -297,14 +298,6 @@ class CaptureSession:
         if not data:
             return
         frames = self.decoder.feed(data, now)
-        if self.decoder.mode == "ascii":
-            refused = self._refused_lines()
-            if refused and not frames:
-                self._gap(refused)  # between the last block and the next one
-            elif refused:
-                # Where in this block the refused line was is unknown: the block goes whole.
-                self._gap(refused + sum(f.body.n for f in frames if isinstance(f.body, Samples)))
-                frames = []
         for frame in frames:
             self._frame(frame, now)
         self.tick(now)
@@ -339,6 +332,8 @@ class CaptureSession:
             self._texts += 1
             if len(self._text_log) < 50:
                 self._text_log.append(body.text)
+        elif isinstance(body, Unknown) and self.decoder.mode == "ascii":
+            self._gap(1)  # a refused line in place of one sample
 
     def _hello(self, hello: Hello, *, reboot: bool) -> None:
         if self._axes is not None and hello.axes != self._axes:
@@ -376,15 +371,6 @@ class CaptureSession:
             return
         self._append(body)
 
-    def _refused_lines(self) -> int:
-        dec = self.decoder.decoder
-        if not isinstance(dec, AsciiDecoder):
-            return 0
-        refused = dec.stats.errors - dec.stats.clipped
-        new = refused - self._ascii_refused
-        self._ascii_refused = refused
-        return new
-
     def _append(self, body: Samples) -> None:
         assert self.writer is not None and self._rate is not None
         if self.decoder.mode == "binary":
@@ -400,17 +386,19 @@ class CaptureSession:
 
     def _gap(self, missing: int) -> None:
         if self.writer is None:
-            # Before the recording exists: drop what waited, the recording starts after it.
-            self._waiting.clear()
-            self._first_samples_at = None
+            # Before the recording exists: remembered in place (marked when it is created);
+            # before the first sample there is nothing to mark (the recording starts after).
+            if self._waiting:
+                self._waiting.append(missing)
             return
         self.writer.mark_gap(missing)
         self._missing += missing
         self._gaps += 1
 
     def _fallback_rate(self) -> float:
-        if len(self._waiting) >= 2:
-            a, b = self._waiting[0], self._waiting[1]
+        blocks = [s for s in self._waiting if isinstance(s, Samples)]
+        if len(blocks) >= 2:
+            a, b = blocks[0], blocks[1]
             if b.t_us > a.t_us:
                 self._rate_from_clock = True
                 return a.n * 1e6 / (b.t_us - a.t_us)
@@ -450,8 +438,11 @@ class CaptureSession:
             unique=cfg.name is None,
         )
         waiting, self._waiting = self._waiting, []
-        for body in waiting:
-            self._append(body)
+        for item in waiting:
+            if isinstance(item, int):
+                self._gap(item)
+            else:
+                self._append(item)
         self._last_flush = -math.inf
 
     def _counters_raw(self) -> dict[str, int]:

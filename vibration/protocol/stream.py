@@ -4,7 +4,10 @@
 (a 0x00 appears: every binary frame ends with one) or ASCII (two sample lines and no 0x00,
 or more bytes than the longest binary frame without any 0x00), then delegates. In ASCII
 mode it wraps each feed's rows in ``Frame(seq=n, body=Samples(t_us=estimated, ...))`` so a
-consumer handles both kinds of sensor the same way.
+consumer handles both kinds of sensor the same way; a refused line that took a sample slot
+(one after the first good line: ``nan``, a cut line, garbage) becomes
+``Frame(seq=n, body=Unknown(type=0, payload=line))`` in its place, so a consumer knows
+exactly where one sample is missing.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Literal
 
 from vibration.protocol.ascii_stream import AsciiDecoder, AsciiStats, RateEstimate
 from vibration.protocol.decoder import DecoderStats, FrameDecoder
-from vibration.protocol.frames import MAX_AXES, MAX_ENCODED, Frame, Samples
+from vibration.protocol.frames import MAX_AXES, MAX_ENCODED, Frame, Samples, Unknown
 
 __all__ = ["Mode", "StreamDecoder"]
 
@@ -90,9 +93,11 @@ class StreamDecoder:
         Returns
         -------
         list of Frame
-            Binary mode: the decoded frames. ASCII mode: at most one SAMPLES frame per
-            feed, ``seq`` counting such frames from 0, ``t_us`` estimated from arrival
-            times. Empty while the mode is still being detected.
+            Binary mode: the decoded frames. ASCII mode: the good lines as SAMPLES frames
+            (one per run of good lines of this feed, ``t_us`` estimated from arrival
+            times), with an ``Unknown(0, line)`` frame for each refused line between
+            them; ``seq`` counts these frames from 0. Empty while the mode is still being
+            detected.
         """
         t = time.monotonic() if t_arrival is None else t_arrival
         if self.mode is None:
@@ -122,13 +127,24 @@ class StreamDecoder:
     def _feed(self, data: bytes | bytearray | memoryview, t: float) -> list[Frame]:
         if self._binary is not None:
             return self._binary.feed(data)
-        assert self._ascii is not None
-        rows = self._ascii.feed(data, t)
-        if not len(rows):
-            return []
-        frame = Frame(self._seq, Samples(self._ascii.last_t_us, rows))
-        self._seq += 1
-        return [frame]
+        ascii_ = self._ascii
+        assert ascii_ is not None
+        rows = ascii_.feed(data, t)
+        out: list[Frame] = []
+        start = 0  # rows before it are in frames already
+        slots = 0  # sample slots (rows and refused lines) before row ``start``
+        for at, line in [*ascii_.last_refused, (len(rows), b"")]:
+            if at > start:
+                t_us = ascii_.last_t_us + round(slots * ascii_.last_period_us)
+                out.append(Frame(self._seq, Samples(t_us, rows[start:at])))
+                self._seq += 1
+                slots += at - start
+                start = at
+            if line:
+                out.append(Frame(self._seq, Unknown(0, line)))
+                self._seq += 1
+                slots += 1
+        return out
 
     def _detect(self) -> Mode | None:
         if any(b"\x00" in chunk for chunk, _ in self._probe):
