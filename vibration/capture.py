@@ -47,6 +47,7 @@ from typing import Any, cast
 import serial
 
 from vibration.dataset import RecordingWriter, validate_name
+from vibration.dataset.validation import implausible_rate
 from vibration.errors import DatasetError, ProtocolError
 from vibration.protocol import (
     AsciiDecoder,
@@ -97,7 +98,8 @@ class CaptureConfig:
         Physical unit that goes with ``scale``.
     rate : float or None
         Sample rate to use when it cannot be learned (no HELLO, too little data to
-        estimate); None: such a capture fails.
+        estimate); None: such a capture fails. Must be within
+        :data:`~vibration.dataset.validation.SAMPLE_RATE_RANGE` (1 Hz .. 1 MHz).
     mode : {"binary", "ascii"} or None
         Force the stream type; None detects it.
     flush_interval_s : float
@@ -131,6 +133,9 @@ class CaptureConfig:
         _positive("scale", self.scale)
         if self.rate is not None:
             _positive("rate", self.rate)
+            reason = implausible_rate(self.rate, "rate")
+            if reason is not None:
+                raise ValueError(reason)
         if self.mode not in (None, "binary", "ascii"):
             raise ValueError(f"mode must be None, 'binary' or 'ascii', got {self.mode!r}")
         _positive("flush_interval_s", self.flush_interval_s)
@@ -275,9 +280,11 @@ class CaptureSession:
         self._gaps = 0
         self._scores = 0
         self._texts = 0
+        self._bad_hellos = 0  # HELLOs with a good CRC but an implausible rate or scale
         self._text_log: list[str] = []
         self._seen_frames = False
         self._rate_from_clock = False  # rate measured from t_us, waiting for a HELLO
+        self._clock_untrusted = False  # the device clock implies an implausible rate
 
     # -- feeding
 
@@ -336,6 +343,12 @@ class CaptureSession:
             self._gap(1)  # a refused line in place of one sample
 
     def _hello(self, hello: Hello, *, reboot: bool) -> None:
+        scale = float(hello.scale)
+        if implausible_rate(float(hello.sample_rate_hz)) or not (
+            math.isfinite(scale) and scale > 0
+        ):
+            self._bad_hellos += 1  # counted and ignored: the recording keeps what it knows
+            return
         if self._axes is not None and hello.axes != self._axes:
             raise ProtocolError(
                 f"the sensor changed from {self._axes} to {hello.axes} axes mid-capture"
@@ -373,7 +386,7 @@ class CaptureSession:
 
     def _append(self, body: Samples) -> None:
         assert self.writer is not None and self._rate is not None
-        if self.decoder.mode == "binary":
+        if self.decoder.mode == "binary" and not self._clock_untrusted:
             if self._next_t_us is not None:
                 ahead_us = body.t_us - self._next_t_us
                 half = 0.5e6 / self._rate
@@ -400,8 +413,17 @@ class CaptureSession:
         if len(blocks) >= 2:
             a, b = blocks[0], blocks[1]
             if b.t_us > a.t_us:
-                self._rate_from_clock = True
-                return a.n * 1e6 / (b.t_us - a.t_us)
+                rate = a.n * 1e6 / (b.t_us - a.t_us)
+                reason = implausible_rate(rate)
+                if reason is None:
+                    self._rate_from_clock = True
+                    return rate
+                self._clock_untrusted = True  # no gaps from a clock like that
+                if self.config.rate is None:
+                    raise ProtocolError(
+                        f"{reason.replace(' is outside', ' from the device clock is outside')}"
+                        " (no HELLO; give a rate)"
+                    )
         if self.config.rate is not None:
             return self.config.rate
         raise ProtocolError(
@@ -409,6 +431,9 @@ class CaptureSession:
         )
 
     def _open_writer(self, rate: float) -> None:
+        reason = implausible_rate(rate)
+        if reason is not None:  # a text stream's estimate (other sources are checked)
+            raise ProtocolError(reason)
         cfg = self.config
         hello = self.hello
         self._rate = rate
@@ -458,7 +483,7 @@ class CaptureSession:
                 "bytes_in": stats["bytes_in"],
                 "scores": self._scores,
             }
-        stats.update(scores=self._scores, texts=self._texts)
+        stats.update(scores=self._scores, texts=self._texts, bad_hellos=self._bad_hellos)
         return stats
 
     def _flush(self, now: float) -> None:
@@ -692,6 +717,7 @@ def capture(
         raise
     finally:
         reader.halt.set()
+        reader.join(timeout=5.0)  # the caller closes the port next: no read may be running
 
 
 def _drain(reader: _PortReader, port: serial.SerialBase, session: CaptureSession) -> None:

@@ -68,7 +68,7 @@ __all__ = ["capture"]
     "--rate",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Sample rate to use if it cannot be learned from the stream.",
+    help="Sample rate to use if it cannot be learned from the stream (1 Hz .. 1 MHz).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the recording summary as JSON.")
 def capture(
@@ -99,6 +99,7 @@ def capture(
     from vibration.capture import CaptureConfig, CaptureProgress
     from vibration.capture import capture as run_capture
     from vibration.commands.simulate import stop_on_signals
+    from vibration.dataset.validation import SAMPLE_RATE_RANGE
     from vibration.serial_link import open_port
 
     try:
@@ -157,3 +158,10 @@ def capture(
         f"{result.dropped_frames} dropped frames, {result.gaps} gaps; ended: {result.end_reason}",
         highlight=False,
     )
+    bad_hellos = result.counters.get("bad_hellos", 0)
+    if bad_hellos:
+        console.print(
+            f"warning: {bad_hellos} HELLO frame(s) with a sample rate outside "
+            f"{SAMPLE_RATE_RANGE} (or a bad scale) ignored",
+            highlight=False,
+        )
