@@ -5,7 +5,8 @@
 :class:`CaptureSession`, which is pure (no I/O besides the recording, clock passed in):
 
 * bytes are decoded by :class:`~vibration.protocol.StreamDecoder` (binary frames or text
-  lines, detected from the first bytes);
+  lines, detected from the first bytes; a sensor whose boot text looked like a text
+  stream switches to binary at its first frame, the text counted in ``skipped_bytes``);
 * binary: the recording is created at the first HELLO (rate, axes, scale, units, device id,
   firmware, model hash). SAMPLES frames that arrive before it wait up to ``hello_wait_s``;
   then the rate is taken from the frames' device clock (``t_us``) and scale/units from the
@@ -483,7 +484,12 @@ class CaptureSession:
                 "bytes_in": stats["bytes_in"],
                 "scores": self._scores,
             }
-        stats.update(scores=self._scores, texts=self._texts, bad_hellos=self._bad_hellos)
+        stats.update(
+            scores=self._scores,
+            texts=self._texts,
+            bad_hellos=self._bad_hellos,
+            skipped_bytes=self.decoder.skipped_bytes,
+        )
         return stats
 
     def _flush(self, now: float) -> None:
