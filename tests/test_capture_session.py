@@ -131,8 +131,8 @@ def test_capture_reads_a_loop_url(tmp_path):
     chunks = _chunks(100 * 50, samples_per_frame=100)
     port = _loop_port_sending(b"".join(c.data for c in chunks))
     progress = []
-    result = capture(
-        port, 0.5, CaptureConfig(out=tmp_path, label="inner"), on_progress=progress.append
+    result = capture(  # 1.25 s of samples at 4 kHz: all 5000 sent
+        port, 1.25, CaptureConfig(out=tmp_path, label="inner"), on_progress=progress.append
     )
     port.close()
     assert result.end_reason == "time" and result.mode == "binary"

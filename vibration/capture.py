@@ -24,11 +24,17 @@
 * decoder counters (frames, crc_errors, resyncs, dropped_frames, ...) go to the metadata;
   :meth:`CaptureSession.finish` closes the recording atomically.
 
-What "``seconds``" means: a reader thread reads the port for ``seconds`` of wall time from
-the call (its last read may end up to one port timeout later). Every byte it read, plus
-whatever the OS had already received when time ran out, is decoded and every complete frame
-in it recorded; a frame still incomplete at that point is not (``tail_bytes``). So on a
-clean link the recording holds exactly the samples of the frames that arrived in time. The
+What "``seconds``" means: ``seconds`` of *samples*. The capture records
+``round(seconds * sample_rate)`` samples per axis (the sample rate from the HELLO or the
+device clock; text streams: the rate estimated when that count is reached, so the final
+estimate stored may give a count a few samples off) and then ends (``end_reason``
+``"time"``), whatever the wall time: bytes already queued when the capture starts (a sensor
+that was streaming before) count like any others, the last frame is cut to the exact count.
+It waits at most ``1.1 * seconds + 5`` wall seconds for them (the read by a reader thread
+may end up to one port timeout later): a sensor slower than its rate says, or one that stops
+sending, gives fewer samples and ``end_reason`` ``"timeout"``; every byte read by then, plus
+whatever the OS had already received, is decoded and every complete frame in it recorded
+(up to the count); a frame still incomplete at that point is not (``tail_bytes``). The
 capture also ends early when the link closes (the sensor's pty went away, a socket closed;
 everything read before is kept) or ``stop_event`` is set.
 """
@@ -201,7 +207,8 @@ class CaptureResult:
     seconds : float
         Wall time spent reading.
     end_reason : str
-        ``"time"``, ``"link closed"``, ``"stopped"``.
+        ``"time"`` (``seconds`` of samples recorded), ``"timeout"`` (they did not all
+        arrive in the wall time allowed), ``"link closed"``, ``"stopped"``.
     counters : dict
         Every counter stored in the metadata.
     hello : dict or None
@@ -256,6 +263,9 @@ class CaptureSession:
     config : CaptureConfig
     source : str
         What is being read (the port URL), stored in the recording.
+    seconds : float or None
+        Record ``round(seconds * sample_rate)`` samples per axis, then take no more
+        (:attr:`done`); None: no limit.
 
     Notes
     -----
@@ -263,9 +273,14 @@ class CaptureSession:
     with :meth:`finish` (or :meth:`abort`). Times are ``time.monotonic()`` seconds.
     """
 
-    def __init__(self, config: CaptureConfig, source: str = "") -> None:
+    def __init__(
+        self, config: CaptureConfig, source: str = "", seconds: float | None = None
+    ) -> None:
+        if seconds is not None:
+            _positive("seconds", seconds)
         self.config = config
         self.source = source
+        self.seconds = seconds
         self.decoder = StreamDecoder(mode=cast(Mode | None, config.mode))
         self.writer: RecordingWriter | None = None
         self.hello: Hello | None = None
@@ -303,12 +318,32 @@ class CaptureSession:
         ProtocolError
             The stream changed shape mid-capture (another axis count).
         """
-        if not data:
+        if not data or self.done:
             return
         frames = self.decoder.feed(data, now)
         for frame in frames:
             self._frame(frame, now)
         self.tick(now)
+
+    def _target(self) -> int | None:
+        """Samples per axis to record (None: no limit or the rate is not known yet)."""
+        if self.seconds is None or self._rate is None:
+            return None
+        rate = self._rate
+        if self.decoder.mode == "ascii":
+            est = self.decoder.rate_estimate()
+            rate = est.rate_hz if est is not None and est.rate_hz is not None else rate
+        return round(self.seconds * rate)
+
+    @property
+    def done(self) -> bool:
+        """True once ``seconds`` worth of samples are recorded."""
+        target = self._target()
+        return (
+            self.writer is not None
+            and target is not None
+            and (self.writer.samples_written >= target)
+        )
 
     def tick(self, now: float) -> None:
         """Flush when due; create the recording when the wait for a HELLO or rate is over."""
@@ -387,6 +422,13 @@ class CaptureSession:
 
     def _append(self, body: Samples) -> None:
         assert self.writer is not None and self._rate is not None
+        target = self._target()
+        if target is not None:
+            left = target - self.writer.samples_written
+            if left <= 0:
+                return
+            if body.n > left:
+                body = Samples(body.t_us, body.samples[:left])
         if self.decoder.mode == "binary" and not self._clock_untrusted:
             if self._next_t_us is not None:
                 ahead_us = body.t_us - self._next_t_us
@@ -399,6 +441,8 @@ class CaptureSession:
         self.writer.append(body.samples)
 
     def _gap(self, missing: int) -> None:
+        if self.done:
+            return  # after the end of the recording
         if self.writer is None:
             # Before the recording exists: remembered in place (marked when it is created);
             # before the first sample there is nothing to mark (the recording starts after).
@@ -649,7 +693,8 @@ def capture(
         Open, with a short read timeout (0.05 s is good): each read returns after at
         most that long, which bounds how late the capture ends.
     seconds : float
-        Wall seconds to read (see the module docstring for exactly what is kept).
+        Seconds of samples to record: ``round(seconds * sample_rate)`` samples per axis,
+        waiting at most ``1.1 * seconds + 5`` wall seconds (module docstring).
     config : CaptureConfig
     source : str, optional
         Port URL for the metadata (default ``port.name`` / ``port.portstr``).
@@ -672,17 +717,20 @@ def capture(
     _positive("seconds", seconds)
     config.check_free()
     url = source if source is not None else str(getattr(port, "name", None) or port.portstr)
-    session = CaptureSession(config, url)
+    session = CaptureSession(config, url, seconds)
     reader = _PortReader(port, config.read_size)
     start = time.monotonic()
-    deadline = start + seconds
+    deadline = start + _wall_limit(seconds)
     next_progress = start
     end_reason = "time"
     reader.start()
     try:
         while True:
             now = time.monotonic()
+            if session.done:
+                break
             if now >= deadline:
+                end_reason = "timeout"
                 break
             if stop_event is not None and stop_event.is_set():
                 end_reason = "stopped"
@@ -707,7 +755,7 @@ def capture(
                 next_progress = now + progress_every_s
         reader.halt.set()
         reader.join()
-        if end_reason == "time" or end_reason == "stopped":
+        if end_reason in ("timeout", "stopped") and not session.done:
             # Bytes already read, and those the OS already holds, arrived in time: keep them.
             _drain(reader, port, session)
         elapsed = time.monotonic() - start
@@ -724,6 +772,11 @@ def capture(
     finally:
         reader.halt.set()
         reader.join(timeout=5.0)  # the caller closes the port next: no read may be running
+
+
+def _wall_limit(seconds: float) -> float:
+    """Longest wall time a capture of ``seconds`` of samples waits for them."""
+    return 1.1 * seconds + 5.0
 
 
 def _drain(reader: _PortReader, port: serial.SerialBase, session: CaptureSession) -> None:

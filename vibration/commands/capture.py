@@ -28,7 +28,10 @@ __all__ = ["capture"]
     "--seconds",
     type=click.FloatRange(min=0, min_open=True),
     required=True,
-    help="Wall seconds to read (ends earlier if the link closes).",
+    help="Seconds of samples: records S x rate samples per axis (rate from the HELLO, the "
+    "device clock, or the text stream's estimate), samples already queued on the port "
+    "included; waits at most 1.1 S + 5 wall seconds for them; ends earlier if the link "
+    "closes.",
 )
 @click.option(
     "--out",
@@ -88,8 +91,8 @@ def capture(
     """Record --seconds of a sensor's stream from --port into a recording of --out.
 
     \b
-    Binary frames or text lines (auto-detected). Every complete frame that arrived
-    within --seconds is recorded; lost frames become gaps of exactly the missing
+    Binary frames or text lines (auto-detected). Records S x rate samples (S =
+    --seconds), cutting the last frame; lost frames become gaps of exactly the missing
     samples. The recording is made durable every 0.5 s (a killed capture leaves a
     readable <name>.part) and finished atomically. Ctrl-C ends early, keeping it.
     """
