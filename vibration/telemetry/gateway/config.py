@@ -48,6 +48,9 @@ class GatewayConfig:
         At stop, how long to wait for the spool to reach the store.
     clock : ClockConfig
         Device-time mapping parameters.
+    mode : {"binary", "ascii"} or None
+        Stream type of every port; None detects it per connection
+        (:class:`~vibration.protocol.StreamDecoder`).
     """
 
     ports: tuple[str, ...]
@@ -65,8 +68,11 @@ class GatewayConfig:
     read_timeout_s: float = 0.1
     drain_timeout_s: float = 10.0
     clock: ClockConfig = field(default_factory=ClockConfig)
+    mode: str | None = None
 
     def __post_init__(self) -> None:
+        if self.mode not in (None, "binary", "ascii"):
+            raise ValueError(f"mode must be None, 'binary' or 'ascii', got {self.mode!r}")
         if isinstance(self.ports, str) or not self.ports:
             raise ValueError(f"ports must be a non-empty tuple of URLs, got {self.ports!r}")
         object.__setattr__(self, "ports", tuple(self.ports))

@@ -151,6 +151,7 @@ class Gateway:
             crc_errors=sum(r.crc_errors for r in reports),
             dropped_frames=sum(r.dropped_frames for r in reports),
             store_error=st.last_error,
+            not_understood=sum(r.line_errors + r.skipped_bytes for r in reports),
         )
 
     def stop(self) -> GatewayReport:
