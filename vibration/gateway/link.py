@@ -68,6 +68,8 @@ class _Link:
         # increasing in time, so no two ever share an identity (and overwrite each other).
         self.last_time_ns = 0
         self.shadow_last_time_ns = 0
+        # The same for the device's notes: warnings of one read share their arrival time.
+        self.last_note_ns = 0
         self.shadow: ShadowScorer | None = None
         self.crc_errors = int(saved.get("crc_errors", 0)) if saved else 0
         self.dropped = int(saved.get("dropped_frames", 0)) if saved else 0
@@ -303,9 +305,10 @@ class _Link:
             level = ("debug", "info", "warning", "error")[min(body.level, 3)]
             log.log((10, 20, 30, 40)[min(body.level, 3)], "%s: %s", self.sensor, body.text)
             if body.level >= Text.WARNING:
+                self.last_note_ns = max(arrival_ns, self.last_note_ns + 1)
                 self._events.append(
                     Event(
-                        arrival_ns,
+                        self.last_note_ns,
                         "note",
                         self.sensor,
                         self.gw.config.asset,
