@@ -229,11 +229,15 @@ class _Link:
         if self.shadow is not None:
             self.shadow.reset()
 
-    def _account_seq(self, frame: Frame) -> None:
+    def _account_seq(self, frame: Frame) -> bool:
+        """Count gaps and reboots; False for a repeated frame (same ``seq`` as the last
+        one: neither a loss nor a reboot, and its points are already accounted for)."""
         seq = frame.seq
         body = frame.body
         if isinstance(body, Hello) and self._hello_name(body) != self.sensor:
             self.last_seq = None  # another device on this port: its numbering is its own
+        if seq == self.last_seq:
+            return False
         if isinstance(body, Hello) and seq == 0:  # boot
             if self.last_seq is not None:
                 self.reboots += 1
@@ -250,11 +254,13 @@ class _Link:
                 self.dropped += seq
                 self._reset_clock()
         self.last_seq = seq
+        return True
 
     def _process(self, frame: Frame, arrival_ns: int) -> None:
         if not self._pending:
             self._held = self.checkpoint()
-        self._account_seq(frame)
+        if not self._account_seq(frame):
+            return
         assert self.sensor is not None
         self._dirty = True
         body = frame.body
