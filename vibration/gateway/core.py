@@ -115,8 +115,7 @@ class Gateway:
             batch, links = item
             try:
                 self.store.commit(batch, {"version": _STATE_VERSION, "links": links})
-            except SpoolFull as exc:
-                self._lost += exc.lost
+            except SpoolFull as exc:  # counted in the spool's lost_total (stats)
                 self._last_error = str(exc)
                 log.error("%s", exc)
             except Exception as exc:  # the spool's disk failed: count, never hide
