@@ -33,6 +33,7 @@ def test_gateway_counts_points_the_full_spool_refuses_once(
         links[:1],
         store_url=DOWN,
         spool_max_bytes=16 * 1024,
+        batch_points=100,  # batches much smaller than the spool
         status_interval_s=3600.0,
         drain_timeout_s=0.0,
     )

@@ -167,7 +167,11 @@ class Gateway:
         self.batcher.close()
         self._writer.join()
         if self.config.drain_timeout_s > 0:
-            self.store.drain(self.config.drain_timeout_s)
+            try:
+                self.store.drain(self.config.drain_timeout_s)
+            except Exception as exc:  # the spool's disk failed: what is left stays pending
+                self._last_error = str(exc)
+                log.error("cannot drain the spool: %s", exc)
         elapsed = time.monotonic() - self._started
         links = tuple(lk.report() for lk in self._links)
         st = self.store.stats()
