@@ -28,7 +28,7 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -477,6 +477,12 @@ class SpooledStore:
                         return
                     except StoreUnavailable as exc:
                         self._note_unavailable(exc)
+                    except PartialWriteError as exc:  # the rest was written
+                        rejected = min(exc.dropped, len(batch)) or len(batch)
+                        self.rejected_total += rejected
+                        self.written_total += len(batch) - rejected
+                        self.last_error = str(exc)
+                        raise
             finally:
                 self._write_lock.release()
         self.spool.append(batch, deferred=True)
@@ -491,12 +497,32 @@ class SpooledStore:
         self._kick()
 
     def _write_inner(self, batch: Batch) -> None:
-        if batch.scores:
-            self.inner.write_scores(batch.scores)
-        if batch.statuses:
-            self.inner.write_status(batch.statuses)
-        if batch.events:
-            self.inner.write_events(batch.events)
+        """Write scores, statuses and events; a partial write of one kind does not keep
+        the others from being written.
+
+        Raises
+        ------
+        PartialWriteError
+            After writing every kind, when some points were rejected: ``dropped`` is their
+            number (all of a kind's points when the store did not say).
+        """
+        partial: list[PartialWriteError] = []
+        dropped = 0
+        kinds: list[tuple[Sequence[Any], Callable[[Any], None]]] = [
+            (batch.scores, self.inner.write_scores),
+            (batch.statuses, self.inner.write_status),
+            (batch.events, self.inner.write_events),
+        ]
+        for points, write in kinds:
+            if not points:
+                continue
+            try:
+                write(points)
+            except PartialWriteError as exc:
+                partial.append(exc)
+                dropped += min(exc.dropped, len(points)) or len(points)
+        if partial:
+            raise PartialWriteError("; ".join(str(e) for e in partial), dropped)
 
     def _note_unavailable(self, exc: StoreError) -> None:
         self.last_error = str(exc)
@@ -534,7 +560,11 @@ class SpooledStore:
                 return None
             except PartialWriteError as exc:
                 # Part of the chunk can never be stored: keeping it would block the queue.
-                self.rejected_total += exc.dropped or len(merged)
+                # The rest was written.
+                rejected = min(exc.dropped, len(merged)) or len(merged)
+                self.rejected_total += rejected
+                self.replayed_total += len(merged) - rejected
+                self.written_total += len(merged) - rejected
                 self.last_error = str(exc)
                 log.error("spool replay: %s (batch removed)", exc)
             except StoreError as exc:
