@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vibration.gateway.config import GatewayConfig, default_spool_dir
+from vibration.gateway.config import GatewayConfig, _legacy_spool_dir, default_spool_dir
 from vibration.gateway.link import FRAME_KINDS, _Link
 from vibration.gateway.report import GatewayReport, GatewayStatus
 from vibration.gateway.shadow import ShadowFactory
@@ -83,6 +83,14 @@ class Gateway:
         cfg = self.config
         inner = self._inner if self._inner is not None else open_store(cfg.store_url)
         spool_dir = Path(cfg.spool_dir) if cfg.spool_dir else default_spool_dir(cfg.store_url)
+        legacy = _legacy_spool_dir(cfg.store_url)
+        if not cfg.spool_dir and legacy != spool_dir and (legacy / "spool.db").exists():
+            log.warning(
+                "an older spool keyed on the URL's text is at %s; if its points belong to "
+                "this store, deliver them with --spool %s",
+                legacy,
+                legacy,
+            )
         try:
             self.store = SpooledStore(inner, spool_dir, max_bytes=cfg.spool_max_bytes)
         except BaseException:
