@@ -166,6 +166,8 @@ class Gateway:
         self._stop.set()
         for t in self._threads:
             t.join()
+        for link in self._links:  # frames still waiting for a HELLO: name them now
+            link.give_up_waiting()
         for link in self._links:  # scores still waiting for the clock to settle
             link.flush()
         for link in self._links:  # a last status with the final counters
