@@ -99,6 +99,8 @@ class _Link:
         # increasing in time, so no two ever share an identity (and overwrite each other).
         self.last_time_ns = 0
         self.shadow_last_time_ns = 0
+        # The same for the device's notes: warnings of one read share their arrival time.
+        self.last_note_ns = 0
         self.shadow: ShadowScorer | None = None
         self.crc_errors = int(saved.get("crc_errors", 0)) if saved else 0
         self.dropped = int(saved.get("dropped_frames", 0)) if saved else 0
@@ -262,11 +264,15 @@ class _Link:
         if self.shadow is not None:
             self.shadow.reset()
 
-    def _account_seq(self, frame: Frame) -> None:
+    def _account_seq(self, frame: Frame) -> bool:
+        """Count gaps and reboots; False for a repeated frame (same ``seq`` as the last
+        one: neither a loss nor a reboot, and its points are already accounted for)."""
         seq = frame.seq
         body = frame.body
         if isinstance(body, Hello) and self._hello_name(body) != self.sensor:
             self.last_seq = None  # another device on this port: its numbering is its own
+        if seq == self.last_seq:
+            return False
         if isinstance(body, Hello) and seq == 0:  # boot
             if self.last_seq is not None:
                 self.reboots += 1
@@ -283,11 +289,13 @@ class _Link:
                 self.dropped += seq
                 self._reset_clock()
         self.last_seq = seq
+        return True
 
     def _process(self, frame: Frame, arrival_ns: int) -> None:
         if not self._pending:
             self._held = self.checkpoint()
-        self._account_seq(frame)
+        if not self._account_seq(frame):
+            return
         assert self.sensor is not None
         self._dirty = True
         body = frame.body
@@ -338,9 +346,10 @@ class _Link:
             level = ("debug", "info", "warning", "error")[min(body.level, 3)]
             log.log((10, 20, 30, 40)[min(body.level, 3)], "%s: %s", self.sensor, body.text)
             if body.level >= Text.WARNING:
+                self.last_note_ns = max(arrival_ns, self.last_note_ns + 1)
                 self._events.append(
                     Event(
-                        arrival_ns,
+                        self.last_note_ns,
                         "note",
                         self.sensor,
                         self.gw.config.asset,
