@@ -106,3 +106,10 @@ def evaluate(
             f"detection min {_pct(s['min_detection_rate'])} mean "
             f"{_pct(s['mean_detection_rate'])}, AUC min {_num(s['min_auc'])}"
         )
+    speed = doc["speed_error"]
+    if speed is not None and speed["median_abs_rpm"] is not None:
+        click.echo(
+            f"speed estimate vs metadata: median {speed['median_abs_rpm']:.1f} rpm "
+            f"({speed['median_abs_pct']:.2f}%), p95 {speed['p95_abs_rpm']:.1f} rpm "
+            f"({speed['p95_abs_pct']:.2f}%) over {speed['n_windows']} windows"
+        )
