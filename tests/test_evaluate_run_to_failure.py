@@ -23,7 +23,7 @@ from vibration.learning.evaluation import (
     speed_error,
 )
 from vibration.learning.model_dir import load_model_dir
-from vibration.learning.report import SCORE_COLUMNS, write_scores_csv
+from vibration.learning.report import SCORE_COLUMNS, write_report, write_scores_csv
 from vibration.learning.thresholds import AlarmPolicy
 from vibration.learning.training import train_model
 
@@ -197,3 +197,10 @@ def test_evaluate_rtf_window_info_reaches_json_and_csv(model, snapshots, tmp_pat
     assert [b["state"] for b in body][8:] == ["alarm", "unknown", "alarm", "alarm"]
     assert body[9]["over"] == "0" and body[9]["alarm"] == "0"
     assert body[0]["speed_rpm"] == "" and float(body[1]["speed_rpm"]) == 1815.0
+    text = write_report(ev, tmp_path / "report").read_text()
+    assert "## Alarms over time (autoencoder)" in text
+    # bearing: 110.1 s, 1 alarm, first = lasting = 80.1 s, lead 30.0 s, unknown 8.3 %
+    assert (
+        "| bearing | 110.1 s | 1 | 32.702 | 80.1 s | 80.1 s | 30.0 s | 0 | 8.3 % | 18.0 / 18.0 rpm |"
+        in text
+    )
