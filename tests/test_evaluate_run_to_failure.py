@@ -201,6 +201,6 @@ def test_evaluate_rtf_window_info_reaches_json_and_csv(model, snapshots, tmp_pat
     assert "## Alarms over time (autoencoder)" in text
     # bearing: 110.1 s, 1 alarm, first = lasting = 80.1 s, lead 30.0 s, unknown 8.3 %
     assert (
-        "| bearing | 110.1 s | 1 | 32.702 | 80.1 s | 80.1 s | 30.0 s | 0 | 8.3 % | 18.0 / 18.0 rpm |"
-        in text
+        "| bearing | 110.1 s | 1 | 32.702 | 80.1 s | 80.1 s | 30.0 s | 0 | 8.3 % "
+        "| 18.0 / 18.0 rpm |" in text
     )
