@@ -20,7 +20,7 @@ from firmware_export.onboard import choose_engine, run_onboard_sensor
 from firmware_export.runtime.bundle import load_bundle
 from firmware_export.runtime.scorer import Int8Scorer
 from vibration.acquisition.serial_link import open_port
-from vibration.acquisition.virtual_sensor import SimulatedSource, VirtualSensorConfig
+from vibration.acquisition.virtual_sensor import RunOptions, SimulatedSource, VirtualSensorConfig
 from vibration.data.simulator import SimulatorConfig
 from vibration.protocol import Hello, Samples, Score, StreamDecoder
 
@@ -65,8 +65,7 @@ def test_onboard_host_engine_sends_the_bundles_scores(sim_bundle, tmp_path):
                 source,
                 engine="host",
                 config=VirtualSensorConfig(sensor_id="pump-7"),
-                seconds=2.0,
-                wait_reader=0.2,
+                options=RunOptions(seconds=2.0, wait_reader=0.2),
             )
         finally:
             done.set()
@@ -96,7 +95,9 @@ def test_onboard_host_engine_sends_the_bundles_scores(sim_bundle, tmp_path):
 def test_onboard_refuses_a_source_at_another_rate(sim_bundle, tmp_path):
     source = SimulatedSource(SimulatorConfig(sample_rate=8000.0))
     with pytest.raises(ExportError, match="expects 12000 Hz"):
-        run_onboard_sensor(sim_bundle, tmp_path / "s", source, engine="host", seconds=0.1)
+        run_onboard_sensor(
+            sim_bundle, tmp_path / "s", source, engine="host", options=RunOptions(seconds=0.1)
+        )
     assert not (tmp_path / "s").exists()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from vibration.acquisition.sensors import (
     ArraySource,
     DevelopingFaultSource,
+    RunOptions,
     SampleSource,
     Scorer,
     SensorPump,
@@ -21,6 +22,7 @@ from vibration.acquisition.sensors import (
 __all__ = [
     "ArraySource",
     "DevelopingFaultSource",
+    "RunOptions",
     "SampleSource",
     "Scorer",
     "SensorPump",

@@ -39,6 +39,7 @@ from vibration.data.dataset import (
 )
 from vibration.data.resample import resample
 from vibration.errors import DatasetError
+from vibration.validation import is_int, is_real
 
 __all__ = [
     "CWRU_DEFAULT_RATE",
@@ -98,7 +99,7 @@ class ImportedSignal:
 def _check_target_rate(rate: float | None) -> float | None:
     if rate is None:
         return None
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate):
+    if not is_real(rate) or not math.isfinite(rate):
         raise DatasetError(f"rate must be a positive number of Hz, got {rate!r}")
     if rate <= 0:
         raise DatasetError(f"rate must be a positive number of Hz, got {rate!r}")
@@ -127,7 +128,7 @@ def _numeric(x: Any, what: str) -> np.ndarray:
 def _select_axis(x: np.ndarray, axis: int | None, what: str) -> np.ndarray:
     if axis is None:
         return x
-    if isinstance(axis, bool) or not isinstance(axis, int) or not 0 <= axis < x.shape[1]:
+    if not is_int(axis) or not 0 <= axis < x.shape[1]:
         raise DatasetError(f"{what}: axis must be in 0..{x.shape[1] - 1}, got {axis!r}")
     return x[:, axis : axis + 1]
 
@@ -411,7 +412,7 @@ def read_signal(
     """
     p = Path(path)
     rate = _check_target_rate(rate)
-    if axis is not None and (isinstance(axis, bool) or not isinstance(axis, int) or axis < 0):
+    if axis is not None and (not is_int(axis) or axis < 0):
         raise DatasetError(f"axis must be an integer >= 0, got {axis!r}")
     if not p.is_file():
         raise DatasetError(f"no such file: {str(p)!r}")

@@ -19,7 +19,7 @@ One module per job:
 from __future__ import annotations
 
 from vibration.acquisition.sensors.pty import run_on_pty
-from vibration.acquisition.sensors.pump import SensorPump, SensorReport
+from vibration.acquisition.sensors.pump import RunOptions, SensorPump, SensorReport
 from vibration.acquisition.sensors.sources import (
     ArraySource,
     DevelopingFaultSource,
@@ -37,6 +37,7 @@ from vibration.acquisition.sensors.wire import (
 __all__ = [
     "ArraySource",
     "DevelopingFaultSource",
+    "RunOptions",
     "SampleSource",
     "Scorer",
     "SensorPump",

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from vibration.acquisition.serial_link import PtyLink
 
-__all__ = ["PacedSensor", "SensorPump", "SensorReport", "run_paced"]
+__all__ = ["PacedSensor", "RunOptions", "SensorPump", "SensorReport", "run_paced"]
 
 
 class _Chunk(Protocol):
@@ -134,6 +134,40 @@ class SensorReport:
         out["samples_delivered"] = self.samples_delivered
         out.update(extra)
         return out
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How long a sensor runs and who hears about it: one value handed down from
+    :func:`~vibration.acquisition.sensors.pty.run_on_pty` (and the on-board sensors of
+    ``firmware_export``) to :meth:`VirtualSensor.run
+    <vibration.acquisition.sensors.wire.VirtualSensor.run>`.
+
+    Attributes
+    ----------
+    seconds : float, optional
+        Device seconds to stream: ``ceil(seconds * rate / samples_per_frame)`` frames.
+        None: until ``stop_event`` is set (or a finite source ends).
+    stop_event : threading.Event, optional
+        Set it (from a signal handler or another thread) for a clean stop.
+    wait_reader : float, optional
+        Boot only once a reader has held the link open for this many seconds (so the
+        reader's own flush at open cannot swallow the first frames); None: boot at once.
+    drain_timeout : float
+        At the end, wait up to this long for the reader to take every byte.
+    on_start : callable, optional
+        Called with the link once it exists (before any reader can be waited for); used
+        by the functions that create the link (:func:`run_on_pty` and the on-board sensors).
+    on_progress : callable, optional
+        Called with the running report every ``progress_every_s``.
+    """
+
+    seconds: float | None = None
+    stop_event: threading.Event | None = None
+    wait_reader: float | None = None
+    drain_timeout: float = 2.0
+    on_start: Callable[[PtyLink], None] | None = None
+    on_progress: Callable[[SensorReport], None] | None = None
 
 
 class SensorPump:
@@ -294,20 +328,18 @@ class SensorPump:
 def run_paced(
     sensor: PacedSensor,
     link: PtyLink,
+    options: RunOptions | None = None,
     *,
-    seconds: float | None = None,
-    stop_event: threading.Event | None = None,
-    wait_reader: float | None = None,
-    drain_timeout: float = 2.0,
-    on_progress: Callable[[SensorReport], None] | None = None,
     progress_every_s: float = 0.5,
 ) -> SensorReport:
     """The blocking loop around :class:`SensorPump` (:meth:`VirtualSensor.run
     <vibration.acquisition.sensors.wire.VirtualSensor.run>` documents the parameters)."""
-    stop = stop_event if stop_event is not None else threading.Event()
-    if wait_reader is not None and not _wait_for_reader(link, wait_reader, stop):
+    opts = options if options is not None else RunOptions()
+    on_progress = opts.on_progress
+    stop = opts.stop_event if opts.stop_event is not None else threading.Event()
+    if opts.wait_reader is not None and not _wait_for_reader(link, opts.wait_reader, stop):
         return SensorReport()
-    pump = SensorPump(sensor, link, seconds=seconds)
+    pump = SensorPump(sensor, link, seconds=opts.seconds)
     next_report = time.monotonic() + progress_every_s
     while not stop.is_set():
         now = time.monotonic()
@@ -318,7 +350,7 @@ def run_paced(
             on_progress(pump.report)
             next_report = now + progress_every_s
         stop.wait(max(0.0, wake - time.monotonic()))
-    return pump.finish(drain_timeout)
+    return pump.finish(opts.drain_timeout)
 
 
 def _wait_for_reader(link: PtyLink, settle: float, stop: threading.Event) -> bool:

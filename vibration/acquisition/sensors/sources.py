@@ -15,6 +15,7 @@ import numpy as np
 from vibration.data.resample import resample
 from vibration.data.simulator import BearingSimulator, SimulatorConfig
 from vibration.errors import DatasetError
+from vibration.validation import is_finite_real, is_int
 
 __all__ = [
     "ArraySource",
@@ -26,7 +27,7 @@ __all__ = [
 
 
 def _fraction(name: str, value: float) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    ok = is_finite_real(value)
     if not (ok and 0.0 <= value <= 1.0):
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
 
@@ -62,7 +63,7 @@ class SimulatedSource:
     """
 
     def __init__(self, config: SimulatorConfig, block: int = 8192) -> None:
-        if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+        if not is_int(block) or block < 1:
             raise ValueError(f"block must be a positive integer, got {block!r}")
         self.config = config
         self.sample_rate = float(config.sample_rate)

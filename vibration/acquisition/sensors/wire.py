@@ -19,14 +19,13 @@ at the very end of the stream, which no later frame reveals.
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
 
-from vibration.acquisition.sensors.pump import SensorReport, run_paced
+from vibration.acquisition.sensors.pump import RunOptions, SensorReport, run_paced
 from vibration.acquisition.sensors.sources import SampleSource, _fraction
 from vibration.acquisition.serial_link import PtyLink
 from vibration.protocol import (
@@ -40,6 +39,7 @@ from vibration.protocol import (
     encode_frame,
     pack_frame,
 )
+from vibration.validation import is_int
 
 __all__ = ["Scorer", "VirtualSensor", "VirtualSensorConfig", "WireChunk"]
 
@@ -102,7 +102,7 @@ class VirtualSensorConfig:
         _ascii_id("sensor_id", self.sensor_id, 16)
         _ascii_id("firmware_version", self.firmware_version, 16)
         spf = self.samples_per_frame
-        if isinstance(spf, bool) or not isinstance(spf, int) or not 1 <= spf <= MAX_SAMPLE_VALUES:
+        if not is_int(spf) or not 1 <= spf <= MAX_SAMPLE_VALUES:
             raise ValueError(f"samples_per_frame must be in 1..{MAX_SAMPLE_VALUES}, got {spf!r}")
         hi = self.hello_interval_s
         if not (isinstance(hi, int | float) and math.isfinite(hi) and hi > 0):
@@ -115,10 +115,10 @@ class VirtualSensorConfig:
             raise ValueError(f"corrupt + drop must be <= 1, got {self.corrupt + self.drop!r}")
         if self.encoding == "ascii" and (self.corrupt or self.drop):
             raise ValueError("corrupt and drop apply to the binary protocol only")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+        if not is_int(self.seed) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         tx = self.tx_buffer_bytes
-        if isinstance(tx, bool) or not isinstance(tx, int) or tx < MAX_ENCODED + 1:
+        if not is_int(tx) or tx < MAX_ENCODED + 1:
             raise ValueError(f"tx_buffer_bytes must be >= {MAX_ENCODED + 1}, got {tx!r}")
 
 
@@ -323,46 +323,27 @@ class VirtualSensor:
     def run(
         self,
         link: PtyLink,
+        options: RunOptions | None = None,
         *,
-        seconds: float | None = None,
-        stop_event: threading.Event | None = None,
-        wait_reader: float | None = None,
-        drain_timeout: float = 2.0,
-        on_progress: Callable[[SensorReport], None] | None = None,
         progress_every_s: float = 0.5,
     ) -> SensorReport:
-        """Stream to ``link`` in real time until ``seconds``, the end of the source, or stop.
+        """Stream to ``link`` in real time until ``options.seconds``, the end of the source,
+        or ``options.stop_event``.
 
         Parameters
         ----------
         link : PtyLink
-        seconds : float, optional
-            Device seconds to stream: ``ceil(seconds * rate / samples_per_frame)`` frames.
-            None: until ``stop_event`` is set (or a finite source ends).
-        stop_event : threading.Event, optional
-            Set it (from a signal handler or another thread) for a clean stop.
-        wait_reader : float, optional
-            Boot only once a reader has held the link open for this many seconds (so the
-            reader's own flush at open cannot swallow the first frames); None: boot at once.
-        drain_timeout : float
-            At the end, wait up to this long for the reader to take every byte.
-        on_progress : callable, optional
-            Called with the running report every ``progress_every_s``.
+        options : RunOptions, optional
+            Duration, stop event, reader wait, drain timeout, progress callback
+            (``on_start`` is not used here: the link exists already). Default: endless.
+        progress_every_s : float
+            Seconds between ``options.on_progress`` calls.
 
         Returns
         -------
         SensorReport
         """
-        return run_paced(
-            self,
-            link,
-            seconds=seconds,
-            stop_event=stop_event,
-            wait_reader=wait_reader,
-            drain_timeout=drain_timeout,
-            on_progress=on_progress,
-            progress_every_s=progress_every_s,
-        )
+        return run_paced(self, link, options, progress_every_s=progress_every_s)
 
 
 def _ascii_lines(block: np.ndarray) -> bytes:
