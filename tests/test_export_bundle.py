@@ -19,7 +19,7 @@ from firmware_export.errors import ExportError, ParityError
 from firmware_export.exporter.bundle import ExportOptions, export_bundle
 from firmware_export.runtime.bundle import load_bundle
 from firmware_export.runtime.scorer import Int8Scorer
-from tests.conftest import require_tool
+from tests.support import require_tool
 from vibration.acquisition.serial_link import DEFAULT_BAUD
 from vibration.app.cli import main
 

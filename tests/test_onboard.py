@@ -51,6 +51,7 @@ def _read_frames(link: Path, stop: threading.Event, deadline_s: float) -> list:
     return frames
 
 
+@pytest.mark.tensorflow  # the sim_bundle fixture trains a model
 def test_onboard_host_engine_sends_the_bundles_scores(sim_bundle, tmp_path):
     link = tmp_path / "sensor"
     source = SimulatedSource(SimulatorConfig(fault="outer", severity=0.6, seed=5))
@@ -92,6 +93,7 @@ def test_onboard_host_engine_sends_the_bundles_scores(sim_bundle, tmp_path):
     assert sum(s.over for s in scores) > len(scores) // 2  # a severe fault
 
 
+@pytest.mark.tensorflow  # the sim_bundle fixture trains a model
 def test_onboard_refuses_a_source_at_another_rate(sim_bundle, tmp_path):
     source = SimulatedSource(SimulatorConfig(sample_rate=8000.0))
     with pytest.raises(ExportError, match="expects 12000 Hz"):
@@ -107,6 +109,7 @@ def test_onboard_choose_engine_rejects_unknown_names():
     assert choose_engine("host") == "host"
 
 
+@pytest.mark.tensorflow  # the sim_bundle fixture trains a model
 def test_simulate_cli_with_firmware_prints_scores_sent(sim_bundle, tmp_path):
     link = tmp_path / "cli-sensor"
     proc = subprocess.Popen(

@@ -20,7 +20,7 @@ from firmware_export.firmware.session import (
     run_sensor_firmware,
     samples_frames,
 )
-from tests.conftest import require_tool
+from tests.support import require_tool
 
 pytestmark = [pytest.mark.qemu, pytest.mark.armgcc]
 
