@@ -199,7 +199,10 @@ def load_replay(
         A recording directory (``meta.json`` + ``samples.i16``), or a CWRU ``.mat``, CSV,
         WAV or NPY file (:func:`vibration.data.importers.read_signal`).
     rate : float, optional
-        Resample to this rate (Hz); default: the recording's own rate.
+        Resample to this rate (Hz); default: the recording's own rate. The source's
+        ``sample_rate`` is the rate the resampler really made
+        (:func:`vibration.data.resample.resample`), which may differ from ``rate`` by
+        more than 1e-6 when no fraction with terms <= 1000 is closer.
     loop : bool
         Replay endlessly.
 
