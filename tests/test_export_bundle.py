@@ -19,7 +19,8 @@ from firmware_export.errors import ExportError, ParityError
 from firmware_export.exporter.bundle import ExportOptions, export_bundle
 from firmware_export.runtime.bundle import load_bundle
 from firmware_export.runtime.scorer import Int8Scorer
-from tests.conftest import require_tool
+from tests.support import require_tool
+from vibration.acquisition.serial_link import DEFAULT_BAUD
 from vibration.app.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.tensorflow]
@@ -314,6 +315,7 @@ def test_export_bundle_arduino_sketch_builds_and_sends_frames(bundle, tmp_path):
     cc = require_tool("gcc", "gcc")
     (tmp_path / "Arduino_stub.h").write_text(_ARDUINO_STUB)
     sketch = (out / "examples" / "tinypdm_sensor" / "tinypdm_sensor.ino").read_text()
+    assert f"BAUD = {DEFAULT_BAUD};" in sketch and "@BAUD@" not in sketch
     main_cpp = tmp_path / "main.cpp"
     main_cpp.write_text(
         sketch + "\nint main() { setup(); for (long i = 0; i < 60000; ++i) loop(); return 0; }\n"

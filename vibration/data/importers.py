@@ -9,10 +9,10 @@ directory of FEMTO snapshot CSVs, a FEMTO ``.npz``) as recordings.
 * sources that do not (NPY, CSV without a time column, other ``.mat`` files) are taken to
   be sampled at ``rate``, which is then required.
 
-Resampling is polyphase with scipy's anti-aliasing FIR (``resample_poly``; Kaiser window,
-cut-off at the lower of the two Nyquist frequencies). Import is all or nothing: every file
-is read and checked before anything is written, and a failure while writing removes what
-this call wrote. See ``docs/datasets.md``.
+Resampling is :func:`vibration.data.resample.resample` (polyphase, scipy's anti-aliasing
+FIR; Kaiser window, cut-off at the lower of the two Nyquist frequencies). Import is all or
+nothing: every file is read and checked before anything is written, and a failure while
+writing removes what this call wrote. See ``docs/datasets.md``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,9 @@ from vibration.data.dataset import (
     quantize,
     validate_name,
 )
+from vibration.data.resample import resample
 from vibration.errors import DatasetError
+from vibration.validation import is_int, is_real
 
 __all__ = [
     "CWRU_DEFAULT_RATE",
@@ -115,31 +116,11 @@ class ImportedSignal:
 def _check_target_rate(rate: float | None) -> float | None:
     if rate is None:
         return None
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate):
+    if not is_real(rate) or not math.isfinite(rate):
         raise DatasetError(f"rate must be a positive number of Hz, got {rate!r}")
     if rate <= 0:
         raise DatasetError(f"rate must be a positive number of Hz, got {rate!r}")
     return float(rate)
-
-
-def _resample(x: np.ndarray, source_rate: float, rate: float) -> tuple[np.ndarray, float]:
-    """Polyphase resampling of (n, axes) from ``source_rate`` to about ``rate``.
-
-    Returns the signal and its exact rate (``rate`` itself when the rational approximation
-    is within 1e-6).
-    """
-    if math.isclose(source_rate, rate, rel_tol=1e-9):
-        return x, source_rate
-    from scipy.signal import resample_poly
-
-    ratio = Fraction(rate / source_rate).limit_denominator(1000)
-    if ratio.numerator == 0 or ratio.numerator > 1000:
-        raise DatasetError(
-            f"cannot resample from {source_rate:g} Hz to {rate:g} Hz (ratio out of range)"
-        )
-    y = resample_poly(x, ratio.numerator, ratio.denominator, axis=0)
-    exact = source_rate * ratio.numerator / ratio.denominator
-    return y, (rate if math.isclose(exact, rate, rel_tol=1e-6) else exact)
 
 
 def _as_2d(x: np.ndarray, what: str) -> np.ndarray:
@@ -164,7 +145,7 @@ def _numeric(x: Any, what: str) -> np.ndarray:
 def _select_axis(x: np.ndarray, axis: int | None, what: str) -> np.ndarray:
     if axis is None:
         return x
-    if isinstance(axis, bool) or not isinstance(axis, int) or not 0 <= axis < x.shape[1]:
+    if not is_int(axis) or not 0 <= axis < x.shape[1]:
         raise DatasetError(f"{what}: axis must be in 0..{x.shape[1] - 1}, got {axis!r}")
     return x[:, axis : axis + 1]
 
@@ -313,7 +294,7 @@ def _read_mat(
             )
             label = UESTC_LABELS[uestc.group(1)]
     extra["source_rate"] = source_rate
-    x, final_rate = _resample(x, source_rate, target)
+    x, final_rate = resample(x, source_rate, target)
     return x, final_rate, extra, label, units
 
 
@@ -557,7 +538,7 @@ def _read_csv(path: Path, rate: float | None) -> tuple[np.ndarray, float, dict[s
     source_rate = 1.0 / step
     extra["source_rate"] = source_rate
     extra["time_column"] = header[time_col]
-    x, final_rate = _resample(x, source_rate, rate if rate is not None else source_rate)
+    x, final_rate = resample(x, source_rate, rate if rate is not None else source_rate)
     return x, final_rate, extra
 
 
@@ -584,7 +565,7 @@ def _read_wav(path: Path, rate: float | None) -> tuple[np.ndarray, float, dict[s
         raise DatasetError(f"{path.name}: {data.shape[1]} channels (at most {MAX_AXES})")
     x = x[:, None] if x.ndim == 1 else x
     target = rate if rate is not None else float(source_rate)
-    x, final_rate = _resample(x, float(source_rate), target)
+    x, final_rate = resample(x, float(source_rate), target)
     return x, final_rate, extra
 
 
@@ -643,7 +624,7 @@ def read_signal(
     """
     p = Path(path)
     rate = _check_target_rate(rate)
-    if axis is not None and (isinstance(axis, bool) or not isinstance(axis, int) or axis < 0):
+    if axis is not None and (not is_int(axis) or axis < 0):
         raise DatasetError(f"axis must be an integer >= 0, got {axis!r}")
     if not p.is_file() and not p.is_dir():
         raise DatasetError(f"no such file: {str(p)!r}")

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import click
 
-from dashboard.config import DashboardConfig
+from dashboard.config import DEFAULT_REFRESH_S, DashboardConfig
 from dashboard.serve import check_port, check_store, describe, is_loopback, serve
 from dashboard.state import StateRules
 from vibration.errors import StoreUnavailable
 
 __all__ = ["dashboard"]
+
+_RULES = StateRules()  # the defaults of the state rules, in one place
 
 
 @click.command()
@@ -41,21 +43,21 @@ __all__ = ["dashboard"]
 @click.option(
     "--refresh",
     type=click.FloatRange(min=1),
-    default=5.0,
+    default=DEFAULT_REFRESH_S,
     show_default=True,
     help="Fleet auto-refresh period, seconds.",
 )
 @click.option(
     "--expected-interval",
     type=click.FloatRange(min=0.001),
-    default=10.0,
+    default=_RULES.expected_interval_s,
     show_default=True,
     help="Seconds between messages of a healthy sensor.",
 )
 @click.option(
     "--offline-factor",
     type=click.FloatRange(min=1),
-    default=6.0,
+    default=_RULES.offline_factor,
     show_default=True,
     help="A sensor is offline after this many expected intervals of silence.",
 )

@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from vibration.acquisition.serial_link import DEFAULT_BAUD
 from vibration.telemetry.gateway import GatewayConfig, GatewayStatus, format_status, run_gateway
 
 __all__ = ["monitor"]
@@ -65,7 +66,7 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 @click.option(
     "--baud",
     type=click.IntRange(min=300),
-    default=921600,
+    default=DEFAULT_BAUD,
     show_default=True,
     help="Line speed of real UARTs (ptys and sockets ignore it).",
 )

@@ -16,6 +16,7 @@ from vibration.data.dataset.files import _ITEM, META_FILE, PART_SUFFIX, SAMPLES_
 from vibration.data.dataset.meta import RecordingMeta
 from vibration.errors import DatasetError
 from vibration.fileio import sha256_file
+from vibration.validation import is_integer
 
 __all__ = ["Recording", "iter_recordings", "list_recordings", "open_recording"]
 
@@ -89,7 +90,7 @@ class Recording:
         """
         raw = self.samples()
         if axis is not None:
-            if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+            if not is_integer(axis):
                 raise ValueError(f"axis must be an integer or None, got {axis!r}")
             if not 0 <= axis < self.meta.axes:
                 raise ValueError(f"axis must be in 0..{self.meta.axes - 1}, got {axis!r}")

@@ -14,6 +14,7 @@ import numpy as np
 
 from vibration.data.dataset.files import PART_SUFFIX
 from vibration.errors import DatasetError
+from vibration.validation import is_integer, is_number
 
 __all__ = [
     "MAX_AXES",
@@ -78,7 +79,7 @@ def validate_name(name: str) -> str:
 
 
 def _check_rate(sample_rate: Any) -> float:
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float | np.number):
+    if not is_number(sample_rate):
         raise DatasetError(f"sample_rate must be a number, got {sample_rate!r}")
     rate = float(sample_rate)
     if not math.isfinite(rate) or rate <= 0:
@@ -87,7 +88,7 @@ def _check_rate(sample_rate: Any) -> float:
 
 
 def _check_axes(axes: Any) -> int:
-    if isinstance(axes, bool) or not isinstance(axes, int | np.integer):
+    if not is_integer(axes):
         raise DatasetError(f"axes must be an integer, got {axes!r}")
     if not 1 <= int(axes) <= MAX_AXES:
         raise DatasetError(f"axes must be in 1..{MAX_AXES}, got {axes!r}")
@@ -95,7 +96,7 @@ def _check_axes(axes: Any) -> int:
 
 
 def _check_scale(scale: Any) -> float:
-    if isinstance(scale, bool) or not isinstance(scale, int | float | np.number):
+    if not is_number(scale):
         raise DatasetError(f"scale must be a number, got {scale!r}")
     value = float(scale)
     if not math.isfinite(value) or value <= 0:
@@ -143,7 +144,7 @@ def _check_counters(counters: Mapping[str, Any]) -> dict[str, int]:
     for key, value in counters.items():
         if not isinstance(key, str) or not key:
             raise DatasetError(f"counter names must be non-empty strings, got {key!r}")
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        if not is_integer(value) or value < 0:
             raise DatasetError(f"counter {key!r} must be an integer >= 0, got {value!r}")
         out[key] = int(value)
     return out

@@ -26,6 +26,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from vibration.errors import StoreError
+from vibration.validation import is_int, is_integer
 
 __all__ = [
     "EVENT_KINDS",
@@ -94,7 +95,7 @@ def check_name(name: object, what: str = "name") -> str:
 
 
 def _check_time(time_ns: object) -> None:
-    if isinstance(time_ns, bool) or not isinstance(time_ns, int | np.integer):
+    if not is_integer(time_ns):
         raise ValueError(f"time_ns must be an int, got {time_ns!r}")
     if not 0 <= time_ns <= _MAX_TIME_NS:
         raise ValueError(f"time_ns must be in [0, 2**63), got {time_ns!r}")
@@ -108,7 +109,7 @@ def _check_finite(**values: float) -> None:
 
 def _check_count(**values: int) -> None:
     for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        if not is_integer(value) or value < 0:
             raise ValueError(f"{key} must be a non-negative int, got {value!r}")
 
 
@@ -322,13 +323,11 @@ class Store(Protocol):
 def check_range(start_ns: int, end_ns: int, bucket_s: int | None = None) -> None:
     """Validate query arguments (``ValueError`` on bad ones)."""
     for name, value in (("start_ns", start_ns), ("end_ns", end_ns)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        if not is_integer(value):
             raise ValueError(f"{name} must be an int, got {value!r}")
     if end_ns < start_ns:
         raise ValueError(f"end_ns must be >= start_ns, got {start_ns!r}..{end_ns!r}")
-    if bucket_s is not None and (
-        isinstance(bucket_s, bool) or not isinstance(bucket_s, int) or bucket_s <= 0
-    ):
+    if bucket_s is not None and (not is_int(bucket_s) or bucket_s <= 0):
         raise ValueError(f"bucket_s must be a positive int or None, got {bucket_s!r}")
 
 
