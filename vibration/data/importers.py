@@ -375,7 +375,7 @@ def _snapshot_signal(
     parts = []
     final_rate = source_rate
     for snap in snapshots:
-        y, final_rate = _resample(snap, source_rate, target)
+        y, final_rate = resample(snap, source_rate, target)
         parts.append(y)
     lengths = np.array([p.shape[0] for p in parts], dtype=np.int64)
     gaps = tuple(int(g) for g in np.cumsum(lengths)[:-1])
