@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from vibration.commands.store_options import resolve_store_url, store_password_file_option
 from vibration.errors import StoreUnavailable
 
 from .config import DashboardConfig
@@ -23,6 +24,7 @@ __all__ = ["dashboard"]
     metavar="URL",
     help="Score store: sqlite:///path.db or influxdb://[user:pw@]host:port/db.",
 )
+@store_password_file_option
 @click.option(
     "--port", default=8501, show_default=True, type=click.IntRange(1, 65535), help="TCP port."
 )
@@ -68,11 +70,14 @@ def dashboard(
     refresh: float,
     expected_interval: float,
     offline_factor: float,
+    store_password_file: Path | None,
 ) -> None:
     """Serve the Streamlit dashboard (fleet, sensor timelines, alarms, models)."""
     from rich.console import Console
 
     console = Console(stderr=True)
+    # The password travels to the Streamlit child in its environment, never in its argv.
+    store_url = resolve_store_url(store_url, store_password_file)
     try:
         config = DashboardConfig(
             store_url=store_url,
