@@ -30,6 +30,7 @@ from vibration.errors import StoreError
 
 __all__ = [
     "EVENT_KINDS",
+    "PASSWORD_ENV",
     "Event",
     "PartialWriteError",
     "ScorePoint",
@@ -39,7 +40,6 @@ __all__ = [
     "StoreURLError",
     "check_name",
     "check_range",
-    "PASSWORD_ENV",
     "redact_url",
     "store_url_with_password",
 ]
