@@ -20,6 +20,8 @@ if reg.root is None:
     st.info("No model registry: start with `tinypdm dashboard --models DIR` to check models.")
 elif reg.error:
     st.warning(ui.md(reg.error))
+for problem in reg.problems():
+    st.warning(f"Model registry: {ui.md(problem)}")
 
 if not rows:
     st.info("No sensor has reported to this store yet.")
