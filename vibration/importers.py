@@ -38,6 +38,7 @@ from vibration.dataset import (
     quantize,
     validate_name,
 )
+from vibration.dataset.validation import check_sample_rate
 from vibration.errors import DatasetError
 
 __all__ = [
@@ -98,11 +99,7 @@ class ImportedSignal:
 def _check_target_rate(rate: float | None) -> float | None:
     if rate is None:
         return None
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate):
-        raise DatasetError(f"rate must be a positive number of Hz, got {rate!r}")
-    if rate <= 0:
-        raise DatasetError(f"rate must be a positive number of Hz, got {rate!r}")
-    return float(rate)
+    return check_sample_rate(rate, "rate")
 
 
 def _resample(x: np.ndarray, source_rate: float, rate: float) -> tuple[np.ndarray, float]:
@@ -163,7 +160,64 @@ def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
         raise DatasetError(f"cannot read manifest {str(path)!r}: {exc}") from None
     if not rows or "file" not in rows[0]:
         raise DatasetError(f"manifest {str(path)!r} has no 'file' column")
+    missing = [c for c in _MANIFEST_COLUMNS if c not in rows[0]]
+    if missing:
+        raise DatasetError(
+            f"manifest {str(path)!r} lacks the column(s) {', '.join(missing)} "
+            f"(needed: {', '.join(_MANIFEST_COLUMNS)})"
+        )
     return {row["file"]: row for row in rows}
+
+
+_MANIFEST_COLUMNS = ("file", "file_id", "condition", "fault_diam_mil", "load_hp", "rpm", "fs_hz")
+
+
+def _manifest_fields(row: dict[str, str], where: str) -> dict[str, Any]:
+    """The checked fields of one CWRU manifest row (one clear error per bad cell)."""
+
+    def cell(column: str) -> str:
+        value = row.get(column)
+        if value is None or not str(value).strip():
+            raise DatasetError(f"{where}: {column} is empty")
+        return str(value).strip()
+
+    def number(column: str) -> float:
+        text = cell(column)
+        try:
+            value = float(text)
+        except ValueError:
+            raise DatasetError(f"{where}: {column} must be a number, got {text!r}") from None
+        if not (math.isfinite(value) and value >= 0):
+            raise DatasetError(f"{where}: {column} must be a finite number >= 0, got {text!r}")
+        return value
+
+    text = cell("file_id")
+    if not re.fullmatch(r"\d{1,9}", text):
+        raise DatasetError(f"{where}: file_id must be a whole number, got {text!r}")
+    fs_text = cell("fs_hz")
+    try:
+        fs = float(fs_text)
+    except ValueError:
+        raise DatasetError(f"{where}: fs_hz must be a number, got {fs_text!r}") from None
+    return {
+        "file_id": int(text),
+        "condition": cell("condition"),
+        "fault_diameter_mil": number("fault_diam_mil"),
+        "load_hp": number("load_hp"),
+        "rpm": number("rpm"),
+        "fs_hz": check_sample_rate(fs, f"{where}: fs_hz"),
+    }
+
+
+def _rpm_variable(mat: dict[str, Any], name: str, where: str) -> float:
+    """The shaft speed in a CWRU ``X<id>RPM`` variable: one finite number >= 0."""
+    value = np.asarray(mat[name])
+    if value.dtype.kind not in "iuf" or value.size == 0:
+        raise DatasetError(f"{where}: {name} must hold the shaft speed in rpm, a number")
+    rpm = float(value.ravel()[0])
+    if not (math.isfinite(rpm) and rpm >= 0):
+        raise DatasetError(f"{where}: {name} must be a finite number >= 0, got {rpm!r}")
+    return rpm
 
 
 def _manifest_row(path: Path, manifest: str | os.PathLike[str] | None) -> dict[str, str] | None:
@@ -216,12 +270,13 @@ def _read_mat(
     }  # fmt: skip
     if not arrays:
         raise DatasetError(f"{path.name}: no numeric array in this MATLAB file")
-    row = _manifest_row(path, manifest)
+    raw_row = _manifest_row(path, manifest)
+    row = None if raw_row is None else _manifest_fields(raw_row, f"manifest row {path.name!r}")
     de = sorted(k for k in arrays if re.fullmatch(r"X\d+_DE_time", k))
     cwru = row is not None or bool(de)
     if variable is None:
         if de:
-            wanted = f"X{int(row['file_id']):03d}_DE_time" if row and row.get("file_id") else None
+            wanted = f"X{row['file_id']:03d}_DE_time" if row else None
             name = wanted if wanted in arrays else de[0]
         elif len(arrays) == 1:
             name = next(iter(arrays))
@@ -248,15 +303,15 @@ def _read_mat(
     if row is not None:
         extra.update(
             {
-                "cwru_file_id": int(row["file_id"]),
+                "cwru_file_id": row["file_id"],
                 "condition": row["condition"],
-                "fault_diameter_mil": float(row["fault_diam_mil"]),
-                "load_hp": float(row["load_hp"]),
-                "rpm": float(row["rpm"]),
+                "fault_diameter_mil": row["fault_diameter_mil"],
+                "load_hp": row["load_hp"],
+                "rpm": row["rpm"],
             }
         )
         label = _cwru_label(row["condition"])
-        source_rate = float(row["fs_hz"])
+        source_rate = row["fs_hz"]
     elif cwru:
         label = _label_from_cwru_name(path.stem)
         match = re.search(r"(?:^|_)(12|48)k(?:_|$)", path.stem)
@@ -264,7 +319,7 @@ def _read_mat(
             source_rate = float(match.group(1)) * 1000.0
     rpm_vars = [k for k in mat if re.fullmatch(r"X\d+RPM", k)]
     if "rpm" not in extra and rpm_vars:
-        extra["rpm"] = float(np.asarray(mat[rpm_vars[0]]).ravel()[0])
+        extra["rpm"] = _rpm_variable(mat, rpm_vars[0], path.name)
     if cwru:
         extra["importer"] = "cwru-mat"
         if source_rate is None:
@@ -343,7 +398,9 @@ def _read_csv(path: Path, rate: float | None) -> tuple[np.ndarray, float, dict[s
             f"{path.name}: time column {header[time_col]!r} is not uniformly sampled "
             "(resample it first, or drop it and give --rate)"
         )
-    source_rate = 1.0 / step
+    source_rate = check_sample_rate(
+        1.0 / step, f"{path.name}: sample rate of the time column {header[time_col]!r}"
+    )
     extra["source_rate"] = source_rate
     extra["time_column"] = header[time_col]
     x, final_rate = _resample(x, source_rate, rate if rate is not None else source_rate)
@@ -368,6 +425,7 @@ def _read_wav(path: Path, rate: float | None) -> tuple[np.ndarray, float, dict[s
         x = data.astype(np.float64) / 2 ** (bits - 1)
     else:
         x = data.astype(np.float64)
+    check_sample_rate(float(source_rate), f"{path.name}: WAV sample rate")
     extra = {"importer": "wav", "source_rate": float(source_rate), "wav_dtype": str(data.dtype)}
     if data.ndim == 2 and data.shape[1] > MAX_AXES:
         raise DatasetError(f"{path.name}: {data.shape[1]} channels (at most {MAX_AXES})")
