@@ -435,3 +435,20 @@ def test_export_bundle_verify_refuses_paths_outside_the_bundle(bundle, tmp_path,
     digest = hashlib.sha256(target.read_bytes()).hexdigest() if target.is_file() else "0" * 64
     _rewrite_manifest(copy, lambda m: m["files"].update({rel: digest}))
     assert "not a relative path inside the bundle" in _verify_error(copy, capsys)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: m["alarm_policy"].update(k=0), "AlarmPolicy.k must be in 1..n"),
+        (lambda m: m.update(threshold=0.0), "threshold must be > 0, got 0.0"),
+        (lambda m: m.update(threshold=float("nan")), "threshold must be > 0, got nan"),
+    ],
+    ids=["k0", "threshold0", "threshold-nan"],
+)
+def test_export_bundle_verify_refuses_a_tampered_decision(
+    bundle, tmp_path, capsys, change, message
+):
+    copy = _copy(bundle[0], tmp_path)
+    _rewrite_manifest(copy, change)
+    assert message in _verify_error(copy, capsys)
