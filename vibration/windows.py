@@ -55,6 +55,9 @@ class RecordingWindows:
     starts : ndarray of shape (n_windows,), int64
         First sample of each window.
     features : ndarray of shape (n_windows, n_features), float64
+    flat : bool
+        Every sample of the recording's axis has the same value (all zeros, say): a dead
+        or disconnected sensor, nothing to learn from.
     """
 
     name: str
@@ -64,6 +67,7 @@ class RecordingWindows:
     sample_rate: float
     starts: NDArray[np.int64] = field(repr=False)
     features: NDArray[np.float64] = field(repr=False)
+    flat: bool = False
 
     @property
     def n_windows(self) -> int:
@@ -146,6 +150,7 @@ def recording_windows(recording: Recording, config: FeatureConfig) -> RecordingW
         sample_rate=recording.meta.sample_rate,
         starts=starts,
         features=features,
+        flat=bool(raw.size) and int(raw.min()) == int(raw.max()),
     )
 
 

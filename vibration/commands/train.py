@@ -105,6 +105,12 @@ def train_model(
             for w in windows
         ],
         "ignored": [{"name": r.name, "label": r.meta.label} for r in skipped],
+        "warnings": [
+            f"recording {w.name} is a flat signal (every sample the same, e.g. all zeros): "
+            "a dead or disconnected sensor? The model learns nothing from it"
+            for w in windows
+            if w.flat
+        ],
         "seed": seed,
         "fine_tuned_from": None,
     }
@@ -202,6 +208,8 @@ def train(
                 highlight=False,
                 markup=False,
             )
+        for warning in summary["warnings"]:
+            err.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
         n = sum(r["n_windows"] for r in summary["recordings"])
         n_rec = len(summary["recordings"])
         err.print(
