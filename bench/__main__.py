@@ -20,7 +20,7 @@ import traceback
 
 from bench._table import Row, print_rows
 
-_ORDER = ["decoder", "capture", "cwru", "firmware", "influx", "gateway", "dashboard"]
+_ORDER = ["decoder", "capture", "import", "cwru", "firmware", "influx", "gateway", "dashboard"]
 
 
 def _topics() -> list[str]:
