@@ -88,6 +88,9 @@ class RegistryEntry:
         except OSError as exc:
             return f"(cannot read {self.report_md.name}: {exc})"
         text = _IMAGE_LINK.sub("", text)
+        # Whatever image syntax is left (reference style, nested brackets) stays text:
+        # the browser must not fetch anything a report names.
+        text = text.replace("![", "\\![")
         if demote:
             text = _HEADING.sub(lambda m: "#" * min(6, len(m.group(1)) + demote) + " ", text)
         return text

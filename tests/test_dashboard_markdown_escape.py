@@ -110,3 +110,22 @@ def test_md_renders_as_the_literal_text(text):
 
 def _escape_html(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def test_models_page_report_cannot_make_the_browser_fetch_images(hostile_fleet, tmp_path):
+    import os
+
+    entry = Path(os.environ[ENV_MODELS]) / "zz-hostile"
+    entry.mkdir()
+    (entry / "model.json").write_text("{}")
+    (entry / "report.md").write_text(
+        "# Report\n\n![a][r] and ![b [c]](//host/n) and ![d](//host/i)\n\n[r]: //host/r\n"
+    )
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("app_pages/models.py").run()
+    at.selectbox(key="model_pick").select("zz-hostile").run()
+    assert not at.exception, at.exception
+    shown = [m.value for m in at.markdown if "Report" in m.value]
+    assert shown
+    for text in shown:
+        assert "<img" not in _PARSER.render(text), text
