@@ -224,7 +224,7 @@ def test_models_page_flags_sensors_whose_model_is_not_the_expected_one(fleet):
     assert devices.loc["motor-1", "check"] == "⚠️ outdated"
     assert devices.loc["motor-1", "expected"] == "bundles/v2"
     warnings = sorted(w.value for w in at.warning)
-    assert warnings == ["motor-1: model outdated", "pump-2: model unknown"]
+    assert warnings == [ui.md("motor-1") + ": model outdated", ui.md("pump-2") + ": model unknown"]
     assert sorted(frame(at, "registry")["name"]) == ["ae-v1", "bundles/v1", "bundles/v2"]
     at.selectbox(key="model_pick").select("ae-v1").run()
     assert any("AUC 0.998" in m.value for m in at.markdown)
@@ -256,7 +256,7 @@ def test_app_without_store_setting_explains_how_to_start(monkeypatch):
     monkeypatch.delenv(ENV_STORE, raising=False)
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
-    assert "tinypdm dashboard --store URL" in at.error[0].value
+    assert ui.md("tinypdm dashboard --store URL") in at.error[0].value
 
 
 def test_sample_fleet_is_deterministic(tmp_path):

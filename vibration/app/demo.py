@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from vibration.errors import TinyPdmError
+from vibration.telemetry.stores.base import redact_url
 
 __all__ = ["DemoConfig", "Tick", "run_demo"]
 
@@ -429,7 +430,7 @@ def run_demo(
                 "or remove it"
             )
     seconds: dict[str, float] = {}
-    summary: dict[str, Any] = {"out": str(cfg.out), "store": cfg.store}
+    summary: dict[str, Any] = {"out": str(cfg.out), "store": redact_url(cfg.store)}
 
     def timed(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         if stop.is_set():

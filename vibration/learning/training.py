@@ -97,6 +97,12 @@ def train_model(
             for w in windows
         ],
         "ignored": [{"name": r.name, "label": r.meta.label} for r in skipped],
+        "warnings": [
+            f"recording {w.name} is a flat signal (every sample the same, e.g. all zeros): "
+            "a dead or disconnected sensor? The model learns nothing from it"
+            for w in windows
+            if w.flat
+        ],
         "seed": seed,
         "fine_tuned_from": None,
     }

@@ -9,6 +9,7 @@ import click
 from dashboard.config import DEFAULT_REFRESH_S, DashboardConfig
 from dashboard.serve import check_port, check_store, describe, is_loopback, serve
 from dashboard.state import StateRules
+from vibration.app.commands.store_options import resolve_store_url, store_password_file_option
 from vibration.errors import StoreUnavailable
 
 __all__ = ["dashboard"]
@@ -24,6 +25,7 @@ _RULES = StateRules()  # the defaults of the state rules, in one place
     metavar="URL",
     help="Score store: sqlite:///path.db or influxdb://[user:pw@]host:port/db.",
 )
+@store_password_file_option
 @click.option(
     "--port", default=8501, show_default=True, type=click.IntRange(1, 65535), help="TCP port."
 )
@@ -69,6 +71,7 @@ def dashboard(
     refresh: float,
     expected_interval: float,
     offline_factor: float,
+    store_password_file: Path | None,
 ) -> None:
     """Serve the Streamlit dashboard (fleet, sensor timelines, alarms, models)."""
     from rich.console import Console
@@ -78,6 +81,8 @@ def dashboard(
     require_extra("streamlit", "pandas")
 
     console = Console(stderr=True)
+    # The password travels to the Streamlit child in its environment, never in its argv.
+    store_url = resolve_store_url(store_url, store_password_file)
     try:
         config = DashboardConfig(
             store_url=store_url,

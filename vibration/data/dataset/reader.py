@@ -177,8 +177,10 @@ def open_recording(path: str | os.PathLike[str]) -> Recording:
         raw = json.loads(meta_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DatasetError(f"not a recording (no {META_FILE}): {str(p)!r}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError, int too long
         raise DatasetError(f"unreadable {META_FILE} in {str(p)!r}: {exc}") from None
+    except RecursionError:
+        raise DatasetError(f"unreadable {META_FILE} in {str(p)!r}: nested too deeply") from None
     try:
         meta = RecordingMeta.from_dict(raw)
     except DatasetError as exc:

@@ -21,6 +21,7 @@ __all__ = [
     "MAX_SAMPLE_RATE_HZ",
     "MIN_SAMPLE_RATE_HZ",
     "SAMPLE_RATE_RANGE",
+    "check_sample_rate",
     "implausible_rate",
     "validate_name",
 ]
@@ -58,6 +59,22 @@ def _hz(rate: float) -> str:
     return f"{rate:g} Hz"
 
 
+def check_sample_rate(fs: Any, what: str = "sample rate") -> float:
+    """``fs`` as a float when it is a plausible sample rate, else :class:`DatasetError`.
+
+    Plausible: a finite number of Hz in ``MIN_SAMPLE_RATE_HZ..MAX_SAMPLE_RATE_HZ``; the
+    message names the accepted range.
+    """
+    if isinstance(fs, bool) or not isinstance(fs, int | float | np.number):
+        raise DatasetError(f"{what} must be a number of Hz, got {fs!r}")
+    rate = float(fs)
+    if not (MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ):  # also false for NaN
+        raise DatasetError(
+            f"{what} must be {MIN_SAMPLE_RATE_HZ:g}..{MAX_SAMPLE_RATE_HZ:g} Hz, got {fs!r}"
+        )
+    return rate
+
+
 _NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
 _MAX_NAME = 200
 
@@ -79,12 +96,7 @@ def validate_name(name: str) -> str:
 
 
 def _check_rate(sample_rate: Any) -> float:
-    if not is_number(sample_rate):
-        raise DatasetError(f"sample_rate must be a number, got {sample_rate!r}")
-    rate = float(sample_rate)
-    if not math.isfinite(rate) or rate <= 0:
-        raise DatasetError(f"sample_rate must be finite and > 0, got {sample_rate!r}")
-    return rate
+    return check_sample_rate(sample_rate, "sample_rate")
 
 
 def _check_axes(axes: Any) -> int:
