@@ -20,7 +20,17 @@ import traceback
 
 from bench._table import Row, print_rows
 
-_ORDER = ["decoder", "capture", "cwru", "firmware", "influx", "gateway", "dashboard"]
+_ORDER = [
+    "decoder",
+    "capture",
+    "import",
+    "cwru",
+    "operating_point",
+    "firmware",
+    "influx",
+    "gateway",
+    "dashboard",
+]
 
 
 def _topics() -> list[str]:

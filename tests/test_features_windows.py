@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vibration.learning import windows as windows_module
 from vibration.data.dataset import open_recording, write_recording
 from vibration.errors import ModelError
+from vibration.learning import windows as windows_module
 from vibration.learning.features import FeatureConfig, extract_features
 from vibration.learning.windows import common_sample_rate, load_windows, recording_windows
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from vibration.app.extras import missing_extra
 from vibration.errors import TinyPdmError
 
 # name -> ("module:attribute", one-line help). The module defines a click command.
@@ -84,27 +85,6 @@ def cli() -> None:
     Plant engineer:  tinypdm monitor / dashboard.
     Everything:      tinypdm demo
     """
-
-
-#: Third-party packages of each optional extra (pyproject.toml), by import name. The base
-#: install (protocol, capture, datasets, gateway, stores) needs none of them.
-EXTRAS: dict[str, str] = {
-    "tensorflow": "train",
-    "keras": "train",
-    "sklearn": "train",
-    "ai_edge_litert": "train",
-    "tflite_micro": "train",
-    "matplotlib": "train",
-    "streamlit": "dashboard",
-    "pandas": "dashboard",
-    "altair": "dashboard",
-}
-
-
-def missing_extra(exc: ModuleNotFoundError) -> str | None:
-    """The extra that installs the module ``exc`` is about, or None if it is not ours."""
-    top = (exc.name or "").split(".")[0]
-    return EXTRAS.get(top)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -55,6 +56,19 @@ class RecordingWindows:
     starts : ndarray of shape (n_windows,), int64
         First sample of each window.
     features : ndarray of shape (n_windows, n_features), float64
+    start_s : ndarray of shape (n_windows,), float64, or None
+        Time of each window's first sample, seconds from the recording's start, with the
+        segments timed by :meth:`Recording.segment_times` (a snapshot series by its
+        clocks). None: ``starts / sample_rate``.
+    segment : ndarray of shape (n_windows,), int64, or None
+        Index of the segment (:meth:`Recording.segments`) each window lies in.
+    duration_s : float or None
+        The recording's duration, :meth:`Recording.duration_s`.
+    extra : dict
+        The recording's ``extra`` metadata (``rpm``, ``load``, ...).
+    flat : bool
+        Every sample of the recording's axis has the same value (all zeros, say): a dead
+        or disconnected sensor, nothing to learn from.
     """
 
     name: str
@@ -64,6 +78,11 @@ class RecordingWindows:
     sample_rate: float
     starts: NDArray[np.int64] = field(repr=False)
     features: NDArray[np.float64] = field(repr=False)
+    start_s: NDArray[np.float64] | None = field(default=None, repr=False)
+    segment: NDArray[np.int64] | None = field(default=None, repr=False)
+    duration_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, hash=False)
+    flat: bool = False
 
     @property
     def n_windows(self) -> int:
@@ -72,6 +91,8 @@ class RecordingWindows:
 
     def times(self, config: FeatureConfig) -> NDArray[np.float64]:
         """Time of each window's last sample, seconds from the recording's start."""
+        if self.start_s is not None:
+            return self.start_s + config.window / self.sample_rate
         return (self.starts + config.window) / self.sample_rate
 
     def hours(self, config: FeatureConfig) -> float:
@@ -138,14 +159,29 @@ def recording_windows(recording: Recording, config: FeatureConfig) -> RecordingW
         # Physical units exactly as Recording.physical() (float32 scale * int16).
         windows = raw[chunk[:, None] + offsets].astype(np.float32) * scale
         features[first : first + chunk.size] = window_features(windows, config)
+    segments = recording.segments()
+    bounds = np.array([a for a, _ in segments], dtype=np.int64)
+    segment = np.searchsorted(bounds, starts, side="right").astype(np.int64) - 1
+    seg_times = np.asarray(recording.segment_times(), dtype=np.float64)
+    rate = recording.meta.sample_rate
+    start_s = (
+        seg_times[segment] + (starts - bounds[segment]) / rate
+        if starts.size
+        else np.zeros(0, dtype=np.float64)
+    )
     return RecordingWindows(
         name=recording.name,
         label=recording.meta.label,
         path=str(recording.path),
         sha256=recording_sha256(recording),
-        sample_rate=recording.meta.sample_rate,
+        sample_rate=rate,
         starts=starts,
         features=features,
+        start_s=start_s,
+        segment=segment,
+        duration_s=recording.duration_s(),
+        extra=dict(recording.meta.extra),
+        flat=bool(raw.size) and int(raw.min()) == int(raw.max()),
     )
 
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import click
 
+from vibration.acquisition.serial_link import DEFAULT_BAUD
+from vibration.app.commands.store_options import resolve_store_url, store_password_file_option
 from vibration.telemetry.gateway import GatewayConfig, GatewayStatus, format_status, run_gateway
 
 __all__ = ["monitor"]
@@ -61,13 +63,22 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     metavar="URL",
     help="sqlite:///path.db or influxdb://[user:pw@]host:port/db.",
 )
+@store_password_file_option
 @click.option("--asset", default="default", show_default=True, help="Asset tag of these sensors.")
 @click.option(
     "--baud",
     type=click.IntRange(min=300),
-    default=921600,
+    default=DEFAULT_BAUD,
     show_default=True,
     help="Line speed of real UARTs (ptys and sockets ignore it).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["auto", "binary", "ascii"]),
+    default="auto",
+    show_default=True,
+    help="Stream type of the sensors; auto detects it per connection (boot text that "
+    "precedes binary frames is skipped and counted).",
 )
 @click.option(
     "--bundle",
@@ -105,12 +116,14 @@ def monitor(
     store_url: str,
     asset: str,
     baud: int,
+    mode: str,
     bundle: Path | None,
     seconds: float | None,
     as_json: bool,
     spool_dir: Path | None,
     spool_max_mb: int,
     batch_interval: float,
+    store_password_file: Path | None,
 ) -> None:
     """Read sensors on serial ports and write their scores to a store.
 
@@ -121,12 +134,14 @@ def monitor(
     from rich.console import Console
     from rich.logging import RichHandler
 
+    store_url = resolve_store_url(store_url, store_password_file)
     try:
         config = GatewayConfig(
             ports=ports,
             store_url=store_url,
             asset=asset,
             baudrate=baud,
+            mode=None if mode == "auto" else mode,
             spool_dir=str(spool_dir) if spool_dir is not None else None,
             spool_max_bytes=spool_max_mb * 2**20,
             batch_interval_s=batch_interval,
@@ -184,5 +199,13 @@ def monitor(
         f"{report.spool_pending} still in the spool, {report.lost} lost"
     )
     console.print(summary, highlight=False, soft_wrap=True)
+    for link in report.links:
+        if link.line_errors or link.skipped_bytes:
+            console.print(
+                f"{link.sensor or link.port}: not understood: {link.line_errors} text line(s), "
+                f"{link.skipped_bytes} byte(s) of boot text skipped (mode {link.mode or '?'})",
+                highlight=False,
+                soft_wrap=True,
+            )
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))

@@ -16,6 +16,7 @@ from vibration.data.dataset.files import _ITEM, META_FILE, PART_SUFFIX, SAMPLES_
 from vibration.data.dataset.meta import RecordingMeta
 from vibration.errors import DatasetError
 from vibration.fileio import sha256_file
+from vibration.validation import is_integer
 
 __all__ = ["Recording", "iter_recordings", "list_recordings", "open_recording"]
 
@@ -89,7 +90,7 @@ class Recording:
         """
         raw = self.samples()
         if axis is not None:
-            if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+            if not is_integer(axis):
                 raise ValueError(f"axis must be an integer or None, got {axis!r}")
             if not 0 <= axis < self.meta.axes:
                 raise ValueError(f"axis must be in 0..{self.meta.axes - 1}, got {axis!r}")
@@ -107,6 +108,42 @@ class Recording:
         n = self.meta.samples
         cuts = [0, *(g for g in self.meta.gaps if 0 < g < n), n]
         return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+
+    def segment_times(self) -> list[float]:
+        """Time of each segment's first sample, seconds from the recording's start.
+
+        A snapshot series (``extra["segment_start_s"]``, one number per segment, written by
+        the snapshot importers) is timed by its clocks; otherwise a segment starts at its
+        first sample index / ``sample_rate`` (a gap from lost frames is not timed).
+
+        Returns
+        -------
+        list of float
+            One per :meth:`segments` entry, non-decreasing.
+        """
+        segments = self.segments()
+        rate = self.meta.sample_rate
+        stored = self.meta.extra.get("segment_start_s")
+        if (
+            isinstance(stored, list)
+            and len(stored) >= len(segments)
+            and all(
+                isinstance(v, int | float) and not isinstance(v, bool)
+                for v in stored[: len(segments)]
+            )
+        ):
+            times = [float(v) for v in stored[: len(segments)]]
+            if all(b >= a for a, b in itertools.pairwise(times)):
+                return times
+        return [start / rate for start, _ in segments]
+
+    def duration_s(self) -> float:
+        """Seconds from the first sample to the end of the last one (segment times included)."""
+        segments = self.segments()
+        if not segments:
+            return 0.0
+        start, stop = segments[-1]
+        return self.segment_times()[-1] + (stop - start) / self.meta.sample_rate
 
     def verify(self) -> None:
         """Check ``samples.i16`` against the SHA-256 in ``meta.json`` (complete recordings).
@@ -140,8 +177,10 @@ def open_recording(path: str | os.PathLike[str]) -> Recording:
         raw = json.loads(meta_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DatasetError(f"not a recording (no {META_FILE}): {str(p)!r}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError, int too long
         raise DatasetError(f"unreadable {META_FILE} in {str(p)!r}: {exc}") from None
+    except RecursionError:
+        raise DatasetError(f"unreadable {META_FILE} in {str(p)!r}: nested too deeply") from None
     try:
         meta = RecordingMeta.from_dict(raw)
     except DatasetError as exc:

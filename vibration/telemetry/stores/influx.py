@@ -29,11 +29,12 @@ import re
 import threading
 import urllib.parse
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vibration.errors import StoreError, StoreUnavailable
 from vibration.telemetry.stores.base import (
+    PASSWORD_ENV,
     Event,
     PartialWriteError,
     ScorePoint,
@@ -43,6 +44,7 @@ from vibration.telemetry.stores.base import (
     check_name,
     check_range,
     redact_url,
+    store_url_with_password,
 )
 
 __all__ = ["InfluxStore", "InfluxURL", "parse_influx_url"]
@@ -63,7 +65,7 @@ class InfluxURL:
     port: int
     database: str
     user: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     timeout: float = 10.0
 
     @property
@@ -86,6 +88,7 @@ def parse_influx_url(url: str) -> InfluxURL:
     """
     shown = redact_url(url)
     hint = "expected influxdb://[user:password@]host[:port]/database"
+    url = store_url_with_password(url, environ={})  # percent-encode a password's / @ :
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port or 8086
@@ -113,7 +116,10 @@ def parse_influx_url(url: str) -> InfluxURL:
     user = urllib.parse.unquote(parts.username) if parts.username is not None else None
     password = urllib.parse.unquote(parts.password) if parts.password is not None else None
     if user is not None and password is None:
-        raise StoreURLError(f"bad InfluxDB URL {shown!r}: user without password")
+        raise StoreURLError(
+            f"bad InfluxDB URL {shown!r}: user without password (put it in {PASSWORD_ENV} "
+            "or a file named by --store-password-file)"
+        )
     return InfluxURL(
         tls=parts.scheme == "influxdbs",
         host=parts.hostname,
@@ -203,7 +209,7 @@ class InfluxStore:
     """
 
     def __init__(self, url: str, *, token: str | None = None) -> None:
-        self._parsed = parse_influx_url(url)
+        self._parsed = parse_influx_url(store_url_with_password(url))
         p = self._parsed
         self._auth_header: str | None = None
         if p.user is not None:
@@ -348,12 +354,15 @@ class InfluxStore:
             Server unreachable, timed out or answered 5xx (nothing or part was written;
             retrying is safe because points are idempotent).
         PartialWriteError
-            The server stored part of a POST and rejected ``dropped`` points.
+            The server stored part of the lines and rejected ``dropped`` of them (raised
+            after every POST was sent: a partial POST does not stop the next ones).
         StoreError
             Authentication failed, or the server rejected the batch.
         """
         self._ensure_database()
         params = {"db": self._parsed.database, "precision": "ns"}
+        partial: list[str] = []
+        dropped = 0
         for start in range(0, len(lines), _LINES_PER_POST):
             body = "\n".join(lines[start : start + _LINES_PER_POST]).encode()
             for attempt in (0, 1):
@@ -367,9 +376,13 @@ class InfluxStore:
                     continue
                 if status == 400 and text.startswith("partial write"):
                     m = _DROPPED_RE.search(text)
-                    dropped = int(m.group(1)) if m else 0
-                    raise PartialWriteError(f"{self.url}: {text}", dropped)
+                    n = len(lines[start : start + _LINES_PER_POST])
+                    dropped += min(int(m.group(1)), n) if m else n
+                    partial.append(text)
+                    break
                 raise self._error(status, data, "write")
+        if partial:
+            raise PartialWriteError(f"{self.url}: {'; '.join(partial)}", dropped)
 
     def write_scores(self, points: Sequence[ScorePoint]) -> None:
         self.write_lines(score_lines(points))
