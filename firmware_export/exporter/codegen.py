@@ -238,9 +238,7 @@ class FirmwareSpec:
                 f"n={self.alarm_n!r}"
             )
         if not 0.0 < float(self.alarm_clear_ratio) <= 1.0:
-            raise ValueError(
-                f"alarm_clear_ratio must be in (0, 1], got {self.alarm_clear_ratio!r}"
-            )
+            raise ValueError(f"alarm_clear_ratio must be in (0, 1], got {self.alarm_clear_ratio!r}")
         if not 1 <= self.alarm_clear_windows <= 65535:
             raise ValueError(
                 f"alarm_clear_windows must be in 1..65535, got {self.alarm_clear_windows!r}"

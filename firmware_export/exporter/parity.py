@@ -390,9 +390,7 @@ def rung5_lifecycle(
     )
 
 
-def rung6_severity(
-    host: Any, streams: Sequence[ParityStream], config: FeatureConfig
-) -> RungResult:
+def rung6_severity(host: Any, streams: Sequence[ParityStream], config: FeatureConfig) -> RungResult:
     """C velocity RMS and ISO zone vs the float64 reference on every stream's windows."""
     worst = 0.0
     zone_diff = n_windows = 0

@@ -561,7 +561,8 @@ class HostDecoder:
         host._lib.tinypdm_frame_decoder_init(self._d)
 
     def control(self) -> tuple[int, float] | None:
-        """(command, value) of the last frame when it was CONTROL (``tinypdm_frame_decode_control``)."""
+        """(command, value) of the last frame when it was CONTROL, else None
+        (``tinypdm_frame_decode_control``)."""
         out = np.zeros(2, dtype=np.float32)
         if not self._host._lib.tinypdm_host_decoder_control(self._d, _ptr(out)):
             return None
