@@ -42,7 +42,12 @@ def test_evaluate_roc_curve_runs_from_corner_to_corner():
 def test_evaluate_detection_figures_follow_their_definitions():
     scores = np.array([0.1, 2.0, 2.0, 2.0, 0.1, 0.1, 0.1, 2.0, 2.0, 2.0])
     figures = detection_figures(
-        scores, 1.0, AlarmPolicy(3, 4), hours=0.5, is_normal=False, reference=np.zeros(5)
+        scores,
+        1.0,
+        AlarmPolicy(3, 4, clear_windows=3),
+        hours=0.5,
+        is_normal=False,
+        reference=np.zeros(5),
     )
     assert figures == {
         "auc": 1.0,
@@ -52,11 +57,22 @@ def test_evaluate_detection_figures_follow_their_definitions():
         "alarms_per_hour": 4.0,
     }
     normal = detection_figures(
-        scores, 1.0, AlarmPolicy(1, 1), hours=1.0, is_normal=True, reference=np.zeros(5)
+        scores,
+        1.0,
+        AlarmPolicy(1, 1, clear_windows=1),
+        hours=1.0,
+        is_normal=True,
+        reference=np.zeros(5),
     )
     assert normal["auc"] is None
     assert normal["false_alarm_rate"] == normal["detection_rate"] == 0.6
     assert normal["alarms"] == 2
+    # The default clear rule (20 windows below 0.8 x threshold) holds the alarm across
+    # the three quiet windows: one alarm, not a chattering pair.
+    held = detection_figures(
+        scores, 1.0, AlarmPolicy(3, 4), hours=0.5, is_normal=False, reference=np.zeros(5)
+    )
+    assert held["alarms"] == 1
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,12 @@ from numpy.typing import ArrayLike, NDArray
 from vibration.errors import ModelError
 from vibration.learning.features import FeatureConfig
 from vibration.learning.model_dir import TrainedModel
-from vibration.learning.thresholds import AlarmPolicy, apply_alarm_policy
+from vibration.learning.thresholds import (
+    STATE_ALARM,
+    AlarmPolicy,
+    alarm_lifecycle,
+    apply_alarm_policy,
+)
 from vibration.learning.windows import RecordingWindows, load_windows
 
 __all__ = [
@@ -111,18 +116,29 @@ WindowInfoFunction = Callable[[RecordingWindows, FeatureConfig], WindowInfo]
 
 
 def alarm_states(
-    over: ArrayLike, policy: AlarmPolicy, unknown: ArrayLike | None = None
+    over: ArrayLike,
+    policy: AlarmPolicy,
+    unknown: ArrayLike | None = None,
+    *,
+    scores: ArrayLike | None = None,
+    threshold: float | None = None,
 ) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
     """Alarm state after each window and the windows where an alarm starts.
 
-    Unknown-operating-point windows are skipped: they neither enter the k-of-n look-back
-    nor show an alarm, so an alarm interrupted by them and resumed is one alarm.
+    With ``scores`` and ``threshold`` the device's whole alarm lifecycle runs
+    (:func:`~vibration.learning.thresholds.alarm_lifecycle`: raised by k of n windows over
+    the threshold, cleared only after the score stayed below the clear level); without,
+    the k-of-n rule alone (``over``). Unknown-operating-point windows are skipped: they
+    neither advance the alarm nor show one, so an alarm interrupted by them and resumed
+    is one alarm.
 
     Parameters
     ----------
     over : array_like of shape (n_windows,), bool
     policy : AlarmPolicy
     unknown : array_like of shape (n_windows,), bool, optional
+    scores : array_like of shape (n_windows,), optional
+    threshold : float, optional
 
     Returns
     -------
@@ -135,7 +151,11 @@ def alarm_states(
     if skip.shape != flags.shape:
         raise ValueError(f"unknown must have the shape of over {flags.shape}, got {skip.shape}")
     known = np.flatnonzero(~skip)
-    state = apply_alarm_policy(flags[known], policy)
+    if scores is not None and threshold is not None:
+        s = np.asarray(scores, dtype=np.float64)[known]
+        state = alarm_lifecycle(s, float(threshold), policy) == STATE_ALARM
+    else:
+        state = apply_alarm_policy(flags[known], policy)
     alarm = np.zeros(flags.shape, dtype=np.bool_)
     alarm[known] = state
     rising = np.flatnonzero(state & ~np.concatenate([[False], state[:-1]]))
@@ -307,7 +327,7 @@ def detection_figures(
     if unknown is not None:
         over &= ~np.asarray(unknown, dtype=np.bool_)
     rate = float(np.mean(over)) if s.size else None
-    alarms = int(alarm_states(over, policy, unknown)[1].size)
+    alarms = int(alarm_states(over, policy, unknown, scores=scores, threshold=threshold)[1].size)
     auc = None
     if not is_normal and reference is not None and s.size and np.size(reference):
         auc = roc_auc(reference, s)
@@ -579,7 +599,9 @@ def evaluate_model(
         alarm: dict[str, NDArray[np.bool_]] = {}
         for name in detectors:
             over = (scores[name] > thresholds[name]) & ~unknown
-            alarm[name], onsets = alarm_states(over, model.alarm_policy, unknown)
+            alarm[name], onsets = alarm_states(
+                over, model.alarm_policy, unknown, scores=scores[name], threshold=thresholds[name]
+            )
             figures[name] = {
                 **detection_figures(
                     scores[name],
