@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from vibration.errors import TinyPdmError
+from vibration.learning.evaluation import chattering_episodes
 from vibration.telemetry.stores.base import redact_url
 
 __all__ = ["DemoConfig", "Tick", "run_demo"]
@@ -376,11 +377,25 @@ def run_fleet(cfg: DemoConfig, stop: threading.Event, tick: Tick) -> dict[str, A
         points = store.count_scores()
         events = store.events(0, time.time_ns() + 1)
         names = [f"pump-{i + 1}" for i in range(int(cfg.fleet_sensors or 0))]
-        alarms = {
-            name: sum(1 for e in events if e.kind == "alarm" and e.sensor == name) for name in names
+        onset_kinds = ("alarm", "alarm_raised")
+        onsets = {
+            name: sorted(
+                e.time_ns / 1e9 for e in events if e.kind in onset_kinds and e.sensor == name
+            )
+            for name in names
         }
+        alarms = {name: len(times) for name, times in onsets.items()}
     finally:
         store.close()
+    hours = max(seconds, 1e-9) / 3600.0
+    alarm_report = {
+        name: {
+            "onsets": len(times),
+            "alarms_per_hour": len(times) / hours,
+            "chattering_episodes": chattering_episodes(times),
+        }
+        for name, times in onsets.items()
+    }
     tick("fleet", seconds, seconds, f"{points} scores stored")
     return {
         "engine": engine,
@@ -398,6 +413,7 @@ def run_fleet(cfg: DemoConfig, stop: threading.Event, tick: Tick) -> dict[str, A
         "points_stored": points,
         "lost": report.lost,
         "alarms": alarms,
+        "alarm_report": alarm_report,
     }
 
 
@@ -410,7 +426,9 @@ def run_demo(
     """Run stages 1-4 and return the summary (the JSON of ``tinypdm demo --json``).
 
     Keys: ``dataset``, ``model``, ``bundle``, ``parity_passed``, ``fleet``,
-    ``points_stored``, ``alarms`` (alarm onsets per fleet sensor), ``store``,
+    ``points_stored``, ``alarms`` (alarm onsets per fleet sensor), ``alarm_report``
+    (per sensor: onsets, alarms per hour, chattering episodes, i.e. 3 or more onsets within
+    60 s), ``store``,
     ``seconds`` (wall time per stage).
 
     Raises
@@ -448,6 +466,7 @@ def run_demo(
     summary["fleet"] = fleet
     summary["points_stored"] = fleet["points_stored"]
     summary["alarms"] = fleet["alarms"]
+    summary["alarm_report"] = fleet["alarm_report"]
     summary["faulty_sensor"] = FAULTY_SENSOR
     summary["seconds"] = seconds
     return summary

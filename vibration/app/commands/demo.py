@@ -164,6 +164,11 @@ def _report(console: Any, s: dict[str, Any]) -> None:
         + ", ".join(f"{k} on {v['engine']}" for k, v in sorted(fleet["sensors"].items()))
         + f"; {s['points_stored']} scores stored in "
         f"{fleet['store']}; alarms: " + ", ".join(f"{k} {v}" for k, v in s["alarms"].items()),
+        "alarm report (onsets, per hour, chattering episodes = 3+ onsets within 60 s): "
+        + ", ".join(
+            f"{k} {r['onsets']}/{r['alarms_per_hour']:.0f} per h/{r['chattering_episodes']}"
+            for k, r in s.get("alarm_report", {}).items()
+        ),
     ]
     for line in lines:
         console.print(line, highlight=False, markup=False)
