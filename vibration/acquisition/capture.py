@@ -34,6 +34,7 @@ everything read before is kept) or ``stop_event`` is set.
 
 from __future__ import annotations
 
+import logging
 import math
 import queue
 import threading
@@ -51,12 +52,14 @@ from vibration.errors import DatasetError, ProtocolError
 from vibration.protocol import (
     AsciiDecoder,
     Frame,
+    FrameDecoder,
     Hello,
     Mode,
     Samples,
     Score,
     StreamDecoder,
     Text,
+    unsupported_version_message,
 )
 
 __all__ = [
@@ -66,6 +69,8 @@ __all__ = [
     "CaptureSession",
     "capture",
 ]
+
+log = logging.getLogger("tinypdm.capture")
 
 
 def _positive(name: str, value: float, *, allow_zero: bool = False) -> None:
@@ -274,6 +279,7 @@ class CaptureSession:
         self._scores = 0
         self._texts = 0
         self._text_log: list[str] = []
+        self._version_warned = False
         self._ascii_refused = 0
         self._seen_frames = False
         self._rate_from_clock = False  # rate measured from t_us, waiting for a HELLO
@@ -307,7 +313,18 @@ class CaptureSession:
                 frames = []
         for frame in frames:
             self._frame(frame, now)
+        if not self._version_warned and self._unsupported_version() is not None:
+            self._version_warned = True
+            version = self._unsupported_version()
+            assert version is not None
+            log.warning("%s: %s", self.source or "port", unsupported_version_message(version))
+            if len(self._text_log) < 50:
+                self._text_log.append(f"[host] {unsupported_version_message(version)}")
         self.tick(now)
+
+    def _unsupported_version(self) -> int | None:
+        dec = self.decoder.decoder
+        return dec.unsupported_version if isinstance(dec, FrameDecoder) else None
 
     def tick(self, now: float) -> None:
         """Flush when due; create the recording when the wait for a HELLO or rate is over."""
@@ -496,6 +513,11 @@ class CaptureSession:
         if writer is None or writer.samples_written == 0:
             if writer is not None:
                 writer.abort()
+            version = self._unsupported_version()
+            if version is not None:  # the one thing the user must know about this stream
+                raise ProtocolError(
+                    f"{self.source or 'the port'}: {unsupported_version_message(version)}"
+                )
             raise ProtocolError(
                 f"no samples received from {self.source or 'the port'} in {seconds:.1f} s "
                 f"({self.decoder.stats.bytes_in} bytes, mode {self.decoder.mode or 'unknown'})"

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vibration.protocol import Frame, Hello, Samples, Score, StreamDecoder, Text, Unknown
+from vibration.protocol import (
+    Frame,
+    FrameDecoder,
+    Hello,
+    Samples,
+    Score,
+    StreamDecoder,
+    Text,
+    unsupported_version_message,
+)
 from vibration.telemetry.devtime import ClockMapper
 from vibration.telemetry.gateway.config import GatewayConfig
 from vibration.telemetry.gateway.report import LinkReport
@@ -112,6 +121,7 @@ class _Link:
         self._events: list[Event] = []
         self._dirty = False
         self._held: dict[str, Any] | None = None
+        self._version_warned = False
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -492,6 +502,7 @@ class _Link:
             if data:
                 arrival_ns = time.time_ns()
                 frames = decoder.feed(data, now)
+                self._check_version(decoder)
                 crc = int(getattr(decoder.stats, "crc_errors", 0))
                 with self.lock:
                     self.crc_errors = self._crc_base + crc
@@ -500,6 +511,20 @@ class _Link:
             status = self.due_status(now)
             if status is not None:
                 self.gw.batcher.add(self.url, self.checkpoint(), statuses=[status])
+
+    def _check_version(self, decoder: StreamDecoder) -> None:
+        """Say once per link that the device speaks a protocol version this host does not."""
+        binary = decoder.decoder
+        if self._version_warned or not isinstance(binary, FrameDecoder):
+            return
+        version = binary.unsupported_version
+        if version is None:
+            return
+        self._version_warned = True
+        text = unsupported_version_message(version)
+        with self.lock:
+            self.last_error = text
+        log.error("%s: %s", self.sensor or self.url, text)
 
     def report(self) -> LinkReport:
         with self.lock:
@@ -529,5 +554,4 @@ def _kind(frame: Frame) -> str:
         return "HELLO"
     if isinstance(body, Text):
         return "TEXT"
-    assert isinstance(body, Unknown)
-    return "UNKNOWN"
+    return "UNKNOWN"  # Unknown, or a CONTROL (host -> device) that a device echoed
