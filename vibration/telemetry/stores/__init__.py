@@ -5,7 +5,10 @@ Open one with :func:`open_store`; every backend implements :class:`Store` (see
 """
 
 from vibration.telemetry.stores.base import (
+    ACK_KINDS,
+    ALARM_KINDS,
     EVENT_KINDS,
+    AlarmActions,
     Event,
     PartialWriteError,
     ScorePoint,
@@ -15,6 +18,7 @@ from vibration.telemetry.stores.base import (
     StoreURLError,
     check_name,
     redact_url,
+    shelved_sensors,
 )
 from vibration.telemetry.stores.factory import open_store
 from vibration.telemetry.stores.influx import InfluxStore
@@ -22,7 +26,10 @@ from vibration.telemetry.stores.spool import Batch, Spool, SpooledStore, SpoolFu
 from vibration.telemetry.stores.sqlite import SqliteStore
 
 __all__ = [
+    "ACK_KINDS",
+    "ALARM_KINDS",
     "EVENT_KINDS",
+    "AlarmActions",
     "Batch",
     "Event",
     "InfluxStore",
@@ -40,4 +47,5 @@ __all__ = [
     "check_name",
     "open_store",
     "redact_url",
+    "shelved_sensors",
 ]
