@@ -286,7 +286,7 @@ def run_fleet(cfg: DemoConfig, stop: threading.Event, tick: Tick) -> dict[str, A
     )
     from vibration.data.simulator import SimulatorConfig
     from vibration.telemetry.gateway import Gateway, GatewayConfig
-    from vibration.telemetry.stores import open_store
+    from vibration.telemetry.stores import ALARM_KINDS, open_store
 
     engine = choose_engine(cfg.engine)
     engines = [
@@ -374,7 +374,8 @@ def run_fleet(cfg: DemoConfig, stop: threading.Event, tick: Tick) -> dict[str, A
         events = store.events(0, time.time_ns() + 1)
         names = [f"pump-{i + 1}" for i in range(int(cfg.fleet_sensors or 0))]
         alarms = {
-            name: sum(1 for e in events if e.kind == "alarm" and e.sensor == name) for name in names
+            name: sum(1 for e in events if e.kind in ALARM_KINDS and e.sensor == name)
+            for name in names
         }
     finally:
         store.close()

@@ -301,8 +301,10 @@ class _Link:
                     body.kurtosis,
                     frame.seq,
                     self.model_tag,
+                    _v2_fields(body.state, body.speed_rpm, body.velocity_rms_mm_s,
+                               body.iso_zone, body.top_features),
                 )
-            )
+            )  # fmt: skip
         elif isinstance(body, Samples):
             t_end = body.t_us
             if self.sample_rate > 0 and body.n > 1:
@@ -323,8 +325,10 @@ class _Link:
                             r.kurtosis,
                             0,
                             tag,
+                            _v2_fields(r.state, r.speed_rpm, r.velocity_rms_mm_s,
+                                       r.iso_zone, r.top_features),
                         )
-                    )
+                    )  # fmt: skip
         elif isinstance(body, Hello):
             name = self._hello_name(body)
             if name != self.sensor or not self.firmware:
@@ -378,6 +382,7 @@ class _Link:
         kurtosis: float,
         seq: int,
         model: str,
+        v2: dict[str, Any],
         *,
         shadow: bool,
     ) -> None:
@@ -397,6 +402,7 @@ class _Link:
                 float(rms),
                 float(kurtosis),
                 seq,
+                **v2,
             )
         except ValueError as exc:
             with self.lock:
@@ -413,10 +419,17 @@ class _Link:
             self.last_time_ns = t_ns
         with self.lock:
             self.scores += 1
+        if point.state == ScorePoint.STATE_UNKNOWN:
+            # Unknown operating point: no verdict, the device's alarm lifecycle does not
+            # advance, so neither raise nor clear (alarm is 0 in such a window).
+            return
         previous = self.shadow_alarm if shadow else self.alarm
         if previous != bool(alarm) and (previous is not None or alarm):
-            kind = "alarm" if alarm else "alarm_cleared"
-            text = f"{'host' if shadow else 'device'} score {score:.4g}, threshold {threshold:.4g}"
+            kind = "alarm_raised" if alarm else "alarm_cleared"
+            text = (
+                f"{'host' if shadow else 'device'} score {score:.4g}, threshold "
+                f"{threshold:.4g} (health index {point.health:.3g})"
+            )
             self._events.append(Event(t_ns, kind, self.sensor, asset, text, "gateway"))
         if shadow:
             self.shadow_alarm = bool(alarm)
@@ -542,6 +555,28 @@ class _Link:
                 last_seq=self.last_seq,
                 last_error=self.last_error,
             )
+
+
+def _v2_fields(
+    state: int | None,
+    speed_rpm: float | None,
+    velocity_rms_mm_s: float | None,
+    iso_zone: int | None,
+    top_features: Sequence[int],
+) -> dict[str, Any]:
+    """The protocol version 2 fields of a SCORE (or shadow result) as ScorePoint keywords;
+    NaN or infinite speeds are "not known" (None), as is ISO zone 0 ("none")."""
+
+    def finite(x: float | None) -> float | None:
+        return None if x is None or not math.isfinite(x) else float(x)
+
+    return {
+        "state": state,
+        "speed_rpm": finite(speed_rpm),
+        "velocity_rms_mm_s": finite(velocity_rms_mm_s),
+        "iso_zone": iso_zone,
+        "top_features": tuple(top_features),
+    }
 
 
 def _kind(frame: Frame) -> str:
