@@ -181,7 +181,8 @@ def alarm_onset(url: str, sensor: str, now_ns: int, lookback_s: int = 7 * 86400)
     """When the sensor's current alarm began (ns), None when it is not in alarm.
 
     The latest ``alarm_raised`` (or older ``alarm``) event that no ``alarm_cleared``
-    follows, when the gateway wrote one; otherwise the start of the last run of alarm buckets (60 s) in the last day.
+    follows, when the gateway wrote one; otherwise the start of the last run of alarm
+    buckets (60 s) in the last day.
     """
     store = _store(url)
     latest = store.latest_scores().get(sensor)
