@@ -104,3 +104,40 @@ def test_gateway_names_an_unsupported_protocol_version_once(
     said = [r.getMessage() for r in caplog.records if "protocol version" in r.getMessage()]
     assert said == [f"pump-v2: {message}"] or said == [f"{links[0].path}: {message}"]
     assert report.links[0].last_error == message
+
+
+def test_gateway_v2_fields_reach_the_dashboard(
+    tmp_path: Path,
+    links: list[PtyLink],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import data
+    from dashboard.config import ENV_STORE
+    from tests.test_dashboard_pages import APP, frame
+
+    v2 = {"speed_rpm": 1480.0, "velocity_rms_mm_s": 5.25, "iso_zone": 4, "top_features": (2,)}
+    frames = [encode_frame(0, _HELLO)]
+    frames += [_score(s, 0.5, False, 0, **v2) for s in range(1, 4)]
+    frames += [_score(4, 0.2, False, UNKNOWN, speed_rpm=2900.0, velocity_rms_mm_s=1.0)]
+    gw = Gateway(config(tmp_path, links[:1])).start()
+    _raw_sender(links[0], frames)
+    wait_for(lambda: frames_seen(gw) == 4, what="SCORE frames")
+    gw.stop()
+    monkeypatch.setenv(ENV_STORE, f"sqlite://{tmp_path}/scores.db")
+    data.clear_caches()
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    row = frame(at, "fleet_table").set_index("sensor").loc["pump-v2"]
+    assert row["state"] == "unknown operating point"
+    assert row["speed rpm"] == pytest.approx(2900.0)
+    assert row["velocity mm/s"] == pytest.approx(1.0)
+    assert row["health index"] == pytest.approx(0.2)
+    at.query_params["sensor"] = "pump-v2"
+    at.switch_page("app_pages/sensor.py").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["speed rpm"] == "2900" and metrics["state"] == "unknown operating point"
+    assert any("tinypdm train --from" in w.value for w in at.warning)
+    assert len(at.get("vega_lite_chart")) == 5  # health, speed, velocity, RMS, kurtosis
