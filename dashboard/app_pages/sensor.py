@@ -127,7 +127,7 @@ if status is not None:
     )
 
 if len(series) == 0:
-    st.info(f"No scores of {sensor} in this range.")
+    st.info(f"No scores of {md_escape(sensor)} in this range.")
 else:
     st.subheader("Health index")
     st.altair_chart(charts.timeline_chart(series, bucket_s, evs, tz), key="timeline")
