@@ -13,9 +13,12 @@ Pure functions (no Streamlit, no store), tested with plain values.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 __all__ = [
     "HEALTH_FLOOR",
@@ -77,23 +80,37 @@ def _khz(hz: float) -> str:
     return f"{hz / 1000:.2f}"
 
 
+def _band_edges_hz(config: Mapping[str, Any]) -> list[float]:
+    """Band edges in Hz as ``vibration.learning.features.band_bin_edges`` places them (the
+    dashboard may not import the learning layer; the same arithmetic, checked by a test)."""
+    fs = float(config.get("sample_rate", 12000.0))
+    n = int(config.get("window", 1024))
+    n_bands = int(config.get("n_bands", 16))
+    f_low = float(config.get("f_low_hz", 0.0))
+    f_high = float(config.get("f_high_frac", 0.8)) * fs / 2.0
+    if not (fs > 0 and n > 1 and 1 <= n_bands <= 255 and 0 <= f_low < f_high):
+        raise ValueError("not a feature configuration")
+    j = np.arange(n_bands + 1, dtype=np.float64)
+    hz = f_low + j * (f_high - f_low) / n_bands
+    edges = np.maximum(1, np.round(hz * n / fs)).astype(np.int64)  # np.round: half to even
+    for i in range(1, edges.size):
+        edges[i] = max(edges[i], edges[i - 1] + 1)
+    return [float(e) * fs / n for e in edges]
+
+
 def feature_labels(feature_config: Mapping[str, Any] | None) -> list[str] | None:
     """Readable names of the model's features from its ``feature_config`` (model.json or
     manifest.json): ``"band 2.25-2.81 kHz"`` (or ``"band 120-240 Hz"`` below 1 kHz) for the
     bands, then ``"log mean square"``, ``"kurtosis"``, ``"crest"``. None when the config is
     missing or invalid."""
-    if not feature_config:
+    if not feature_config or not isinstance(feature_config, Mapping):
         return None
     try:
-        from vibration.learning.features import FeatureConfig, band_bin_edges
-
-        config = FeatureConfig.from_dict(dict(feature_config))
-        edges = band_bin_edges(config) * config.sample_rate / config.window
-    except (TypeError, ValueError, KeyError):
+        edges = _band_edges_hz(feature_config)
+    except (TypeError, ValueError):
         return None
     bands = []
-    for j in range(config.n_bands):
-        lo, hi = float(edges[j]), float(edges[j + 1])
+    for lo, hi in itertools.pairwise(edges):
         if hi >= 1000:
             bands.append(f"band {_khz(lo)}-{_khz(hi)} kHz")
         else:

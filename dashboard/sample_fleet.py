@@ -123,7 +123,7 @@ def seed_fleet(
                         rms=float(rms[i]),
                         kurtosis=float(kurt[i]),
                         seq=i,
-                        **(v2[i] if v2 else {}),
+                        **(v2[i] if v2 else {}),  # type: ignore[arg-type]
                     )
                     for i in range(lo, hi)
                 ]

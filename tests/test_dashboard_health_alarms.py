@@ -164,6 +164,31 @@ def test_health_helpers():
     assert name_features((2, 40), ["a", "b", "c"]) == ["c", "feature #40"]
     assert name_features((1,), None) == ["feature #1"]
     assert feature_labels(None) is None and feature_labels({"window": -1}) is None
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        FeatureConfig(),
+        FeatureConfig(sample_rate=48000.0, window=4096, hop=2048, n_bands=24, f_low_hz=100.0),
+        FeatureConfig(sample_rate=1000.0, window=256, hop=128, n_bands=8, f_high_frac=0.5),
+    ],
+    ids=["default", "48k-24-bands", "1k-8-bands"],
+)
+def test_feature_labels_match_the_learning_layers_band_edges(config):
+    from vibration.learning.features import band_bin_edges
+
+    labels = feature_labels(config.to_dict())
+    assert labels is not None and len(labels) == config.n_features
+    edges = band_bin_edges(config) * config.sample_rate / config.window
+    for j in range(config.n_bands):
+        lo, hi = edges[j], edges[j + 1]
+        want = (
+            f"band {lo / 1000:.2f}-{hi / 1000:.2f} kHz"
+            if hi >= 1000
+            else f"band {lo:.0f}-{hi:.0f} Hz"
+        )
+        assert labels[j] == want
     assert md_escape("**x** :red[y]\nz") == "\\*\\*x\\*\\* \\:red\\[y\\] z"
 
 
