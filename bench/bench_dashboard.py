@@ -8,7 +8,7 @@ with cold caches:
   state rules, table serialisation; no browser), and the data layer alone
   (``sensors()`` + ``latest_scores()``);
 * the sensor page switched to "7 d": ``AppTest.run()`` of that rerun (one server-side
-  downsampled query into 600 s buckets, three Altair charts), and the query alone.
+  downsampled query into 600 s buckets, five Altair charts), and the query alone.
 
 ``quick`` seeds 50 sensors x 2 h and 1 day for the long sensor.
 
@@ -171,7 +171,8 @@ def run(quick: bool = False) -> list[Row]:
                     times.append(time.perf_counter() - t0)
             t_week = statistics.median(times)
             metrics = {m.label: m.value for m in at.metric}
-            ok = not at.exception and len(at.get("vega_lite_chart")) == 3
+            # health index, speed, velocity RMS, RMS, kurtosis (the fleet speaks protocol v2)
+            ok = not at.exception and len(at.get("vega_lite_chart")) == 5
             rows.append(
                 Row(
                     TOPIC,

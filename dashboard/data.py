@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from vibration.errors import TinyPdmError
-from vibration.telemetry.stores import redact_url
+from vibration.telemetry.stores import ALARM_KINDS, redact_url
 
 from .config import DashboardConfig
 from .registry import Registry, check_model, scan_registry
@@ -33,17 +33,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FleetSnapshot",
+    "acknowledge",
     "alarm_onset",
     "clear_caches",
     "config",
     "events",
+    "feature_names",
     "fleet",
     "guard",
     "registry",
     "score_series",
     "sensor_names",
+    "shelve",
+    "shelves",
     "snapshot",
     "store_label",
+    "unshelve",
     "write_event",
 ]
 
@@ -52,6 +57,7 @@ _SERIES_TTL_S = 30.0
 _EVENTS_TTL_S = 10.0
 _REGISTRY_TTL_S = 60.0
 _NS = 1_000_000_000
+_SHELF_LOOKBACK_S = 90 * 86400
 
 
 def config() -> DashboardConfig:
@@ -128,6 +134,7 @@ def fleet(cfg: DashboardConfig, now_ns: int | None = None) -> list[FleetRow]:
     now = time.time_ns() if now_ns is None else now_ns
     snap = snapshot(cfg.store_url)
     reg = registry(cfg)
+    shelved = shelves(cfg.store_url, _ceil_10s(now))
     history, lock = _link_history(cfg.store_url, cfg.rules.link_window_s)
     rows = []
     for name in snap.names:
@@ -151,6 +158,7 @@ def fleet(cfg: DashboardConfig, now_ns: int | None = None) -> list[FleetRow]:
                 link_errors_before=before,
                 model_name=check.entry.name if check.entry is not None else "",
                 model_check=check.status,
+                shelved_until_ns=_until(shelved.get(name)),
             )
         )
     return fleet_rows(rows)
@@ -173,8 +181,9 @@ def events(url: str, start_ns: int, end_ns: int, sensor: str | None = None) -> l
 def alarm_onset(url: str, sensor: str, now_ns: int, lookback_s: int = 7 * 86400) -> int | None:
     """When the sensor's current alarm began (ns), None when it is not in alarm.
 
-    The latest ``alarm`` event that no ``alarm_cleared`` follows, when the gateway wrote
-    one; otherwise the start of the last run of alarm buckets (60 s) in the last day.
+    The latest ``alarm_raised`` (or older ``alarm``) event that no ``alarm_cleared``
+    follows, when the gateway wrote one; otherwise the start of the last run of alarm
+    buckets (60 s) in the last day.
     """
     store = _store(url)
     latest = store.latest_scores().get(sensor)
@@ -183,7 +192,7 @@ def alarm_onset(url: str, sensor: str, now_ns: int, lookback_s: int = 7 * 86400)
     evs = store.events(now_ns - lookback_s * _NS, now_ns + 1, sensor)
     onset: int | None = None
     for ev in evs:
-        if ev.kind == "alarm":
+        if ev.kind in ALARM_KINDS:
             onset = ev.time_ns if onset is None else onset
         elif ev.kind == "alarm_cleared":
             onset = None
@@ -199,8 +208,68 @@ def alarm_onset(url: str, sensor: str, now_ns: int, lookback_s: int = 7 * 86400)
 def write_event(cfg: DashboardConfig, event: Event) -> None:
     """Write one event (ack, maintenance note) and drop the cached event queries."""
     _store(cfg.store_url).write_events([event])
+    _after_write()
+
+
+@st.cache_data(ttl=_EVENTS_TTL_S, show_spinner=False, max_entries=64)
+def shelves(url: str, now_ns: int) -> dict[str, Event]:
+    """The sensors whose alarms are shelved at ``now_ns``, with the shelving event."""
+    from vibration.telemetry.stores import shelved_sensors
+
+    evs = _store(url).events(now_ns - _SHELF_LOOKBACK_S * _NS, now_ns + 1)
+    return shelved_sensors(evs, now_ns)
+
+
+def _until(event: Event | None) -> int | None:
+    if event is None:
+        return None
+    return event.expires_ns if event.expires_ns is not None else 2**63 - 1
+
+
+def _ceil_10s(now_ns: int) -> int:
+    return -(-now_ns // (10 * _NS)) * 10 * _NS  # aligned: reruns hit the query cache
+
+
+def _after_write() -> None:
     events.clear()
     alarm_onset.clear()
+    shelves.clear()
+
+
+def acknowledge(cfg: DashboardConfig, sensor: str, asset: str, who: str, comment: str) -> Event:
+    """Record that ``who`` acknowledged the sensor's alarm (``alarm_acknowledged``)."""
+    event = _store(cfg.store_url).acknowledge_alarm(sensor, asset, who, comment)
+    _after_write()
+    return event
+
+
+def shelve(
+    cfg: DashboardConfig, sensor: str, asset: str, who: str, reason: str, expires_ns: int
+) -> Event:
+    """Record that ``who`` shelved the sensor's alarms until ``expires_ns``."""
+    event = _store(cfg.store_url).shelve_alarm(sensor, asset, who, reason, expires_ns)
+    _after_write()
+    return event
+
+
+def unshelve(cfg: DashboardConfig, sensor: str, asset: str, who: str, comment: str = "") -> Event:
+    """Record that ``who`` ended the shelving of the sensor's alarms."""
+    event = _store(cfg.store_url).unshelve_alarm(sensor, asset, who, comment)
+    _after_write()
+    return event
+
+
+def feature_names(cfg: DashboardConfig, model_hash: str) -> list[str] | None:
+    """Readable names of the features of the model with this ``.tflite`` SHA-256, from its
+    ``feature_config`` in the registry (None when the model is not registered)."""
+    from .health import feature_labels
+
+    if not model_hash:
+        return None
+    entry = registry(cfg).by_hash(model_hash)
+    if entry is None:
+        return None
+    return feature_labels(entry.info.get("feature_config"))
 
 
 def clear_caches() -> None:
@@ -209,4 +278,5 @@ def clear_caches() -> None:
     score_series.clear()
     events.clear()
     alarm_onset.clear()
+    shelves.clear()
     _registry.clear()

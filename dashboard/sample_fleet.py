@@ -5,8 +5,14 @@ Each sensor follows a scenario that ends at ``now_ns``:
 ``ok``        scores around 30 % of the threshold, heard until now
 ``warning``   like ok, the last 10 minutes climb to ~90 % of the threshold (no alarm)
 ``alarm``     the last ``alarm_s`` seconds over the threshold with the alarm flag set
-              (an ``alarm`` event at the onset, as the gateway writes it)
+              (an ``alarm_raised`` event at the onset, as the gateway writes it)
 ``offline``   like ok, but silent for the last two hours
+``unknown``   like ok, but the last 10 minutes at another speed: unknown operating point
+              (protocol v2 ``state`` 3, no alarm)
+
+Sensors with ``protocol=2`` (the default) carry the version-2 fields: ``state``, shaft
+speed (1480 rpm; 2950 rpm at the unknown operating point), velocity RMS in mm/s with its
+ISO zone (class I limits 0.71 / 1.8 / 4.5 mm/s) and the two top contributing features.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from vibration.telemetry.stores import Event, ScorePoint, SensorStatus, Store
 __all__ = ["DEFAULT_FLEET", "SensorSpec", "seed_fleet"]
 
 _NS = 1_000_000_000
-SCENARIOS = ("ok", "warning", "alarm", "offline")
+SCENARIOS = ("ok", "warning", "alarm", "offline", "unknown")
+_ONSET = "alarm policy met"
+_ISO_LIMITS = np.array([0.71, 1.8, 4.5])  # mm/s, zone A|B|C|D boundaries (class I)
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class SensorSpec:
     firmware: str = "1.0.0"
     model_hash: str = "ab" * 32
     model: str = "ae-v1"
+    protocol: int = 2
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -98,6 +107,7 @@ def seed_fleet(
         score, alarm = _scores(spec, t_ns, now_ns, alarm_s, rng)
         rms = 0.5 + 0.05 * rng.standard_normal(t_ns.size) + score / spec.threshold * 0.2
         kurt = 3.0 + 0.2 * rng.standard_normal(t_ns.size) + alarm * 2.0
+        v2 = _v2_fields(spec, t_ns, now_ns, score, alarm)
         for lo in range(0, t_ns.size, batch):
             hi = min(t_ns.size, lo + batch)
             store.write_scores(
@@ -113,6 +123,7 @@ def seed_fleet(
                         rms=float(rms[i]),
                         kurtosis=float(kurt[i]),
                         seq=i,
+                        **(v2[i] if v2 else {}),  # type: ignore[arg-type]
                     )
                     for i in range(lo, hi)
                 ]
@@ -135,6 +146,34 @@ def seed_fleet(
         if spec.scenario == "alarm" and alarm.any():
             onset = int(t_ns[np.argmax(alarm)])
             store.write_events(
-                [Event(onset, "alarm", spec.sensor, spec.asset, "alarm policy met", "gateway")]
+                [Event(onset, "alarm_raised", spec.sensor, spec.asset, _ONSET, "gateway")]
             )
     return written
+
+
+def _v2_fields(
+    spec: SensorSpec, t_ns: np.ndarray, now_ns: int, score: np.ndarray, alarm: np.ndarray
+) -> list[dict[str, object]]:
+    """Per point: the protocol-v2 keywords of ScorePoint ([] for a version-1 sensor)."""
+    if spec.protocol < 2:
+        return []
+    health = score / spec.threshold
+    unknown = np.zeros(t_ns.size, dtype=bool)
+    if spec.scenario == "unknown":
+        unknown = (now_ns - t_ns) / _NS <= 600.0
+    state = np.where(alarm, 2, np.where(health > 1.0, 1, 0))
+    state[unknown] = 3
+    speed = np.where(unknown, 2950.0, 1480.0)
+    velocity = 0.4 + 1.6 * health
+    zone = 1 + np.searchsorted(_ISO_LIMITS, velocity, side="right")
+    top = (9, 17) if spec.scenario == "alarm" else (3, 16)
+    return [
+        {
+            "state": int(state[i]),
+            "speed_rpm": float(speed[i]),
+            "velocity_rms_mm_s": round(float(velocity[i]), 3),
+            "iso_zone": int(zone[i]),
+            "top_features": top,
+        }
+        for i in range(t_ns.size)
+    ]

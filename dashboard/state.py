@@ -9,6 +9,9 @@ link counters seen a while ago (first rule that holds wins)::
              that goes silent while in alarm stays in ALARM, the reason says it is silent)
     OFFLINE  nothing heard (score or status) for longer than
              ``offline_factor x expected_interval_s``, or never heard at all
+    UNKNOWN_OP the latest score says "unknown operating point" (protocol v2 ``state`` 3):
+             the model was not trained at this speed/load, so it gives no verdict
+             (label "unknown operating point"; advice: record healthy data there, retrain)
     WARNING  the latest score is at or above ``warn_fraction x threshold`` (this includes
              "over threshold, alarm policy not yet met"), or the link counters (CRC
              errors + dropped frames) grew during the last ``link_window_s``
@@ -48,6 +51,7 @@ __all__ = [
 ]
 
 _NS = 1_000_000_000
+_STATE_UNKNOWN = 3  # ScorePoint.STATE_UNKNOWN
 
 #: Bucket widths (seconds) the sensor page may ask the store for.
 BUCKET_STEPS_S: tuple[int, ...] = (
@@ -59,12 +63,15 @@ class SensorState(enum.IntEnum):
     """State of one sensor; a larger value is worse (the fleet table sorts on it)."""
 
     OK = 0
-    WARNING = 1
-    OFFLINE = 2
-    ALARM = 3
+    UNKNOWN_OP = 1
+    WARNING = 2
+    OFFLINE = 3
+    ALARM = 4
 
     @property
     def label(self) -> str:
+        if self is SensorState.UNKNOWN_OP:
+            return "unknown operating point"
         return self.name.lower()
 
 
@@ -127,6 +134,11 @@ class FleetRow:
     crc_errors: int | None = None
     dropped_frames: int | None = None
     link_errors_new: int = 0
+    speed_rpm: float | None = None
+    velocity_rms_mm_s: float | None = None
+    iso_zone: int | None = None
+    top_features: tuple[int, ...] = ()
+    shelved_until_ns: int | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -134,6 +146,11 @@ class FleetRow:
         if self.score is None or self.threshold is None or not self.threshold > 0:
             return None
         return self.score / self.threshold
+
+    @property
+    def health(self) -> float | None:
+        """The health index: latest score / threshold (1.0 = alarm level)."""
+        return self.ratio
 
 
 def _finite(x: float | None) -> bool:
@@ -151,6 +168,7 @@ def classify(
     status_time_ns: int | None = None,
     link_errors_now: int | None = None,
     link_errors_before: int | None = None,
+    point_state: int | None = None,
 ) -> tuple[SensorState, str]:
     """Classify one sensor; returns ``(state, reason)`` where reason is one short phrase.
 
@@ -165,6 +183,8 @@ def classify(
     link_errors_now, link_errors_before : int, optional
         CRC errors + dropped frames in the latest status, and in the latest status that
         is at least ``rules.link_window_s`` old (None when there is none).
+    point_state : int, optional
+        The latest score's protocol-v2 ``state`` (3: unknown operating point).
     """
     seen = [t for t in (score_time_ns, status_time_ns) if t is not None]
     last_seen = max(seen) if seen else None
@@ -179,6 +199,11 @@ def classify(
         return SensorState.OFFLINE, "never heard from"
     if stale:
         return SensorState.OFFLINE, f"silent for {format_age(silent_s)}"
+    if point_state == _STATE_UNKNOWN:
+        return SensorState.UNKNOWN_OP, (
+            "unknown operating point: record healthy data at this operating point and "
+            "retrain (`tinypdm train --from`)"
+        )
     reasons: list[str] = []
     if _finite(score) and _finite(threshold) and threshold is not None and threshold > 0:
         assert score is not None
@@ -209,11 +234,13 @@ def fleet_row(
     link_errors_before: int | None = None,
     model_name: str = "",
     model_check: str = "",
+    shelved_until_ns: int | None = None,
 ) -> FleetRow:
     """The fleet line of one sensor from its latest status and latest score point.
 
     ``model_name`` is the registry's name for the reported model ("" when unknown: the
-    hash prefix is shown, else the score's model tag).
+    hash prefix is shown, else the score's model tag). ``shelved_until_ns``: the sensor's
+    alarms are shelved until then (None: not shelved).
     """
     link_now = None if status is None else status.crc_errors + status.dropped_frames
     state, reason = classify(
@@ -226,7 +253,10 @@ def fleet_row(
         status_time_ns=None if status is None else status.time_ns,
         link_errors_now=link_now,
         link_errors_before=link_errors_before,
+        point_state=None if point is None else point.state,
     )
+    if shelved_until_ns is not None and state is SensorState.ALARM:
+        reason += " (shelved)"
     seen = [x.time_ns for x in (point, status) if x is not None]
     last_seen = max(seen) if seen else None
     model_hash = status.model_hash if status is not None else ""
@@ -250,6 +280,11 @@ def fleet_row(
         link_errors_new=(
             0 if link_now is None or link_errors_before is None else link_now - link_errors_before
         ),
+        speed_rpm=None if point is None else point.speed_rpm,
+        velocity_rms_mm_s=None if point is None else point.velocity_rms_mm_s,
+        iso_zone=None if point is None else point.iso_zone,
+        top_features=() if point is None else tuple(point.top_features),
+        shelved_until_ns=shelved_until_ns,
     )
 
 
@@ -267,8 +302,8 @@ def format_age(seconds: float) -> str:
 def fleet_rows(rows: Iterable[FleetRow]) -> list[FleetRow]:
     """Order fleet rows worst first.
 
-    Order: state (alarm, offline, warning, ok), then score/threshold ratio (highest
-    first), then the sensor name.
+    Order: state (alarm, offline, warning, unknown operating point, ok), then
+    score/threshold ratio (highest first), then the sensor name.
     """
 
     def key(r: FleetRow) -> tuple[int, float, str]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .health import iso_zone_label
 from .state import FleetRow, SensorState, format_age, short_hash
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ BADGE: dict[SensorState, str] = {
     SensorState.ALARM: ":red[:material/error: alarm]",
     SensorState.OFFLINE: ":gray[:material/cloud_off: offline]",
     SensorState.WARNING: ":orange[:material/warning: warning]",
+    SensorState.UNKNOWN_OP: ":violet[:material/help: unknown operating point]",
     SensorState.OK: ":green[:material/check_circle: ok]",
 }
 
@@ -38,6 +40,7 @@ STATE_STYLE: dict[str, str] = {
     "alarm": "background-color: #f8d7da; color: #842029; font-weight: bold",
     "offline": "background-color: #e2e3e5; color: #41464b; font-weight: bold",
     "warning": "background-color: #fff3cd; color: #664d03; font-weight: bold",
+    "unknown operating point": "background-color: #e2d9f3; color: #3d2a6b; font-weight: bold",
     "ok": "background-color: #d1e7dd; color: #0f5132",
 }
 
@@ -99,6 +102,7 @@ def fleet_frame(rows: Sequence[FleetRow], tz: dt.tzinfo) -> pd.DataFrame:
             if r.link_errors_new:
                 link += f" (+{r.link_errors_new})"
         model = r.model_name or short_hash(r.model_hash)
+        zone = iso_zone_label(r.iso_zone)
         records.append(
             {
                 "state": r.state.label,
@@ -108,6 +112,10 @@ def fleet_frame(rows: Sequence[FleetRow], tz: dt.tzinfo) -> pd.DataFrame:
                 "score": r.score,
                 "threshold": r.threshold,
                 "% of threshold": None if ratio is None else 100.0 * ratio,
+                "health index": ratio,
+                "speed rpm": r.speed_rpm,
+                "velocity mm/s": r.velocity_rms_mm_s,
+                "ISO zone": zone,
                 "last seen": to_local(r.last_seen_ns, tz),
                 "ago": "never" if r.age_s is None else format_age(r.age_s),
                 "firmware": r.firmware,
@@ -120,8 +128,9 @@ def fleet_frame(rows: Sequence[FleetRow], tz: dt.tzinfo) -> pd.DataFrame:
             }
         )
     columns = [
-        "state", "sensor", "asset", "why", "score", "threshold", "% of threshold", "last seen",
-        "ago", "firmware", "model", "model check", "link", "crc_errors", "dropped_frames", "open",
+        "state", "sensor", "asset", "why", "score", "threshold", "% of threshold", "health index",
+        "speed rpm", "velocity mm/s", "ISO zone", "last seen", "ago", "firmware", "model",
+        "model check", "link", "crc_errors", "dropped_frames", "open",
     ]  # fmt: skip
     return pd.DataFrame.from_records(records, columns=columns)
 

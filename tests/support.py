@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from vibration.acquisition.serial_link import PtyLink
 from vibration.protocol import (
     MAX_SAMPLE_VALUES,
+    Control,
     Hello,
     Samples,
     Score,
@@ -60,6 +61,7 @@ __all__ = [
     "require",
     "require_tool",
     "samples_bodies",
+    "scores_v1",
     "seqs",
     "specs_for",
     "wait_for",
@@ -299,14 +301,31 @@ hellos = st.builds(
     firmware_version=ascii_text,
     model_sha256=st.binary(min_size=32, max_size=32),
 )
-scores = st.builds(Score, u64, f32, f32, f32, f32, st.booleans(), st.booleans())
+scores_v1 = st.builds(Score, u64, f32, f32, f32, f32, st.booleans(), st.booleans())
+scores = st.builds(
+    Score,
+    u64,
+    f32,
+    f32,
+    f32,
+    f32,
+    st.booleans(),
+    st.booleans(),
+    state=st.integers(0, 3),
+    flags=st.integers(0, 255),
+    speed_rpm=st.none() | f32,
+    velocity_rms_mm_s=st.none() | f32,
+    iso_zone=st.integers(0, 4),
+    top_features=st.lists(st.integers(0, 254), max_size=2).map(tuple),
+)
+controls = st.builds(Control, st.integers(0, 255), f32)
 texts = st.builds(
     Text,
     st.integers(0, 3),
     st.text(max_size=60).filter(lambda s: len(s.encode("utf-8")) <= 255),
 )
-unknowns = st.builds(Unknown, st.integers(5, 255), st.binary(max_size=300))
-bodies = st.one_of(samples_bodies(), hellos, scores, texts, unknowns)
+unknowns = st.builds(Unknown, st.integers(6, 255), st.binary(max_size=300))
+bodies = st.one_of(samples_bodies(), hellos, scores, texts, controls, unknowns)
 seqs = st.integers(0, 2**32 - 1)
 
 
@@ -346,7 +365,8 @@ def make_registry(root: Path) -> dict[str, str]:
 
 def specs_for(hashes: dict[str, str]) -> tuple[SensorSpec, ...]:
     """The sample fleet of the page tests: fan-1 ok, pump-1 alarm, pump-2 warning,
-    motor-1 offline, with model hashes from :func:`make_registry`."""
+    motor-1 offline, fan-2 at an unknown operating point, with model hashes from
+    :func:`make_registry`."""
     from dashboard.sample_fleet import SensorSpec
 
     current, old = hashes["bundles/v2"], hashes["bundles/v1"]
@@ -355,6 +375,7 @@ def specs_for(hashes: dict[str, str]) -> tuple[SensorSpec, ...]:
         SensorSpec("pump-1", "pump", "alarm", threshold=0.5, model_hash=current),
         SensorSpec("pump-2", "pump", "warning", firmware="0.9.2", model_hash="cd" * 32),
         SensorSpec("motor-1", "motor", "offline", model_hash=old),
+        SensorSpec("fan-2", "fan", "unknown", model_hash=current),
     )
 
 
@@ -364,6 +385,7 @@ _TABLE_COLUMN = {
     "events": "kind",
     "recent_events": "kind",
     "open_alarms": "acknowledged",
+    "shelved": "shelved by",
     "devices": "check",
     "registry": ".tflite sha256",
 }

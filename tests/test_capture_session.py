@@ -212,3 +212,42 @@ def test_capture_session_text_stream_cuts_around_refused_lines(tmp_path):
     assert result.missing_samples == 1 + 1
     assert rec.meta.counters["line_errors"] == 2
     assert rec.meta.sample_rate == pytest.approx(200.0, rel=0.05)  # ~2 lines every 10 ms
+
+
+def _v3(frame_raw: bytes) -> bytes:
+    import struct
+
+    from vibration.protocol import cobs_encode, crc32
+
+    body = bytes((3,)) + frame_raw[1:-4]
+    return cobs_encode(body + struct.pack("<I", crc32(body))) + b"\x00"
+
+
+def test_capture_of_an_unsupported_protocol_version_says_so(tmp_path):
+    from vibration.protocol import pack_frame
+
+    frames = [pack_frame(0, _hello())]
+    frames += [pack_frame(s, Samples(s * 1000, np.zeros((8, 2), np.int16))) for s in range(1, 9)]
+    port = _loop_port_sending(b"".join(_v3(f) for f in frames))
+    with pytest.raises(ProtocolError) as info:
+        capture(port, 0.5, CaptureConfig(out=tmp_path / "ds", name="r"))
+    port.close()
+    assert str(info.value) == (
+        "loop://: protocol version 3 is not supported by this tinypdm (1..2): update tinypdm"
+    )
+    assert not (tmp_path / "ds").exists() or list((tmp_path / "ds").iterdir()) == []
+
+
+def test_capture_session_notes_an_unsupported_version_once(tmp_path, caplog):
+    from vibration.protocol import pack_frame
+
+    session = CaptureSession(CaptureConfig(out=tmp_path, name="r"), "test://")
+    with caplog.at_level("WARNING", logger="tinypdm.capture"):
+        session.feed(encode_frame(0, _hello()), 1.0)
+        for s in range(1, 4):
+            session.feed(_v3(pack_frame(s, Samples(s, np.zeros((4, 2), np.int16)))), 1.0 + s)
+        session.feed(encode_frame(4, Samples(4000, np.ones((8, 2), np.int16))), 5.0)
+    result = session.finish(seconds=5.0, end_reason="time")
+    said = [r.getMessage() for r in caplog.records if "protocol version 3" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("test://: ")
+    assert result.samples == 8

@@ -73,6 +73,6 @@ def test_dashboard_shows_what_the_gateway_wrote(
         metrics = {m.label: m.value for m in at.metric}
         assert metrics["scores in range"] == f"{stored['gw-alarming']:,}"
         assert int(metrics["alarm periods"]) >= 1
-        assert "alarm" in set(frame(at, "events")["kind"])
+        assert "alarm_raised" in set(frame(at, "events")["kind"])
     finally:
         store.close()

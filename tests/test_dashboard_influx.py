@@ -44,16 +44,20 @@ def test_dashboard_influx_fleet_and_sensor_pages(env):
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     df = frame(at, "fleet_table")
-    assert list(df["sensor"]) == ["pump-1", "motor-1", "pump-2", "fan-1"]
-    assert list(df["state"]) == ["alarm", "offline", "warning", "ok"]
+    assert list(df["sensor"]) == ["pump-1", "motor-1", "pump-2", "fan-2", "fan-1"]
+    assert list(df["state"]) == ["alarm", "offline", "warning", "unknown operating point", "ok"]
     assert df.set_index("sensor").loc["pump-2", "score"] == pytest.approx(0.9)
+    assert df.set_index("sensor").loc["pump-2", "health index"] == pytest.approx(0.9)
+    assert df.set_index("sensor").loc["fan-2", "speed rpm"] == pytest.approx(2950.0)
+    assert df.set_index("sensor").loc["pump-1", "ISO zone"] == "C"
     at.query_params["sensor"] = "pump-1"
     at.switch_page("app_pages/sensor.py").run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["scores in range"] == "3,600"
     assert metrics["alarm periods"] == "1"
-    assert len(at.get("vega_lite_chart")) == 3
+    assert len(at.get("vega_lite_chart")) == 5  # health, speed, velocity, RMS, kurtosis
+    assert metrics["speed rpm"] == "1480" and metrics["velocity mm/s"].endswith("zone C")
 
 
 def test_dashboard_influx_acknowledge_writes_event(env):
@@ -63,7 +67,9 @@ def test_dashboard_influx_acknowledge_writes_event(env):
     at.text_input(key="ack_author").input("Ada")
     at.button(key="ack_submit").click().run()
     assert not at.exception
-    acks = [e for e in env.events(0, time.time_ns() + S, "pump-1") if e.kind == "ack"]
+    acks = [
+        e for e in env.events(0, time.time_ns() + S, "pump-1") if e.kind == "alarm_acknowledged"
+    ]
     assert [(e.author, e.asset) for e in acks] == [("Ada", "pump")]
     at.switch_page("app_pages/models.py").run()
     devices = frame(at, "devices").set_index("sensor")

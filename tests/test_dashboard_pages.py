@@ -22,7 +22,7 @@ from dashboard.config import ENV_MODELS, ENV_STORE
 from dashboard.sample_fleet import seed_fleet
 from dashboard.state import SensorState
 from tests.support import APP, frame, make_registry, specs_for
-from vibration.telemetry.stores import Event, SensorStatus, Store, open_store
+from vibration.telemetry.stores import ACK_KINDS, Event, SensorStatus, Store, open_store
 
 S = 1_000_000_000
 
@@ -65,8 +65,8 @@ def test_fleet_page_shows_every_sensor_worst_first(fleet):
     at = app()
     assert [t.value for t in at.title] == ["Fleet"]
     df = frame(at, "fleet_table")
-    assert list(df["sensor"]) == ["pump-1", "motor-1", "pump-2", "fan-1"]
-    assert list(df["state"]) == ["alarm", "offline", "warning", "ok"]
+    assert list(df["sensor"]) == ["pump-1", "motor-1", "pump-2", "fan-2", "fan-1"]
+    assert list(df["state"]) == ["alarm", "offline", "warning", "unknown operating point", "ok"]
     latest = fleet.latest_scores()
     row = df.set_index("sensor")
     assert row.loc["pump-2", "score"] == pytest.approx(0.9)
@@ -120,17 +120,17 @@ def test_sensor_page_draws_timeline_with_alarm_periods(fleet):
     assert metrics["alarm periods"] == "1"
     assert metrics["threshold"] == "0.5"
     charts = at.get("vega_lite_chart")
-    assert len(charts) == 3  # score timeline, RMS, kurtosis
+    assert len(charts) == 5  # health timeline, speed, velocity, RMS, kurtosis
     layers = chart_layers(charts[0])
     assert [mark for mark, _ in layers] == ["rect", "line", "line", "line", "rule"]
     shade, points, events_drawn = layers[0][1], layers[1][1], layers[4][1]
     assert len(shade) == 1  # one alarm period, shaded
     # 2 h of 1 score/s in 60 s buckets: 121, or 122 if a minute turns during the test
     assert len(points) in (121, 122)
-    assert list(events_drawn["kind"]) == ["alarm"]
+    assert list(events_drawn["kind"]) == ["alarm_raised"]
     assert "one per 60 s bucket" in " ".join(c.value for c in at.caption)
     events = frame(at, "events")
-    assert list(events["kind"]) == ["alarm"]
+    assert list(events["kind"]) == ["alarm_raised"]
     assert "No raw window was captured" in " ".join(c.value for c in at.caption)
     assert at.query_params["sensor"] == "pump-1"
 
@@ -158,7 +158,7 @@ def test_sensor_page_ignores_unknown_sensor_in_url(fleet):
     at = app("sensor", sensor="'; DROP TABLE anomaly_score; --")
     assert not at.exception
     assert at.selectbox(key="sensor").value == "fan-1"
-    assert fleet.count_scores() == 4 * 7200
+    assert fleet.count_scores() == 5 * 7200
 
 
 def test_alarms_page_acknowledge_writes_an_ack_event(fleet):
@@ -170,7 +170,7 @@ def test_alarms_page_acknowledge_writes_an_ack_event(fleet):
     at.text_input(key="ack_text").input("inspection planned")
     at.button(key="ack_submit").click().run()
     assert not at.exception
-    acks = [e for e in fleet.events(0, time.time_ns() + S) if e.kind == "ack"]
+    acks = [e for e in fleet.events(0, time.time_ns() + S) if e.kind == "alarm_acknowledged"]
     assert [(e.sensor, e.asset, e.author, e.text) for e in acks] == [
         ("pump-1", "pump", "Ada", "inspection planned")
     ]
@@ -182,7 +182,7 @@ def test_alarms_page_acknowledge_needs_a_name(fleet):
     at = app("alarms")
     at.button(key="ack_submit").click().run()
     assert "name must not be empty" in at.error[0].value
-    assert not [e for e in fleet.events(0, time.time_ns() + S) if e.kind == "ack"]
+    assert not [e for e in fleet.events(0, time.time_ns() + S) if e.kind in ACK_KINDS]
 
 
 def test_alarms_page_maintenance_note_reaches_the_sensor_timeline(fleet):

@@ -88,7 +88,7 @@ def test_gateway_every_score_frame_lands_once(tmp_path: Path, links: list[PtyLin
     # Alarm transitions became events, in order, alternating.
     evs = store.events(0, 2**62, sensor="dev-0")
     kinds = [e.kind for e in evs]
-    assert kinds and kinds[0] == "alarm"
+    assert kinds and kinds[0] == "alarm_raised"
     assert all(a != b for a, b in itertools.pairwise(kinds))
     store.close()
 

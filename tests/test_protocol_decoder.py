@@ -40,7 +40,8 @@ def _frames(n: int, start_seq: int = 0) -> list[Frame]:
     for k in range(n):
         seq = (start_seq + k) % 2**32
         if k % 5 == 4:
-            body: object = Score(k, 0.5, 1.0, 0.125, 3.0, k % 2 == 0, False)
+            alarm = k % 2 == 0
+            body: object = Score(k, 0.5, 1.0, 0.125, 3.0, alarm, False, 2 * alarm, 0, iso_zone=0)
         else:
             body = Samples(k * 1000, rng.integers(-300, 300, size=(64, 1)).astype(np.int16))
         out.append(Frame(seq, body))  # type: ignore[arg-type]
@@ -252,12 +253,14 @@ def _raw_with_crc(raw: bytes) -> bytes:
 
 
 def test_decoder_wrong_version_is_counted_and_skipped():
-    raw = bytearray(pack_frame(3, Text(1, "v2")))
-    raw[0] = 2
+    raw = bytearray(pack_frame(3, Text(1, "v3")))
+    raw[0] = 3
     wire = cobs_encode(_raw_with_crc(bytes(raw[:-4]))) + b"\x00"
     decoder = FrameDecoder()
+    assert decoder.unsupported_version is None
     assert decoder.feed(wire + encode_frame(4, Text(1, "ok"))) == [Frame(4, Text(1, "ok"))]
     assert decoder.stats.wrong_version == 1
+    assert decoder.unsupported_version == 3
     assert decoder.stats.crc_errors == decoder.stats.resyncs == 0
 
 

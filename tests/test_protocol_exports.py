@@ -8,7 +8,9 @@ import sys
 import vibration.protocol as protocol
 
 EXPECTED = {
-    "AsciiDecoder", "AsciiStats", "Body", "CRC_SIZE", "DecoderStats", "Frame", "FrameDecoder",
+    "AsciiDecoder", "AsciiStats", "Body", "CONTROL_SIZE", "CRC_SIZE", "Control",
+    "SCORE_V1_SIZE", "SUPPORTED_VERSIONS", "unsupported_version_message", "DecoderStats",
+    "Frame", "FrameDecoder",
     "FrameType", "HEADER_SIZE", "HELLO_SIZE", "Hello", "MAX_AXES", "MAX_ENCODED", "MAX_FRAME",
     "MAX_PAYLOAD", "MAX_SAMPLE_VALUES", "MAX_TEXT", "Mode", "PROTOCOL_VERSION", "RateEstimate",
     "SAMPLES_HEADER_SIZE", "SCORE_SIZE", "Samples", "Score", "StreamDecoder", "Text", "Unknown",
@@ -28,7 +30,9 @@ def test_protocol_constants_match_the_spec():
     assert protocol.MAX_FRAME == 2060
     assert protocol.MAX_ENCODED == 2069
     assert protocol.MAX_SAMPLE_VALUES == 1018
-    assert [int(t) for t in protocol.FrameType] == [1, 2, 3, 4]
+    assert [int(t) for t in protocol.FrameType] == [1, 2, 3, 4, 5]
+    assert protocol.PROTOCOL_VERSION == 2 and protocol.SUPPORTED_VERSIONS == (1, 2)
+    assert protocol.SCORE_SIZE == 40 and protocol.SCORE_V1_SIZE == 28
 
 
 def test_protocol_import_is_light():

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from tests.support import bodies, seqs
+from tests.support import bodies, scores_v1, seqs
 from vibration.errors import ProtocolError
 from vibration.protocol import (
+    CONTROL_SIZE,
     MAX_ENCODED,
     MAX_SAMPLE_VALUES,
+    SCORE_SIZE,
+    Control,
     Frame,
     FrameType,
     Hello,
@@ -43,6 +47,83 @@ def test_frame_round_trip_every_type(seq, body):
     assert frame == Frame(seq, body)
     assert frame.type == pack_frame(seq, body)[1]
     assert pack_frame(frame.seq, frame.body) == pack_frame(seq, body)
+    assert frame.version == 2
+
+
+@SETTINGS
+@given(seqs, scores_v1)
+def test_frame_v1_score_still_decodes(seq, body):
+    raw = pack_frame(seq, body, version=1)
+    assert raw[0] == 1 and len(raw) == 12 + 28
+    frame = unpack_frame(raw)
+    assert frame == Frame(seq, body) and frame.version == 1
+    assert frame.body.state is frame.body.flags is frame.body.speed_rpm is None
+    assert frame.body.iso_zone is None and frame.body.top_features == ()
+
+
+@SETTINGS
+@given(seqs, scores_v1)
+def test_frame_v2_score_defaults_state_from_alarm_and_over(seq, body):
+    decoded = unpack_frame(pack_frame(seq, body)).body
+    assert isinstance(decoded, Score)
+    expected = Score.STATE_ALARM if body.alarm else Score.STATE_OVER if body.over else 0
+    assert decoded.state == expected and decoded.flags == 0 and decoded.iso_zone == 0
+    assert decoded.speed_rpm is None and decoded.velocity_rms_mm_s is None
+    assert decoded.top_features == ()
+
+
+def test_frame_v2_score_layout_matches_spec():
+    body = Score(
+        7, 1.5, 2.0, 0.25, 3.0, True, True, Score.STATE_UNKNOWN,
+        Score.FLAG_UNKNOWN_OP | Score.FLAG_SHELVED, 1480.0, 4.5, 3, (12, 4),
+    )  # fmt: skip
+    raw = pack_frame(9, body)
+    assert raw[:8] == struct.pack("<BBHI", 2, 3, 40, 9)
+    payload = raw[8:-4]
+    assert len(payload) == SCORE_SIZE == 40
+    assert struct.unpack_from("<Q", payload, 0) == (7,)
+    assert struct.unpack_from("<ffff", payload, 8) == (1.5, 2.0, 0.25, 3.0)
+    assert tuple(payload[24:28]) == (1, 1, 3, 0x09)
+    assert struct.unpack_from("<ff", payload, 28) == (1480.0, 4.5)
+    assert tuple(payload[36:40]) == (3, 12, 4, 0)
+    none = pack_frame(9, Score(7, 1.0, 1.0, 1.0, 1.0, False, False, top_features=(5,)))[8:-4]
+    assert tuple(none[36:40]) == (0, 5, 255, 0)
+    assert all(map(math.isnan, struct.unpack_from("<ff", none, 28)))
+
+
+def test_frame_control_layout_matches_spec():
+    raw = pack_frame(1, Control(Control.SET_SPEED, 1480.0))
+    assert raw[:8] == struct.pack("<BBHI", 2, 5, 8, 1)
+    assert raw[8:-4] == bytes((1, 0, 0, 0)) + struct.pack("<f", 1480.0)
+    assert CONTROL_SIZE == 8
+    assert unpack_frame(raw).body == Control(1, 1480.0)
+    assert unpack_frame(raw).type == FrameType.CONTROL
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param(Score(0, 1, 1, 1, 1, False, False, state=4), "state", id="state"),
+        pytest.param(Score(0, 1, 1, 1, 1, False, False, iso_zone=5), "iso_zone", id="zone"),
+        pytest.param(Score(0, 1, 1, 1, 1, False, False, flags=256), "flags", id="flags"),
+        pytest.param(
+            Score(0, 1, 1, 1, 1, False, False, top_features=(1, 2, 3)), "at most 2", id="top3"
+        ),
+        pytest.param(
+            Score(0, 1, 1, 1, 1, False, False, top_features=(255,)), "top_features", id="top255"
+        ),
+        pytest.param(Control(256, 0.0), "command", id="command"),
+    ],
+)
+def test_frame_v2_fields_out_of_range_are_refused(body, message):
+    with pytest.raises(ValueError, match=message):
+        encode_frame(0, body)
+
+
+@pytest.mark.parametrize("version", [0, 3, 255])
+def test_frame_encode_refuses_unsupported_versions(version):
+    with pytest.raises(ValueError, match="version must be one of"):
+        encode_frame(0, Text(1, "x"), version=version)
 
 
 @pytest.mark.parametrize(
@@ -64,7 +145,7 @@ def test_frame_type_property(body, ftype):
 def test_frame_layout_header_payload_crc():
     body = Samples(0x0102030405060708, np.array([[1, -2], [300, -32768]], dtype=np.int16))
     raw = pack_frame(0xA1B2C3D4, body)
-    assert raw[:8] == bytes([1, 2, 20, 0, 0xD4, 0xC3, 0xB2, 0xA1])
+    assert raw[:8] == bytes([2, 2, 20, 0, 0xD4, 0xC3, 0xB2, 0xA1])
     payload = raw[8:-4]
     assert payload[:12] == struct.pack("<QHBB", 0x0102030405060708, 2, 2, 0)
     assert np.array_equal(np.frombuffer(payload[12:], "<i2"), [1, -2, 300, -32768])
@@ -172,9 +253,21 @@ def _with_crc(raw: bytes) -> bytes:
     [
         pytest.param(b"\x01\x04\x00\x00", "shorter", id="short"),
         pytest.param(pack_frame(1, Text(1, "hi"))[:-1] + b"\x00", "CRC", id="crc"),
-        pytest.param(_with_crc(b"\x02\x04\x01\x00\x00\x00\x00\x00\x01"), "version", id="v2"),
+        pytest.param(
+            _with_crc(b"\x03\x04\x01\x00\x00\x00\x00\x00\x01"),
+            r"protocol version 3 is not supported by this tinypdm \(1\.\.2\)",
+            id="v3",
+        ),
+        pytest.param(_with_crc(b"\x00\x04\x01\x00\x00\x00\x00\x00\x01"), "version 0", id="v0"),
         pytest.param(_with_crc(b"\x01\x04\x05\x00\x00\x00\x00\x00\x01"), "length", id="len"),
         pytest.param(_with_crc(b"\x01\x03\x01\x00\x00\x00\x00\x00\x01"), "layout", id="score"),
+        pytest.param(
+            _with_crc(b"\x02\x03\x1c\x00\x00\x00\x00\x00" + bytes(28)), "layout", id="score-v2-28"
+        ),
+        pytest.param(
+            _with_crc(b"\x01\x03\x28\x00\x00\x00\x00\x00" + bytes(40)), "layout", id="score-v1-40"
+        ),
+        pytest.param(_with_crc(b"\x02\x05\x04\x00\x00\x00\x00\x00" + bytes(4)), "layout", id="ctl"),
         pytest.param(
             _with_crc(b"\x01\x02\x0c\x00\x00\x00\x00\x00" + struct.pack("<QHBB", 0, 2, 1, 0)),
             "layout",

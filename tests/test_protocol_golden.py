@@ -1,8 +1,11 @@
 """Golden wire encodings shared with the C encoder (tests/data/protocol_golden.json).
 
-The file holds one frame of each type: its fields, the raw frame (header | payload | crc32)
-and the wire bytes (COBS + 0x00), as hex. The firmware tests encode the same fields in C
-and must produce the same bytes. To regenerate it after a deliberate protocol change::
+The file holds one frame of each type: its fields, the header's protocol version, the raw
+frame (header | payload | crc32) and the wire bytes (COBS + 0x00), as hex. Every frame is
+version 2 except ``score`` (a version-1, 28-byte SCORE: receivers still decode it);
+``score_v2`` is the 40-byte version-2 SCORE and ``control`` the host-to-device CONTROL.
+The firmware tests encode the same fields in C and must produce the same bytes. To
+regenerate it after a deliberate protocol change::
 
     .venv/bin/python -m tests.test_protocol_golden
 
@@ -22,6 +25,7 @@ import numpy as np
 from vibration.protocol import (
     PROTOCOL_VERSION,
     Body,
+    Control,
     Frame,
     FrameDecoder,
     Hello,
@@ -36,8 +40,8 @@ from vibration.protocol import (
 GOLDEN = Path(__file__).parent / "data" / "protocol_golden.json"
 
 
-def golden_frames() -> list[tuple[str, int, Body]]:
-    """The frames of the golden file: (name, seq, body).
+def golden_frames() -> list[tuple[str, int, Body, int]]:
+    """The frames of the golden file: (name, seq, body, version).
 
     Floats are exactly representable in binary32. The SAMPLES frame has 2 axes and mixes
     small values (zero high bytes: many COBS codes) with a run of 140 samples without any
@@ -52,11 +56,35 @@ def golden_frames() -> list[tuple[str, int, Body]]:
     samples = np.stack([axis0, axis1], axis=1).astype(np.int16)
     sha = hashlib.sha256(b"tinypdm golden model").digest()
     return [
-        ("hello", 0, Hello(2, 0x03, 200, 12800.0, 0.0009765625, "g", "golden-01", "1.0.0", sha)),
-        ("samples", 1, Samples(1_234_567_890_123, samples)),
-        ("score", 2, Score(1_234_567_905_748, 0.015625, 0.0625, 0.5, 3.25, True, True)),
-        ("text", 0xFFFFFFFF, Text(2, "bearing temp ok, 42 °C")),
+        ("hello", 0, Hello(2, 0x03, 200, 12800.0, 0.0009765625, "g", "golden-01", "1.0.0", sha), 2),
+        ("samples", 1, Samples(1_234_567_890_123, samples), 2),
+        ("score", 2, Score(1_234_567_905_748, 0.015625, 0.0625, 0.5, 3.25, True, True), 1),
+        ("text", 0xFFFFFFFF, Text(2, "bearing temp ok, 42 °C"), 2),
+        (
+            "score_v2",
+            3,
+            Score(
+                1_234_567_921_373,
+                0.125,
+                0.0625,
+                0.5,
+                3.25,
+                True,
+                True,
+                state=Score.STATE_ALARM,
+                flags=Score.FLAG_EXTERNAL_SPEED | Score.FLAG_LATCHED,
+                speed_rpm=1480.0,
+                velocity_rms_mm_s=4.5,
+                iso_zone=3,
+                top_features=(7, 12),
+            ),
+            2,
+        ),
+        ("control", 4, Control(Control.SET_SPEED, 1480.0), 2),
     ]
+
+
+_V1_SCORE_FIELDS = ("t_us", "score", "threshold", "rms", "kurtosis", "alarm", "over")
 
 
 def _fields(body: Body) -> dict[str, Any]:
@@ -68,6 +96,10 @@ def _fields(body: Body) -> dict[str, Any]:
             "samples_interleaved": body.samples.reshape(-1).tolist(),
         }
     fields: dict[str, Any] = dict(vars(body))
+    if isinstance(body, Score) and body.state is None:  # version 1: no version-2 fields
+        fields = {k: v for k, v in fields.items() if k in _V1_SCORE_FIELDS}
+    if isinstance(body, Score) and "top_features" in fields:
+        fields["top_features"] = list(body.top_features)
     if isinstance(body, Hello):
         fields["model_sha256"] = body.model_sha256.hex()
     return fields
@@ -76,16 +108,17 @@ def _fields(body: Body) -> dict[str, Any]:
 def golden_document() -> dict[str, Any]:
     """The JSON document of the golden file."""
     frames = []
-    for name, seq, body in golden_frames():
-        raw = pack_frame(seq, body)
+    for name, seq, body, version in golden_frames():
+        raw = pack_frame(seq, body, version=version)
         frames.append(
             {
                 "name": name,
                 "seq": seq,
+                "version": version,
                 "type": raw[1],
                 "fields": _fields(body),
                 "raw_hex": raw.hex(),
-                "wire_hex": encode_frame(seq, body).hex(),
+                "wire_hex": encode_frame(seq, body, version=version).hex(),
             }
         )
     return {
@@ -109,9 +142,11 @@ def test_golden_file_is_up_to_date():
 
 def test_golden_wire_bytes_decode_to_their_fields():
     doc = json.loads(GOLDEN.read_text(encoding="utf-8"))
-    expected = [Frame(seq, body) for _, seq, body in golden_frames()]
+    expected = [Frame(seq, body, version) for _, seq, body, version in golden_frames()]
     decoded = [decode_frame(bytes.fromhex(f["wire_hex"])) for f in doc["frames"]]
     assert decoded == expected
+    assert [f.version for f in decoded] == [f["version"] for f in doc["frames"]]
+    assert [f.version for f in decoded] == [2, 2, 1, 2, 2, 2]
     stream = b"".join(bytes.fromhex(f["wire_hex"]) for f in doc["frames"])
     assert FrameDecoder().feed(stream) == expected
 
@@ -126,6 +161,14 @@ def test_golden_samples_frame_exercises_full_cobs_block():
         codes.append(wire[i])
         i += wire[i]
     assert 0xFF in codes and codes.count(1) > 10
+
+
+def test_golden_scores_v1_is_28_bytes_and_v2_is_40():
+    doc = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    by_name = {f["name"]: bytes.fromhex(f["raw_hex"]) for f in doc["frames"]}
+    assert by_name["score"][0] == 1 and len(by_name["score"]) == 12 + 28
+    assert by_name["score_v2"][0] == 2 and len(by_name["score_v2"]) == 12 + 40
+    assert by_name["control"][:2] == bytes((2, 5)) and len(by_name["control"]) == 12 + 8
 
 
 if __name__ == "__main__":

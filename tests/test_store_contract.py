@@ -10,7 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vibration.telemetry.stores import Event, ScorePoint, SensorStatus, Store, open_store
+from vibration.telemetry.stores import (
+    Event,
+    ScorePoint,
+    SensorStatus,
+    Store,
+    open_store,
+    shelved_sensors,
+)
 
 T0 = 1_700_000_000 * 10**9  # a fixed wall time, ns
 S = 10**9
@@ -265,8 +272,11 @@ def test_store_package_exports_exactly_its_public_names() -> None:
 
     assert sorted(stores.__all__) == sorted(
         [
+            "ACK_KINDS",
+            "ALARM_KINDS",
             "EVENT_KINDS",
             "PASSWORD_ENV",
+            "AlarmActions",
             "Batch",
             "Event",
             "InfluxStore",
@@ -285,8 +295,109 @@ def test_store_package_exports_exactly_its_public_names() -> None:
             "open_store",
             "redact_url",
             "store_url_with_password",
+            "shelved_sensors",
         ]
     )
     public = {n for n in vars(stores) if not n.startswith("_") and n not in {"annotations"}}
     modules = {"base", "factory", "influx", "spool", "sqlite", "batcher", "influxd_process"}
     assert public - modules == set(stores.__all__)
+
+
+# -- protocol version 2 fields and the alarm lifecycle -------------------------------------
+
+
+def test_store_v2_fields_round_trip_and_v1_points_keep_none(store: Store) -> None:
+    v2 = point(
+        T0 + S,
+        "s1",
+        1.5,
+        state=ScorePoint.STATE_ALARM,
+        speed_rpm=1480.5,
+        velocity_rms_mm_s=4.25,
+        iso_zone=3,
+        top_features=(7, 12),
+    )
+    unknown = point(
+        T0 + 2 * S, "s1", 0.25, state=ScorePoint.STATE_UNKNOWN, speed_rpm=2950.0, top_features=[4]
+    )
+    v1 = point(T0 + S, "s2", 0.5)
+    store.write_scores([v2, v1])
+    assert store.latest_scores() == {"s1": v2, "s2": v1}
+    assert v1.state is v1.speed_rpm is v1.iso_zone is None and v1.top_features == ()
+    store.write_scores([unknown])
+    latest = store.latest_scores()["s1"]
+    assert latest == unknown and latest.top_features == (4,) and latest.iso_zone is None
+    raw = store.query_scores("s1", T0, T0 + 10 * S)
+    assert raw.speed_rpm.tolist() == [1480.5, 2950.0]
+    assert raw.velocity_rms_mm_s[0] == 4.25 and np.isnan(raw.velocity_rms_mm_s[1])
+    assert raw.state.tolist() == [2, 3]
+    bucketed = store.query_scores("s1", T0, T0 + 10 * S, bucket_s=10)
+    assert bucketed.speed_rpm.tolist() == [pytest.approx((1480.5 + 2950.0) / 2)]
+    assert bucketed.state.tolist() == [3]
+    old = store.query_scores("s2", T0, T0 + 10 * S)
+    assert np.isnan(old.speed_rpm).all() and old.state.tolist() == [-1]
+
+
+def test_store_health_index_is_score_over_threshold() -> None:
+    assert point(T0, score=1.5, threshold=0.5).health == 3.0
+    assert point(T0, score=0.0, threshold=0.0).health == 0.0
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        pytest.param({"state": 4}, "state", id="state"),
+        pytest.param({"iso_zone": 5}, "iso_zone", id="zone"),
+        pytest.param({"speed_rpm": float("nan")}, "speed_rpm", id="speed-nan"),
+        pytest.param({"top_features": (1, 2, 3)}, "at most 2", id="top3"),
+        pytest.param({"top_features": (255,)}, "top_features", id="top255"),
+    ],
+)
+def test_store_v2_fields_are_validated(fields: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        point(T0, **fields)
+
+
+def test_store_alarm_actions_record_who_when_why(store: Store) -> None:
+    store.write_events([Event(T0, "alarm_raised", "s1", "pump-1", "score 3.2 > 1.0", "gateway")])
+    ack = store.acknowledge_alarm("s1", "pump-1", "ana", "seen, inspection planned", time_ns=T0 + S)
+    shelf = store.shelve_alarm(
+        "s1", "pump-1", "bo", "sensor cable loose", T0 + 60 * S, time_ns=T0 + 2 * S
+    )
+    evs = store.events(T0, T0 + 10 * S, "s1")
+    assert [e.kind for e in evs] == ["alarm_raised", "alarm_acknowledged", "alarm_shelved"]
+    assert evs[1] == ack and (ack.author, ack.text) == ("ana", "seen, inspection planned")
+    assert evs[2] == shelf and evs[2].expires_ns == T0 + 60 * S and evs[2].text.startswith("sensor")
+    assert evs[0].expires_ns is None
+    assert list(shelved_sensors(evs, T0 + 3 * S)) == ["s1"]
+    assert shelved_sensors(evs, T0 + 60 * S) == {}  # expired
+    store.unshelve_alarm("s1", "pump-1", "bo", "cable fixed", time_ns=T0 + 4 * S)
+    evs = store.events(T0, T0 + 10 * S, "s1")
+    assert evs[-1].kind == "alarm_unshelved" and evs[-1].author == "bo"
+    assert shelved_sensors(evs, T0 + 5 * S) == {}
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        pytest.param(lambda s: s.acknowledge_alarm("s1", "a", " "), "who", id="ack-no-name"),
+        pytest.param(
+            lambda s: s.shelve_alarm("s1", "a", "bo", "", T0 + S, time_ns=T0), "reason", id="no-why"
+        ),
+        pytest.param(
+            lambda s: s.shelve_alarm("s1", "a", "bo", "x", T0, time_ns=T0), "expires", id="past"
+        ),
+    ],
+)
+def test_store_alarm_actions_refuse_incomplete_records(
+    store: Store, call: Callable[[Store], object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        call(store)
+    assert store.events(0, 2**62) == []
+
+
+def test_store_legacy_alarm_and_ack_events_still_read(store: Store) -> None:
+    evs = [Event(T0, "alarm", "s1", "pump-1", "old"), Event(T0 + 1, "ack", "s1", "pump-1")]
+    store.write_events(evs)
+    assert store.events(T0, T0 + S) == evs

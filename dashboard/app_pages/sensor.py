@@ -1,13 +1,23 @@
-"""Sensor: score timeline with threshold, alarm periods and events; RMS and kurtosis."""
+"""Sensor: health index timeline (log axis) with alarm periods and events; speed, velocity
+RMS with its ISO zone, the top contributing features; RMS and kurtosis."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
 
+import numpy as np
 import streamlit as st
 
 from dashboard import charts, data, ui
+from dashboard.health import (
+    UNKNOWN_OP_ADVICE,
+    format_health,
+    health_index,
+    iso_zone_label,
+    md_escape,
+    name_features,
+)
 from dashboard.state import alarm_periods, choose_bucket_s, format_age, raw_window_paths
 
 _NS = 1_000_000_000
@@ -71,11 +81,44 @@ with data.guard():
 latest = snap.scores.get(sensor)
 status = snap.statuses.get(sensor)
 periods = alarm_periods(series.time_ns, series.alarm, width_ns=bucket_s * _NS)
+health = None if latest is None else health_index(latest.score, latest.threshold)
+h1, h2, h3, h4 = st.columns(4)
+h1.metric(
+    "health index",
+    format_health(health),
+    help="latest score / threshold: 1.0 is the alarm level",
+)
+zone = iso_zone_label(None if latest is None else latest.iso_zone)
+velocity = None if latest is None else latest.velocity_rms_mm_s
+h2.metric(
+    "velocity mm/s",
+    "—" if velocity is None else f"{velocity:.2f}" + (f" · zone {zone}" if zone else ""),
+    help="ISO 10816/20816 velocity RMS, 10 Hz-1 kHz; zone A new machine, B unrestricted, "
+    "C restricted operation, D damage occurs",
+)
+speed = None if latest is None else latest.speed_rpm
+h3.metric("speed rpm", "—" if speed is None else f"{speed:.0f}")
+state_label = "—"
+if latest is not None and latest.state is not None:
+    state_label = ("ok", "over", "alarm", "unknown operating point")[latest.state]
+elif latest is not None:
+    state_label = "alarm" if latest.alarm else "ok"
+h4.metric("state", state_label)
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("latest score", "—" if latest is None else f"{latest.score:.4g}")
 c2.metric("threshold", "—" if latest is None else f"{latest.threshold:.4g}")
 c3.metric("scores in range", f"{int(series.count.sum()):,}")
 c4.metric("alarm periods", len(periods))
+if latest is not None and latest.state == 3:
+    st.warning(f"Unknown operating point: no verdict. Advice: {UNKNOWN_OP_ADVICE}.")
+if latest is not None and latest.top_features:
+    with data.guard():
+        labels = data.feature_names(cfg, status.model_hash if status is not None else "")
+    named = name_features(latest.top_features, labels)
+    st.caption(
+        "Top contributing features (largest reconstruction error first): "
+        + ", ".join(md_escape(n) for n in named)
+    )
 if status is not None:
     st.caption(
         f"asset {ui.md(status.asset)} · firmware {ui.md(status.firmware or '?')} · "
@@ -86,12 +129,27 @@ if status is not None:
 if len(series) == 0:
     st.info(f"No scores of {ui.md(sensor)} in this range.")
 else:
-    st.subheader("Anomaly score")
+    st.subheader("Health index")
     st.altair_chart(charts.timeline_chart(series, bucket_s, evs, tz), key="timeline")
     st.caption(
-        f"{len(series)} points, one per {bucket_s} s bucket (mean line; light red: bucket "
-        "maximum; dashed: threshold; red bands: alarm; vertical rules: events)"
+        f"{len(series)} points, one per {bucket_s} s bucket: health index = score / threshold "
+        "on a log axis (mean line; light red: bucket maximum; dashed: 1.0, the alarm level; "
+        "red bands: alarm; vertical rules: events; hover for the raw score and threshold)"
     )
+    has_speed = bool(np.isfinite(series.speed_rpm).any())
+    has_velocity = bool(np.isfinite(series.velocity_rms_mm_s).any())
+    if has_speed or has_velocity:
+        a, b = st.columns(2)
+        if has_speed:
+            with a:
+                st.subheader("Speed (rpm)")
+                st.altair_chart(charts.signal_chart(series, bucket_s, tz, "speed_rpm"), key="speed")
+        if has_velocity:
+            with b:
+                st.subheader("Velocity RMS (mm/s)")
+                st.altair_chart(
+                    charts.signal_chart(series, bucket_s, tz, "velocity_rms_mm_s"), key="velocity"
+                )
     a, b = st.columns(2)
     with a:
         st.subheader("RMS")

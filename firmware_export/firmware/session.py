@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from firmware_export.errors import ExportError
 from vibration.protocol import (
     MAX_SAMPLE_VALUES,
+    PROTOCOL_VERSION,
     Body,
     FrameDecoder,
     Hello,
@@ -182,6 +183,7 @@ def samples_frames(
     frame_samples: int = 512,
     t0_us: int = 0,
     first_seq: int = 0,
+    version: int = PROTOCOL_VERSION,
 ) -> Iterator[bytes]:
     """Wire bytes of SAMPLES frames carrying ``samples``, then the end-of-stream frame.
 
@@ -196,6 +198,8 @@ def samples_frames(
         Device time of the first sample.
     first_seq : int
         ``seq`` of the first frame; +1 per frame.
+    version : int
+        Protocol version of the headers (1 for a firmware that speaks only version 1).
 
     Yields
     ------
@@ -215,10 +219,10 @@ def samples_frames(
     seq = first_seq
     for start in range(0, x.shape[0], frame_samples):
         t_us = t0_us + round(start * 1e6 / sample_rate)
-        yield encode_frame(seq, Samples(t_us, x[start : start + frame_samples]))
+        yield encode_frame(seq, Samples(t_us, x[start : start + frame_samples]), version=version)
         seq += 1
     t_end = t0_us + round(x.shape[0] * 1e6 / sample_rate)
-    yield encode_frame(seq, Samples(t_end, np.zeros((0, axes), dtype=np.int16)))
+    yield encode_frame(seq, Samples(t_end, np.zeros((0, axes), dtype=np.int16)), version=version)
 
 
 def read_available(port: Any) -> bytes:
@@ -268,6 +272,7 @@ class FirmwareLink:
         self.texts: list[Text] = []
         self._port: Any = None
         self._decoder = FrameDecoder()
+        self._peer_version = PROTOCOL_VERSION
         self._seq = 0
         self._in_flight = 0
         self._received: deque[Body] = deque()
@@ -343,6 +348,7 @@ class FirmwareLink:
             self._closed_by_peer = True
             return
         for frame in self._decoder.feed(data):
+            self._peer_version = frame.version  # answer in the version the firmware speaks
             self._received.append(frame.body)
 
     def _drain(self) -> list[Body]:
@@ -370,7 +376,7 @@ class FirmwareLink:
             device_id=HOST_DEVICE_ID,
             firmware_version="",
         )
-        self._send(encode_frame(self._seq, hello))
+        self._send(encode_frame(self._seq, hello, version=self._peer_version))
 
     def _collect_ack(self, deadline: float, out: list[Body]) -> None:
         """Wait for the next ``perf`` acknowledgement; bodies received on the way go to out."""
@@ -418,7 +424,7 @@ class FirmwareLink:
         deadline = time.monotonic() + self.timeout
         while self._in_flight >= self.max_in_flight:
             self._collect_ack(deadline, out)
-        self._send(encode_frame(self._seq, Samples(int(t_us), block)))
+        self._send(encode_frame(self._seq, Samples(int(t_us), block), version=self._peer_version))
         self._in_flight += 1
         while wait and self._in_flight > 0:
             self._collect_ack(deadline, out)
@@ -435,7 +441,8 @@ class FirmwareLink:
         import serial
 
         axes = max(1, int(self.hello.axes))
-        self._send(encode_frame(self._seq, Samples(0, np.zeros((0, axes), dtype=np.int16))))
+        end = Samples(0, np.zeros((0, axes), dtype=np.int16))
+        self._send(encode_frame(self._seq, end, version=self._peer_version))
         deadline = time.monotonic() + self.timeout
         while not self._closed_by_peer:
             if time.monotonic() > deadline:

@@ -41,6 +41,7 @@ everything read before is kept) or ``stop_event`` is set.
 
 from __future__ import annotations
 
+import logging
 import math
 import queue
 import threading
@@ -59,6 +60,7 @@ from vibration.errors import DatasetError, ProtocolError
 from vibration.protocol import (
     AsciiDecoder,
     Frame,
+    FrameDecoder,
     Hello,
     Mode,
     Samples,
@@ -66,6 +68,7 @@ from vibration.protocol import (
     StreamDecoder,
     Text,
     Unknown,
+    unsupported_version_message,
 )
 
 __all__ = [
@@ -75,6 +78,8 @@ __all__ = [
     "CaptureSession",
     "capture",
 ]
+
+log = logging.getLogger("tinypdm.capture")
 
 
 def _positive(name: str, value: float, *, allow_zero: bool = False) -> None:
@@ -298,6 +303,8 @@ class CaptureSession:
         self._texts = 0
         self._bad_hellos = 0  # HELLOs with a good CRC but an implausible rate or scale
         self._text_log: list[str] = []
+        self._version_warned = False
+        self._ascii_refused = 0
         self._seen_frames = False
         self._rate_from_clock = False  # rate measured from t_us, waiting for a HELLO
         self._clock_untrusted = False  # the device clock implies an implausible rate
@@ -323,6 +330,13 @@ class CaptureSession:
         frames = self.decoder.feed(data, now)
         for frame in frames:
             self._frame(frame, now)
+        if not self._version_warned and self._unsupported_version() is not None:
+            self._version_warned = True
+            version = self._unsupported_version()
+            assert version is not None
+            log.warning("%s: %s", self.source or "port", unsupported_version_message(version))
+            if len(self._text_log) < 50:
+                self._text_log.append(f"[host] {unsupported_version_message(version)}")
         self.tick(now)
 
     def _target(self) -> int | None:
@@ -344,6 +358,10 @@ class CaptureSession:
             and target is not None
             and (self.writer.samples_written >= target)
         )
+
+    def _unsupported_version(self) -> int | None:
+        dec = self.decoder.decoder
+        return dec.unsupported_version if isinstance(dec, FrameDecoder) else None
 
     def tick(self, now: float) -> None:
         """Flush when due; create the recording when the wait for a HELLO or rate is over."""
@@ -562,6 +580,11 @@ class CaptureSession:
         if writer is None or writer.samples_written == 0:
             if writer is not None:
                 writer.abort()
+            version = self._unsupported_version()
+            if version is not None:  # the one thing the user must know about this stream
+                raise ProtocolError(
+                    f"{self.source or 'the port'}: {unsupported_version_message(version)}"
+                )
             raise ProtocolError(
                 f"no samples received from {self.source or 'the port'} in {seconds:.1f} s "
                 f"({self.decoder.stats.bytes_in} bytes, mode {self.decoder.mode or 'unknown'})"

@@ -1,4 +1,4 @@
-"""The tinypdm serial protocol, version 1 (docs/protocol.md).
+"""The tinypdm serial protocol, version 2 (docs/protocol.md; version 1 frames still decode).
 
 Binary frames ``COBS(header | payload | crc32) 0x00`` and plain one-sample-per-line text,
 decoded incrementally and without I/O:
@@ -20,6 +20,7 @@ from vibration.protocol.cobs import cobs_decode, cobs_encode, cobs_max_encoded_l
 from vibration.protocol.crc import crc32
 from vibration.protocol.decoder import DecoderStats, FrameDecoder
 from vibration.protocol.frames import (
+    CONTROL_SIZE,
     CRC_SIZE,
     HEADER_SIZE,
     HELLO_SIZE,
@@ -32,7 +33,10 @@ from vibration.protocol.frames import (
     PROTOCOL_VERSION,
     SAMPLES_HEADER_SIZE,
     SCORE_SIZE,
+    SCORE_V1_SIZE,
+    SUPPORTED_VERSIONS,
     Body,
+    Control,
     Frame,
     FrameType,
     Hello,
@@ -44,10 +48,12 @@ from vibration.protocol.frames import (
     encode_frame,
     pack_frame,
     unpack_frame,
+    unsupported_version_message,
 )
 from vibration.protocol.stream import Mode, StreamDecoder
 
 __all__ = [
+    "CONTROL_SIZE",
     "CRC_SIZE",
     "HEADER_SIZE",
     "HELLO_SIZE",
@@ -60,9 +66,12 @@ __all__ = [
     "PROTOCOL_VERSION",
     "SAMPLES_HEADER_SIZE",
     "SCORE_SIZE",
+    "SCORE_V1_SIZE",
+    "SUPPORTED_VERSIONS",
     "AsciiDecoder",
     "AsciiStats",
     "Body",
+    "Control",
     "DecoderStats",
     "Frame",
     "FrameDecoder",
@@ -83,4 +92,5 @@ __all__ = [
     "encode_frame",
     "pack_frame",
     "unpack_frame",
+    "unsupported_version_message",
 ]

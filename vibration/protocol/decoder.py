@@ -47,7 +47,8 @@ class DecoderStats:
     unknown : int
         Good frames of a type this host does not know (returned as :class:`Unknown`).
     wrong_version : int
-        Chunks with a good CRC but a protocol version other than 1 (skipped).
+        Chunks with a good CRC but a protocol version other than 1 or 2 (skipped; the
+        decoder's :attr:`FrameDecoder.unsupported_version` says which).
     reboots : int
         Sender restarts seen: a HELLO with ``seq == 0``, or ``seq`` going backwards.
     bytes_in : int
@@ -94,6 +95,8 @@ class FrameDecoder:
         self._discarding = False
         self._in_sync = True
         self._last_seq: int | None = None
+        #: the header version of the last frame refused for its version (None: none yet)
+        self.unsupported_version: int | None = None
 
     def reset(self) -> None:
         """Forget the partial frame, the last ``seq`` and every counter (e.g. on reconnect)."""
@@ -102,6 +105,7 @@ class FrameDecoder:
         self._discarding = False
         self._in_sync = True
         self._last_seq = None
+        self.unsupported_version = None
 
     @property
     def pending(self) -> int:
@@ -221,6 +225,7 @@ class FrameDecoder:
         if not isinstance(frame, Frame):
             if frame == _VERSION:
                 self.stats.wrong_version += 1
+                self.unsupported_version = raw[0]
             else:
                 self._bad_chunk()
             return

@@ -1,15 +1,18 @@
-"""Frame types of protocol v1 and their byte layout (docs/protocol.md).
+"""Frame types of protocol version 2 and their byte layout (docs/protocol.md).
 
 A *raw frame* is ``header | payload | crc32``; on the wire it is COBS-encoded and followed
-by 0x00 (:func:`encode_frame`). :func:`pack_frame` / :func:`unpack_frame` convert between
+by 0x00 (:func:`encode_frame`). Version 2 senders write 2 in every header; receivers accept
+versions 1 and 2 (:data:`SUPPORTED_VERSIONS`): a version-1 SCORE (28 bytes) decodes with its
+version-2 fields left ``None``. :func:`pack_frame` / :func:`unpack_frame` convert between
 raw frames and :class:`Frame` objects; :func:`decode_frame` takes one wire frame.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, ClassVar, Final, TypeAlias
 
@@ -21,6 +24,7 @@ from vibration.protocol.crc import crc32
 from vibration.validation import is_integer
 
 __all__ = [
+    "CONTROL_SIZE",
     "CRC_SIZE",
     "HEADER_SIZE",
     "HELLO_SIZE",
@@ -33,7 +37,10 @@ __all__ = [
     "PROTOCOL_VERSION",
     "SAMPLES_HEADER_SIZE",
     "SCORE_SIZE",
+    "SCORE_V1_SIZE",
+    "SUPPORTED_VERSIONS",
     "Body",
+    "Control",
     "Frame",
     "FrameType",
     "Hello",
@@ -45,9 +52,12 @@ __all__ = [
     "encode_frame",
     "pack_frame",
     "unpack_frame",
+    "unsupported_version_message",
 ]
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2
+#: header versions a receiver accepts; frames of any other version are counted and skipped
+SUPPORTED_VERSIONS: Final = (1, 2)
 HEADER_SIZE: Final = 8
 CRC_SIZE: Final = 4
 MAX_PAYLOAD: Final = 2048
@@ -56,7 +66,10 @@ MAX_FRAME: Final = HEADER_SIZE + MAX_PAYLOAD + CRC_SIZE
 #: longest COBS encoding of a frame, without the 0x00 delimiter: 2069
 MAX_ENCODED: Final = cobs_max_encoded_len(MAX_FRAME)
 HELLO_SIZE: Final = 84
-SCORE_SIZE: Final = 28
+#: SCORE payload of version 2 (version 1: :data:`SCORE_V1_SIZE`)
+SCORE_SIZE: Final = 40
+SCORE_V1_SIZE: Final = 28
+CONTROL_SIZE: Final = 8
 SAMPLES_HEADER_SIZE: Final = 12
 #: most int16 values (n * axes) one SAMPLES frame holds: 1018
 MAX_SAMPLE_VALUES: Final = (MAX_PAYLOAD - SAMPLES_HEADER_SIZE) // 2
@@ -67,6 +80,9 @@ _HEADER = struct.Struct("<BBHI")
 _HELLO = struct.Struct("<BBHff8s16s16s32s")
 _SAMPLES = struct.Struct("<QHBB")
 _SCORE = struct.Struct("<QffffBBH")
+_SCORE_V2 = struct.Struct("<QffffBBBBffBBBB")
+_CONTROL = struct.Struct("<B3xf")
+_NO_FEATURE = 255
 _U32 = struct.Struct("<I")
 _U16_MAX = 0xFFFF
 _U32_MAX = 0xFFFF_FFFF
@@ -75,7 +91,7 @@ _I16LE = np.dtype("<i2")
 # CRC-32 of any message followed by its own CRC (little-endian) is this constant: checking
 # a frame is one crc32 call over all of it, with no slicing.
 _CRC_RESIDUE = 0x2144DF1C
-_T_HELLO, _T_SAMPLES, _T_SCORE, _T_TEXT = 1, 2, 3, 4
+_T_HELLO, _T_SAMPLES, _T_SCORE, _T_TEXT, _T_CONTROL = 1, 2, 3, 4, 5
 
 
 class FrameType(IntEnum):
@@ -85,6 +101,7 @@ class FrameType(IntEnum):
     SAMPLES = 2
     SCORE = 3
     TEXT = 4
+    CONTROL = 5
 
 
 @dataclass(frozen=True)
@@ -168,7 +185,31 @@ def _as_samples(values: Any) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Score:
-    """The device's verdict on one window (SCORE frame)."""
+    """The device's verdict on one window (SCORE frame).
+
+    The fields after ``over`` come with version 2; ``None`` (``()`` for ``top_features``)
+    means a version-1 frame or "not provided". On the wire an unknown ``speed_rpm`` or
+    ``velocity_rms_mm_s`` is NaN, decoded as ``None``; ``top_features`` holds the indices
+    other than 255 ("none").
+
+    Attributes
+    ----------
+    state : int or None
+        :attr:`STATE_OK`, :attr:`STATE_OVER`, :attr:`STATE_ALARM` or :attr:`STATE_UNKNOWN`
+        (unknown operating point: no verdict, the alarm lifecycle does not advance).
+    flags : int or None
+        :attr:`FLAG_UNKNOWN_OP` | :attr:`FLAG_EXTERNAL_SPEED` | :attr:`FLAG_LATCHED` |
+        :attr:`FLAG_SHELVED`.
+    speed_rpm : float or None
+        Estimated (or external) shaft speed.
+    velocity_rms_mm_s : float or None
+        ISO 10816/20816 velocity RMS, 10 Hz-1 kHz, mm/s.
+    iso_zone : int or None
+        0 none, 1 A, 2 B, 3 C, 4 D.
+    top_features : tuple of int
+        Indices into the model's feature vector of the largest squared reconstruction
+        errors, largest first (0 to 2 of them).
+    """
 
     t_us: int
     score: float
@@ -177,6 +218,43 @@ class Score:
     kurtosis: float
     alarm: bool
     over: bool
+    state: int | None = None
+    flags: int | None = None
+    speed_rpm: float | None = None
+    velocity_rms_mm_s: float | None = None
+    iso_zone: int | None = None
+    top_features: tuple[int, ...] = ()
+
+    STATE_OK: ClassVar[int] = 0
+    STATE_OVER: ClassVar[int] = 1
+    STATE_ALARM: ClassVar[int] = 2
+    STATE_UNKNOWN: ClassVar[int] = 3
+    #: flags bit 0: unknown operating point
+    FLAG_UNKNOWN_OP: ClassVar[int] = 0x01
+    #: flags bit 1: the speed is external (set by CONTROL or a tachometer)
+    FLAG_EXTERNAL_SPEED: ClassVar[int] = 0x02
+    #: flags bit 2: the alarm is latched, awaiting acknowledgement
+    FLAG_LATCHED: ClassVar[int] = 0x04
+    #: flags bit 3: the alarm is shelved
+    FLAG_SHELVED: ClassVar[int] = 0x08
+    #: ``iso_zone`` letters by value ("" for 0, none)
+    ISO_ZONES: ClassVar[tuple[str, ...]] = ("", "A", "B", "C", "D")
+
+
+@dataclass(frozen=True)
+class Control:
+    """A command from the host to the device (CONTROL frame, version 2).
+
+    ``command`` :attr:`SET_SPEED`: ``value`` is the external shaft speed in rpm (``<= 0`` or
+    NaN: back to the tachless estimate); :attr:`ACKNOWLEDGE`: acknowledge the latched alarm
+    (``value`` ignored).
+    """
+
+    command: int
+    value: float = 0.0
+
+    SET_SPEED: ClassVar[int] = 1
+    ACKNOWLEDGE: ClassVar[int] = 2
 
 
 @dataclass(frozen=True)
@@ -200,15 +278,20 @@ class Unknown:
     payload: bytes
 
 
-Body: TypeAlias = Hello | Samples | Score | Text | Unknown
+Body: TypeAlias = Hello | Samples | Score | Text | Control | Unknown
 
 
 @dataclass(frozen=True)
 class Frame:
-    """One decoded frame: the sender's sequence number and the typed payload."""
+    """One decoded frame: the sender's sequence number and the typed payload.
+
+    ``version`` is the header's protocol version (not compared: a version-1 SCORE and
+    the same fields in version 2 are equal frames).
+    """
 
     seq: int
     body: Body
+    version: int = field(default=PROTOCOL_VERSION, compare=False)
 
     @property
     def type(self) -> int:
@@ -225,6 +308,8 @@ def _type_of(body: Body) -> int:
         return FrameType.HELLO
     if isinstance(body, Text):
         return FrameType.TEXT
+    if isinstance(body, Control):
+        return FrameType.CONTROL
     if isinstance(body, Unknown):
         return body.type
     raise TypeError(f"not a frame body: {body!r}")
@@ -248,7 +333,33 @@ def _ascii_field(name: str, value: str, size: int) -> bytes:
     return raw
 
 
-def _payload(body: Body) -> bytes:
+def _opt_f32(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _score_v2(body: Score) -> bytes:
+    state = body.state
+    if state is None:
+        state = Score.STATE_ALARM if body.alarm else Score.STATE_OVER if body.over else 0
+    _check_int("state", state, 0, 3)
+    flags = 0 if body.flags is None else body.flags
+    _check_int("flags", flags, 0, 0xFF)
+    zone = 0 if body.iso_zone is None else body.iso_zone
+    _check_int("iso_zone", zone, 0, 4)
+    top = tuple(body.top_features)
+    if len(top) > 2:
+        raise ValueError(f"top_features must hold at most 2 indices, got {top!r}")
+    for index in top:
+        _check_int("top_features index", index, 0, _NO_FEATURE - 1)
+    top1, top2 = (*top, _NO_FEATURE, _NO_FEATURE)[:2]
+    return _SCORE_V2.pack(
+        body.t_us, body.score, body.threshold, body.rms, body.kurtosis,
+        bool(body.alarm), bool(body.over), state, flags,
+        _opt_f32(body.speed_rpm), _opt_f32(body.velocity_rms_mm_s), zone, top1, top2, 0,
+    )  # fmt: skip
+
+
+def _payload(body: Body, version: int) -> bytes:
     try:
         if isinstance(body, Samples):
             n, axes = body.samples.shape
@@ -259,6 +370,8 @@ def _payload(body: Body) -> bytes:
             return head + body.samples.astype("<i2", copy=False).tobytes()
         if isinstance(body, Score):
             _check_int("t_us", body.t_us, 0, _U64_MAX)
+            if version >= 2:
+                return _score_v2(body)
             return _SCORE.pack(
                 body.t_us, body.score, body.threshold, body.rms, body.kurtosis,
                 bool(body.alarm), bool(body.over), 0,
@@ -283,6 +396,9 @@ def _payload(body: Body) -> bytes:
             if len(raw) > MAX_TEXT:
                 raise ValueError(f"text must be at most {MAX_TEXT} UTF-8 bytes, got {len(raw)}")
             return bytes((body.level,)) + raw
+        if isinstance(body, Control):
+            _check_int("command", body.command, 0, 0xFF)
+            return _CONTROL.pack(body.command, body.value)
         if isinstance(body, Unknown):
             _check_int("type", body.type, 0, 0xFF)
             return bytes(body.payload)
@@ -291,15 +407,18 @@ def _payload(body: Body) -> bytes:
     raise TypeError(f"not a frame body: {body!r}")
 
 
-def pack_frame(seq: int, body: Body) -> bytes:
+def pack_frame(seq: int, body: Body, *, version: int = PROTOCOL_VERSION) -> bytes:
     """The raw frame ``header | payload | crc32``, before COBS.
 
     Parameters
     ----------
     seq : int
         The sender's frame counter, 0..2**32-1.
-    body : Hello | Samples | Score | Text | Unknown
+    body : Hello | Samples | Score | Text | Control | Unknown
         The payload.
+    version : int
+        The header's protocol version, one of :data:`SUPPORTED_VERSIONS`: 2 (the default),
+        or 1 to write what a version-1 device sends (a 28-byte SCORE).
 
     Returns
     -------
@@ -312,19 +431,29 @@ def pack_frame(seq: int, body: Body) -> bytes:
         A field out of range (see docs/protocol.md), or a payload over 2048 bytes.
     """
     _check_int("seq", seq, 0, _U32_MAX)
-    payload = _payload(body)
+    if version not in SUPPORTED_VERSIONS:
+        raise ValueError(f"version must be one of {SUPPORTED_VERSIONS}, got {version!r}")
+    payload = _payload(body, version)
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"payload must be at most {MAX_PAYLOAD} bytes, got {len(payload)}")
-    raw = _HEADER.pack(PROTOCOL_VERSION, _type_of(body), len(payload), seq) + payload
+    raw = _HEADER.pack(version, _type_of(body), len(payload), seq) + payload
     return raw + _U32.pack(crc32(raw))
 
 
-def encode_frame(seq: int, body: Body) -> bytes:
+def encode_frame(seq: int, body: Body, *, version: int = PROTOCOL_VERSION) -> bytes:
     """Wire bytes of one frame: ``COBS(header | payload | crc32) + b"\\x00"``.
 
     Parameters and errors as :func:`pack_frame`.
     """
-    return cobs_encode(pack_frame(seq, body)) + b"\x00"
+    return cobs_encode(pack_frame(seq, body, version=version)) + b"\x00"
+
+
+def unsupported_version_message(version: int) -> str:
+    """What a receiver says (once per link) about frames of an unsupported ``version``."""
+    lo, hi = SUPPORTED_VERSIONS[0], SUPPORTED_VERSIONS[-1]
+    return (
+        f"protocol version {version} is not supported by this tinypdm ({lo}..{hi}): update tinypdm"
+    )
 
 
 # -- decoding -------------------------------------------------------------------------------
@@ -342,7 +471,7 @@ def _parse(raw: bytes) -> Frame | int:
     if zlib.crc32(raw) != _CRC_RESIDUE:
         return _CRC
     version, ftype, length, seq = _HEADER.unpack_from(raw)
-    if version != PROTOCOL_VERSION:
+    if version != 2 and version != 1:  # SUPPORTED_VERSIONS, spelled out on the hot path
         return _VERSION
     if length != end - HEADER_SIZE:
         return _LENGTH
@@ -356,10 +485,22 @@ def _parse(raw: bytes) -> Frame | int:
         values = np.frombuffer(raw, _I16LE, count * axes, HEADER_SIZE + SAMPLES_HEADER_SIZE)
         body = Samples(t_us, values.reshape(count, axes))
     elif ftype == _T_SCORE:
-        if length != SCORE_SIZE:
-            return _PAYLOAD
-        t_us, score, threshold, rms, kurt, alarm, over, _ = _SCORE.unpack_from(raw, HEADER_SIZE)
-        body = Score(t_us, score, threshold, rms, kurt, alarm != 0, over != 0)
+        if version == 1:
+            if length != SCORE_V1_SIZE:
+                return _PAYLOAD
+            t_us, score, threshold, rms, kurt, alarm, over, _ = _SCORE.unpack_from(raw, HEADER_SIZE)
+            body = Score(t_us, score, threshold, rms, kurt, alarm != 0, over != 0)
+        else:
+            if length != SCORE_SIZE:
+                return _PAYLOAD
+            (t_us, score, threshold, rms, kurt, alarm, over, state, flags, speed, vel, zone,
+             top1, top2, _) = _SCORE_V2.unpack_from(raw, HEADER_SIZE)  # fmt: skip
+            top = (top1,) + ((top2,) if top2 != _NO_FEATURE else ()) if top1 != _NO_FEATURE else ()
+            body = Score(
+                t_us, score, threshold, rms, kurt, alarm != 0, over != 0, state, flags,
+                None if math.isnan(speed) else speed, None if math.isnan(vel) else vel,
+                zone, top,
+            )  # fmt: skip
     elif ftype == _T_HELLO:
         if length != HELLO_SIZE:
             return _PAYLOAD
@@ -372,9 +513,14 @@ def _parse(raw: bytes) -> Frame | int:
             return _PAYLOAD
         text = raw[HEADER_SIZE + 1 : end].decode("utf-8", errors="replace")
         body = Text(raw[HEADER_SIZE], text)
+    elif ftype == _T_CONTROL:
+        if length != CONTROL_SIZE:
+            return _PAYLOAD
+        command, value = _CONTROL.unpack_from(raw, HEADER_SIZE)
+        body = Control(command, value)
     else:
         body = Unknown(ftype, raw[HEADER_SIZE:end])
-    return Frame(seq, body)
+    return Frame(seq, body, version)
 
 
 def _cstr(field: bytes) -> str:
@@ -384,7 +530,7 @@ def _cstr(field: bytes) -> str:
 _REASONS = {
     _SHORT: "shorter than header and CRC",
     _CRC: "CRC mismatch",
-    _VERSION: "unsupported protocol version",
+    _VERSION: "unsupported protocol version (this tinypdm reads 1..2)",
     _LENGTH: "header length does not match the frame",
     _PAYLOAD: "payload does not match its type's layout",
 }
@@ -401,6 +547,8 @@ def unpack_frame(raw: bytes | bytearray | memoryview) -> Frame:
     result = _parse(bytes(raw))
     if isinstance(result, Frame):
         return result
+    if result == _VERSION:
+        raise ProtocolError(f"bad frame ({len(raw)} bytes): {unsupported_version_message(raw[0])}")
     raise ProtocolError(f"bad frame ({len(raw)} bytes): {_REASONS[result]}")
 
 

@@ -17,13 +17,14 @@ from typing import Any, cast
 from vibration.protocol import (
     AsciiStats,
     Frame,
+    FrameDecoder,
     Hello,
     Mode,
     Samples,
     Score,
     StreamDecoder,
     Text,
-    Unknown,
+    unsupported_version_message,
 )
 from vibration.telemetry.devtime import ClockMapper
 from vibration.telemetry.gateway.config import GatewayConfig
@@ -128,6 +129,7 @@ class _Link:
         self._events: list[Event] = []
         self._dirty = False
         self._held: dict[str, Any] | None = None
+        self._version_warned = False
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -313,8 +315,10 @@ class _Link:
                     body.kurtosis,
                     frame.seq,
                     self.model_tag,
+                    _v2_fields(body.state, body.speed_rpm, body.velocity_rms_mm_s,
+                               body.iso_zone, body.top_features),
                 )
-            )
+            )  # fmt: skip
         elif isinstance(body, Samples):
             t_end = body.t_us
             if self.sample_rate > 0 and body.n > 1:
@@ -335,8 +339,10 @@ class _Link:
                             r.kurtosis,
                             0,
                             tag,
+                            _v2_fields(r.state, r.speed_rpm, r.velocity_rms_mm_s,
+                                       r.iso_zone, r.top_features),
                         )
-                    )
+                    )  # fmt: skip
         elif isinstance(body, Hello):
             name = self._hello_name(body)
             if name != self.sensor or not self.firmware:
@@ -391,6 +397,7 @@ class _Link:
         kurtosis: float,
         seq: int,
         model: str,
+        v2: dict[str, Any],
         *,
         shadow: bool,
     ) -> None:
@@ -410,6 +417,7 @@ class _Link:
                 float(rms),
                 float(kurtosis),
                 seq,
+                **v2,
             )
         except ValueError as exc:
             with self.lock:
@@ -426,10 +434,17 @@ class _Link:
             self.last_time_ns = t_ns
         with self.lock:
             self.scores += 1
+        if point.state == ScorePoint.STATE_UNKNOWN:
+            # Unknown operating point: no verdict, the device's alarm lifecycle does not
+            # advance, so neither raise nor clear (alarm is 0 in such a window).
+            return
         previous = self.shadow_alarm if shadow else self.alarm
         if previous != bool(alarm) and (previous is not None or alarm):
-            kind = "alarm" if alarm else "alarm_cleared"
-            text = f"{'host' if shadow else 'device'} score {score:.4g}, threshold {threshold:.4g}"
+            kind = "alarm_raised" if alarm else "alarm_cleared"
+            text = (
+                f"{'host' if shadow else 'device'} score {score:.4g}, threshold "
+                f"{threshold:.4g} (health index {point.health:.3g})"
+            )
             self._events.append(Event(t_ns, kind, self.sensor, asset, text, "gateway"))
         if shadow:
             self.shadow_alarm = bool(alarm)
@@ -528,6 +543,7 @@ class _Link:
             if data:
                 arrival_ns = time.time_ns()
                 frames = decoder.feed(data, now)
+                self._check_version(decoder)
                 stats = decoder.stats
                 crc = int(getattr(stats, "crc_errors", 0))
                 bad_lines = 0
@@ -547,6 +563,20 @@ class _Link:
             status = self.due_status(now)
             if status is not None:
                 self.gw.batcher.add(self.url, self.checkpoint(), statuses=[status])
+
+    def _check_version(self, decoder: StreamDecoder) -> None:
+        """Say once per link that the device speaks a protocol version this host does not."""
+        binary = decoder.decoder
+        if self._version_warned or not isinstance(binary, FrameDecoder):
+            return
+        version = binary.unsupported_version
+        if version is None:
+            return
+        self._version_warned = True
+        text = unsupported_version_message(version)
+        with self.lock:
+            self.last_error = text
+        log.error("%s: %s", self.sensor or self.url, text)
 
     def report(self) -> LinkReport:
         with self.lock:
@@ -569,6 +599,28 @@ class _Link:
             )
 
 
+def _v2_fields(
+    state: int | None,
+    speed_rpm: float | None,
+    velocity_rms_mm_s: float | None,
+    iso_zone: int | None,
+    top_features: Sequence[int],
+) -> dict[str, Any]:
+    """The protocol version 2 fields of a SCORE (or shadow result) as ScorePoint keywords;
+    NaN or infinite speeds are "not known" (None), as is ISO zone 0 ("none")."""
+
+    def finite(x: float | None) -> float | None:
+        return None if x is None or not math.isfinite(x) else float(x)
+
+    return {
+        "state": state,
+        "speed_rpm": finite(speed_rpm),
+        "velocity_rms_mm_s": finite(velocity_rms_mm_s),
+        "iso_zone": iso_zone,
+        "top_features": tuple(top_features),
+    }
+
+
 def _kind(frame: Frame) -> str:
     body = frame.body
     if isinstance(body, Score):
@@ -579,5 +631,4 @@ def _kind(frame: Frame) -> str:
         return "HELLO"
     if isinstance(body, Text):
         return "TEXT"
-    assert isinstance(body, Unknown)
-    return "UNKNOWN"
+    return "UNKNOWN"  # Unknown, or a CONTROL (host -> device) that a device echoed

@@ -23,9 +23,17 @@ __all__ = [
 
 log = logging.getLogger("tinypdm.gateway")
 
+_EXTRA_FIELDS = frozenset(
+    ("state", "speed_rpm", "velocity_rms_mm_s", "iso_zone", "top_feature_1", "top_feature_2")
+)
+
 
 class ShadowResult(NamedTuple):
-    """One window scored on the host: the same fields as a SCORE frame."""
+    """One window scored on the host: the same fields as a SCORE frame.
+
+    The fields after ``kurtosis`` are those of a version-2 SCORE; ``None`` (``()``) when
+    the host pipeline does not compute them.
+    """
 
     t_us: int
     score: float
@@ -34,6 +42,11 @@ class ShadowResult(NamedTuple):
     over: bool
     rms: float
     kurtosis: float
+    state: int | None = None
+    speed_rpm: float | None = None
+    velocity_rms_mm_s: float | None = None
+    iso_zone: int | None = None
+    top_features: tuple[int, ...] = ()
 
 
 class ShadowScorer(Protocol):
@@ -63,7 +76,10 @@ class PipelineShadowScorer:
     make_pipeline : callable
         Returns a fresh pipeline: ``push(int16 array (n, axes)) -> ndarray (k, 8)`` whose
         rows are ``sample_index, score, threshold, rms, kurtosis, crest, over, alarm``,
-        ``sample_index`` counting samples from 0 at the pipeline's creation.
+        ``sample_index`` counting samples from 0 at the pipeline's creation. A pipeline
+        whose ``result_fields`` attribute names more columns may add ``state``,
+        ``speed_rpm``, ``velocity_rms_mm_s``, ``iso_zone``, ``top_feature_1`` and
+        ``top_feature_2`` (255: none); they go into the version-2 fields of the results.
     sample_rate_hz : float
         The stream's sample rate (to turn sample indices into device time).
     model_tag : str
@@ -83,6 +99,8 @@ class PipelineShadowScorer:
     def reset(self) -> None:
         self._pipeline = self._make()
         self._t0_us: int | None = None  # device time of sample index 0
+        names = tuple(getattr(self._pipeline, "result_fields", ()) or ())
+        self._extra = {n: i for i, n in enumerate(names) if n in _EXTRA_FIELDS}
 
     def feed(self, samples: Samples) -> list[ShadowResult]:
         if self._t0_us is None:
@@ -98,6 +116,30 @@ class PipelineShadowScorer:
                 bool(r[6]),
                 float(r[3]),
                 float(r[4]),
+                *self._v2(r),
             )
             for r in rows
         ]
+
+    def _v2(self, row: Any) -> tuple[Any, ...]:
+        x = self._extra
+        if not x:
+            return ()
+
+        def opt_int(name: str) -> int | None:
+            return int(row[x[name]]) if name in x else None
+
+        def opt_float(name: str) -> float | None:
+            if name not in x or not math.isfinite(float(row[x[name]])):
+                return None
+            return float(row[x[name]])
+
+        top = tuple(int(row[x[n]]) for n in ("top_feature_1", "top_feature_2") if n in x)
+        top = tuple(t for t in top if 0 <= t < 255)
+        return (
+            opt_int("state"),
+            opt_float("speed_rpm"),
+            opt_float("velocity_rms_mm_s"),
+            opt_int("iso_zone"),
+            top,
+        )

@@ -5,8 +5,11 @@ Open one with :func:`open_store`; every backend implements :class:`Store` (see
 """
 
 from vibration.telemetry.stores.base import (
+    ACK_KINDS,
+    ALARM_KINDS,
     EVENT_KINDS,
     PASSWORD_ENV,
+    AlarmActions,
     Event,
     PartialWriteError,
     ScorePoint,
@@ -16,6 +19,7 @@ from vibration.telemetry.stores.base import (
     StoreURLError,
     check_name,
     redact_url,
+    shelved_sensors,
     store_url_with_password,
 )
 from vibration.telemetry.stores.factory import open_store
@@ -24,8 +28,11 @@ from vibration.telemetry.stores.spool import Batch, Spool, SpooledStore, SpoolFu
 from vibration.telemetry.stores.sqlite import SqliteStore
 
 __all__ = [
+    "ACK_KINDS",
+    "ALARM_KINDS",
     "EVENT_KINDS",
     "PASSWORD_ENV",
+    "AlarmActions",
     "Batch",
     "Event",
     "InfluxStore",
@@ -43,5 +50,6 @@ __all__ = [
     "check_name",
     "open_store",
     "redact_url",
+    "shelved_sensors",
     "store_url_with_password",
 ]

@@ -6,10 +6,12 @@ implements
 runs against all of them. The schema is documented in ``docs/storage.md``:
 
 * ``anomaly_score``: tags ``sensor, asset, model``; fields ``score, threshold, alarm, rms,
-  kurtosis, seq``.
+  kurtosis, seq`` and, from protocol version 2 devices (absent otherwise), ``state,
+  speed_rpm, velocity_rms_mm_s, iso_zone, top_features``.
 * ``sensor_status``: tags ``sensor, asset``; fields ``firmware, model_hash, sample_rate,
   crc_errors, dropped_frames, last_seen``.
-* ``event``: tags ``kind, sensor, asset``; fields ``text, author``.
+* ``event``: tags ``kind, sensor, asset``; fields ``text, author`` and ``expires_ns``
+  (shelving only).
 
 A point is identified by its measurement, tags and time: writing it twice stores it once
 (the spool replays batches at least once and relies on this).
@@ -19,11 +21,12 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -31,8 +34,11 @@ from vibration.errors import StoreError
 from vibration.validation import is_int, is_integer
 
 __all__ = [
+    "ACK_KINDS",
+    "ALARM_KINDS",
     "EVENT_KINDS",
     "PASSWORD_ENV",
+    "AlarmActions",
     "Event",
     "PartialWriteError",
     "ScorePoint",
@@ -43,13 +49,30 @@ __all__ = [
     "check_name",
     "check_range",
     "redact_url",
+    "shelved_sensors",
     "store_url_with_password",
 ]
 
 #: Environment variable with the store password, for a URL that names only the user.
 PASSWORD_ENV = "TINYPDM_INFLUX_PASSWORD"
 
-EVENT_KINDS = ("alarm", "alarm_cleared", "ack", "maintenance", "note")
+EVENT_KINDS = (
+    "alarm_raised",
+    "alarm_cleared",
+    "alarm_acknowledged",
+    "alarm_shelved",
+    "alarm_unshelved",
+    "maintenance",
+    "note",
+    # written before the alarm lifecycle had its own names; still read (and accepted):
+    "alarm",  # = alarm_raised
+    "ack",  # = alarm_acknowledged
+)
+#: kinds that mean "the alarm was raised" (the second is the pre-lifecycle name)
+ALARM_KINDS = ("alarm_raised", "alarm")
+#: kinds that mean "a person acknowledged the alarm" (the second is the pre-lifecycle name)
+ACK_KINDS = ("alarm_acknowledged", "ack")
+_MAX_FEATURE = 254
 
 _MAX_NAME = 128
 _MAX_TIME_NS = 2**63 - 1
@@ -114,6 +137,13 @@ def _check_finite(**values: float) -> None:
             raise ValueError(f"{key} must be finite, got {value!r}")
 
 
+def _check_optional_int(key: str, value: object, hi: int) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value <= hi:
+        raise ValueError(f"{key} must be None or an int in [0, {hi}], got {value!r}")
+
+
 def _check_count(**values: int) -> None:
     for key, value in values.items():
         if not is_integer(value) or value < 0:
@@ -126,6 +156,13 @@ class ScorePoint:
 
     ``time_ns`` is wall time (ns since the Unix epoch) of the window's last sample;
     ``seq`` is the frame counter of the SCORE frame that carried it (0 when host-scored).
+
+    The fields after ``seq`` come from protocol version 2 devices; ``None`` (``()``) means
+    "not provided" (a version-1 device, or a store written before them):
+    ``state`` 0 ok, 1 over, 2 alarm, 3 unknown operating point; ``speed_rpm`` shaft speed;
+    ``velocity_rms_mm_s`` ISO 10816/20816 velocity RMS; ``iso_zone`` 0 none, 1..4 = A..D;
+    ``top_features`` the indices of the model features with the largest reconstruction
+    errors, largest first (at most 2).
     """
 
     time_ns: int
@@ -138,6 +175,16 @@ class ScorePoint:
     rms: float
     kurtosis: float
     seq: int = 0
+    state: int | None = None
+    speed_rpm: float | None = None
+    velocity_rms_mm_s: float | None = None
+    iso_zone: int | None = None
+    top_features: tuple[int, ...] = ()
+
+    STATE_OK: ClassVar[int] = 0
+    STATE_OVER: ClassVar[int] = 1
+    STATE_ALARM: ClassVar[int] = 2
+    STATE_UNKNOWN: ClassVar[int] = 3
 
     def __post_init__(self) -> None:
         _check_time(self.time_ns)
@@ -148,6 +195,27 @@ class ScorePoint:
             score=self.score, threshold=self.threshold, rms=self.rms, kurtosis=self.kurtosis
         )
         _check_count(seq=self.seq)
+        _check_optional_int("state", self.state, 3)
+        _check_optional_int("iso_zone", self.iso_zone, 4)
+        for key in ("speed_rpm", "velocity_rms_mm_s"):
+            value = getattr(self, key)
+            if value is not None:
+                _check_finite(**{key: value})
+        top = self.top_features
+        if not isinstance(top, tuple):  # a list from JSON (the spool) or a caller
+            top = tuple(top)
+            object.__setattr__(self, "top_features", top)
+        if len(top) > 2:
+            raise ValueError(f"top_features must hold at most 2 indices, got {top!r}")
+        for index in top:
+            _check_optional_int("top_features index", index, _MAX_FEATURE)
+
+    @property
+    def health(self) -> float:
+        """The health index ``score / threshold`` (1.0 = alarm level; inf for threshold 0)."""
+        if self.threshold > 0:
+            return self.score / self.threshold
+        return math.inf if self.score > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +251,13 @@ class SensorStatus:
 class Event:
     """Something that happened to a sensor (measurement ``event``).
 
-    ``kind`` is one of ``"alarm"``, ``"alarm_cleared"``, ``"ack"``, ``"maintenance"``,
-    ``"note"``; ``text`` and ``author`` are free text.
+    ``kind`` is one of :data:`EVENT_KINDS`: the alarm lifecycle ``"alarm_raised"``,
+    ``"alarm_cleared"`` (written by the gateway), ``"alarm_acknowledged"`` (``author`` who,
+    ``time_ns`` when, ``text`` the comment), ``"alarm_shelved"`` (``text`` the reason,
+    ``expires_ns`` when the shelving ends) and ``"alarm_unshelved"``; ``"maintenance"``
+    and ``"note"``. ``"alarm"`` and ``"ack"`` are the names older versions wrote for
+    ``alarm_raised`` and ``alarm_acknowledged`` (:data:`ALARM_KINDS`, :data:`ACK_KINDS`).
+    ``text`` and ``author`` are free text.
     """
 
     time_ns: int
@@ -193,6 +266,7 @@ class Event:
     asset: str
     text: str = ""
     author: str = ""
+    expires_ns: int | None = None
 
     def __post_init__(self) -> None:
         _check_time(self.time_ns)
@@ -202,6 +276,86 @@ class Event:
         check_name(self.asset, "asset")
         if not isinstance(self.text, str) or not isinstance(self.author, str):
             raise ValueError(f"text and author must be str, got {self.text!r}, {self.author!r}")
+        if self.expires_ns is not None:
+            _check_time(self.expires_ns)
+            if self.kind != "alarm_shelved":
+                raise ValueError(f"only alarm_shelved events expire, got kind {self.kind!r}")
+
+
+def shelved_sensors(events: Sequence[Event], now_ns: int) -> dict[str, Event]:
+    """The sensors whose alarms are shelved at ``now_ns``, with the shelving event.
+
+    ``events`` oldest first (as :meth:`Store.events` returns them): a sensor is shelved
+    when its latest ``alarm_shelved``/``alarm_unshelved`` event is a shelving that has
+    not expired (``now_ns < expires_ns``; no expiry: until unshelved).
+    """
+    last: dict[str, Event] = {}
+    for ev in events:
+        if ev.kind in ("alarm_shelved", "alarm_unshelved"):
+            last[ev.sensor] = ev
+    return {
+        sensor: ev
+        for sensor, ev in last.items()
+        if ev.kind == "alarm_shelved" and (ev.expires_ns is None or now_ns < ev.expires_ns)
+    }
+
+
+class AlarmActions:
+    """What a person does to an alarm, recorded as events (every store has these).
+
+    Each method writes one :class:`Event` with :meth:`write_events` and returns it;
+    ``time_ns`` defaults to now.
+    """
+
+    def write_events(self, events: Sequence[Event]) -> None:
+        raise NotImplementedError
+
+    def acknowledge_alarm(
+        self, sensor: str, asset: str, who: str, comment: str = "", *, time_ns: int | None = None
+    ) -> Event:
+        """Record that ``who`` acknowledged the sensor's alarm (``alarm_acknowledged``)."""
+        if not isinstance(who, str) or not who.strip():
+            raise ValueError(f"who must be a non-empty name, got {who!r}")
+        event = Event(_now(time_ns), "alarm_acknowledged", sensor, asset, comment, who)
+        self.write_events([event])
+        return event
+
+    def shelve_alarm(
+        self,
+        sensor: str,
+        asset: str,
+        who: str,
+        reason: str,
+        expires_ns: int,
+        *,
+        time_ns: int | None = None,
+    ) -> Event:
+        """Record that ``who`` shelved the sensor's alarms until ``expires_ns``
+        (``alarm_shelved``; the reason is required)."""
+        if not isinstance(who, str) or not who.strip():
+            raise ValueError(f"who must be a non-empty name, got {who!r}")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError(f"reason must be a non-empty text, got {reason!r}")
+        now = _now(time_ns)
+        if isinstance(expires_ns, bool) or not isinstance(expires_ns, int) or expires_ns <= now:
+            raise ValueError(f"expires_ns must be an int after the shelving, got {expires_ns!r}")
+        event = Event(now, "alarm_shelved", sensor, asset, reason, who, expires_ns)
+        self.write_events([event])
+        return event
+
+    def unshelve_alarm(
+        self, sensor: str, asset: str, who: str, comment: str = "", *, time_ns: int | None = None
+    ) -> Event:
+        """Record that ``who`` ended the shelving early (``alarm_unshelved``)."""
+        if not isinstance(who, str) or not who.strip():
+            raise ValueError(f"who must be a non-empty name, got {who!r}")
+        event = Event(_now(time_ns), "alarm_unshelved", sensor, asset, comment, who)
+        self.write_events([event])
+        return event
+
+
+def _now(time_ns: int | None) -> int:
+    return time.time_ns() if time_ns is None else time_ns
 
 
 def _empty(dtype: type) -> np.ndarray:
@@ -224,6 +378,11 @@ class ScoreSeries:
     score, score_max, threshold, rms, kurtosis : ndarray of float64, shape (n,)
     alarm : ndarray of bool, shape (n,)
     count : ndarray of int64, shape (n,)
+    speed_rpm, velocity_rms_mm_s : ndarray of float64, shape (n,)
+        Means of the version-2 fields; NaN where no point had them.
+    state : ndarray of int64, shape (n,)
+        The point's state (bucketed: the largest, so an unknown operating point, 3, shows);
+        -1 where not provided.
     """
 
     time_ns: np.ndarray = field(default_factory=lambda: _empty(np.int64))
@@ -234,6 +393,9 @@ class ScoreSeries:
     rms: np.ndarray = field(default_factory=lambda: _empty(np.float64))
     kurtosis: np.ndarray = field(default_factory=lambda: _empty(np.float64))
     count: np.ndarray = field(default_factory=lambda: _empty(np.int64))
+    speed_rpm: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    velocity_rms_mm_s: np.ndarray = field(default_factory=lambda: _empty(np.float64))
+    state: np.ndarray = field(default_factory=lambda: _empty(np.int64))
 
     def __len__(self) -> int:
         return int(self.time_ns.shape[0])
@@ -249,17 +411,23 @@ class ScoreSeries:
             "rms": self.rms,
             "kurtosis": self.kurtosis,
             "count": self.count,
+            "speed_rpm": self.speed_rpm,
+            "velocity_rms_mm_s": self.velocity_rms_mm_s,
+            "state": self.state,
         }
 
     @classmethod
     def from_rows(cls, rows: Sequence[Sequence[object]]) -> ScoreSeries:
         """Build from rows ``(time_ns, score, score_max, threshold, alarm, rms, kurtosis,
-        count)``; ``None`` (a NULL) becomes NaN, 0 or False."""
+        count[, speed_rpm, velocity_rms_mm_s, state])``; ``None`` (a NULL) becomes NaN, 0,
+        False or (state) -1."""
         if not rows:
             return cls()
 
         def col(i: int, dtype: type, fill: object) -> np.ndarray:
-            return np.array([fill if r[i] is None else r[i] for r in rows], dtype=dtype)
+            return np.array(
+                [fill if len(r) <= i or r[i] is None else r[i] for r in rows], dtype=dtype
+            )
 
         return cls(
             time_ns=col(0, np.int64, 0),
@@ -270,6 +438,9 @@ class ScoreSeries:
             rms=col(5, np.float64, math.nan),
             kurtosis=col(6, np.float64, math.nan),
             count=col(7, np.int64, 0),
+            speed_rpm=col(8, np.float64, math.nan),
+            velocity_rms_mm_s=col(9, np.float64, math.nan),
+            state=col(10, np.int64, -1),
         )
 
 
@@ -320,6 +491,31 @@ class Store(Protocol):
 
     def count_scores(self, sensor: str | None = None) -> int:
         """Number of score points stored (of one sensor, or all)."""
+        ...
+
+    def acknowledge_alarm(
+        self, sensor: str, asset: str, who: str, comment: str = "", *, time_ns: int | None = None
+    ) -> Event:
+        """Record an ``alarm_acknowledged`` event (see :class:`AlarmActions`)."""
+        ...
+
+    def shelve_alarm(
+        self,
+        sensor: str,
+        asset: str,
+        who: str,
+        reason: str,
+        expires_ns: int,
+        *,
+        time_ns: int | None = None,
+    ) -> Event:
+        """Record an ``alarm_shelved`` event (see :class:`AlarmActions`)."""
+        ...
+
+    def unshelve_alarm(
+        self, sensor: str, asset: str, who: str, comment: str = "", *, time_ns: int | None = None
+    ) -> Event:
+        """Record an ``alarm_unshelved`` event (see :class:`AlarmActions`)."""
         ...
 
     def close(self) -> None:

@@ -35,6 +35,7 @@ from typing import Any
 from vibration.errors import StoreError, StoreUnavailable
 from vibration.telemetry.stores.base import (
     PASSWORD_ENV,
+    AlarmActions,
     Event,
     PartialWriteError,
     ScorePoint,
@@ -163,10 +164,21 @@ def score_lines(points: Iterable[ScorePoint]) -> list[str]:
                 f"sensor={_tag(p.sensor)} "
             )
             prefixes[key] = prefix
+        extra = ""
+        if p.state is not None:
+            extra += f",state={int(p.state)}i"
+        if p.speed_rpm is not None:
+            extra += f",speed_rpm={float(p.speed_rpm)!r}"
+        if p.velocity_rms_mm_s is not None:
+            extra += f",velocity_rms_mm_s={float(p.velocity_rms_mm_s)!r}"
+        if p.iso_zone is not None:
+            extra += f",iso_zone={int(p.iso_zone)}i"
+        if p.top_features:
+            extra += f',top_features="{",".join(str(int(i)) for i in p.top_features)}"'
         lines.append(
             f"{prefix}score={float(p.score)!r},threshold={float(p.threshold)!r},"
             f"alarm={1 if p.alarm else 0}i,rms={float(p.rms)!r},"
-            f"kurtosis={float(p.kurtosis)!r},seq={int(p.seq)}i {int(p.time_ns)}"
+            f"kurtosis={float(p.kurtosis)!r},seq={int(p.seq)}i{extra} {int(p.time_ns)}"
         )
     return lines
 
@@ -186,7 +198,8 @@ def event_lines(events: Iterable[Event]) -> list[str]:
     """Line protocol of events."""
     return [
         f"event,asset={_tag(e.asset)},kind={_tag(e.kind)},sensor={_tag(e.sensor)} "
-        f"text={_string_field(e.text)},author={_string_field(e.author)} {int(e.time_ns)}"
+        f"text={_string_field(e.text)},author={_string_field(e.author)}"
+        f"{'' if e.expires_ns is None else f',expires_ns={int(e.expires_ns)}i'} {int(e.time_ns)}"
         for e in events
     ]
 
@@ -194,7 +207,7 @@ def event_lines(events: Iterable[Event]) -> list[str]:
 # -- the store --------------------------------------------------------------------------------
 
 
-class InfluxStore:
+class InfluxStore(AlarmActions):
     """Score store in an InfluxDB database, through the 1.x HTTP API.
 
     Parameters
@@ -435,6 +448,11 @@ class InfluxStore:
                 rms=float(row["rms"]),
                 kurtosis=float(row["kurtosis"]),
                 seq=int(row["seq"]),
+                state=_opt_int(row.get("state")),
+                speed_rpm=_opt_float(row.get("speed_rpm")),
+                velocity_rms_mm_s=_opt_float(row.get("velocity_rms_mm_s")),
+                iso_zone=_opt_int(row.get("iso_zone")),
+                top_features=_features(row.get("top_features")),
             )
         return out
 
@@ -449,15 +467,16 @@ class InfluxStore:
         )
         if bucket_s is None:
             q = (
-                'SELECT "score", "threshold", "alarm", "rms", "kurtosis" '
-                f'FROM "anomaly_score" {where}'
+                'SELECT "score", "threshold", "alarm", "rms", "kurtosis", "speed_rpm", '
+                f'"velocity_rms_mm_s", "state" FROM "anomaly_score" {where}'
             )
         else:
             q = (
                 'SELECT mean("score") AS "score", max("score") AS "score_max", '
                 'mean("threshold") AS "threshold", max("alarm") AS "alarm", '
                 'mean("rms") AS "rms", mean("kurtosis") AS "kurtosis", '
-                'count("score") AS "count" '
+                'count("score") AS "count", mean("speed_rpm") AS "speed_rpm", '
+                'mean("velocity_rms_mm_s") AS "velocity_rms_mm_s", max("state") AS "state" '
                 f'FROM "anomaly_score" {where} GROUP BY time({int(bucket_s)}s) fill(none)'
             )
         series = self._query(q)
@@ -479,6 +498,7 @@ class InfluxStore:
                         v[idx["rms"]],
                         v[idx["kurtosis"]],
                         1,
+                        *_extra(v, idx),
                     )
                 )
             else:
@@ -492,6 +512,7 @@ class InfluxStore:
                         v[idx["rms"]],
                         v[idx["kurtosis"]],
                         v[idx["count"]],
+                        *_extra(v, idx),
                     )
                 )
         return ScoreSeries.from_rows(rows)
@@ -503,13 +524,24 @@ class InfluxStore:
             check_name(sensor, "sensor")
             where += f' AND "sensor" = {_literal(sensor)}'
         series = self._query(
-            f'SELECT "kind", "sensor", "asset", "text", "author" FROM "event" {where}'
+            f'SELECT "kind", "sensor", "asset", "text", "author", "expires_ns" FROM "event" {where}'
         )
         out = []
         for s in series:
+            idx = {name: i for i, name in enumerate(s["columns"])}
             for v in s["values"]:
-                t, kind, sens, asset, text, author = v
-                out.append(Event(int(t), kind, sens, asset, text or "", author or ""))
+                expires = v[idx["expires_ns"]] if "expires_ns" in idx else None
+                out.append(
+                    Event(
+                        int(v[0]),
+                        v[idx["kind"]],
+                        v[idx["sensor"]],
+                        v[idx["asset"]],
+                        v[idx["text"]] or "",
+                        v[idx["author"]] or "",
+                        None if expires is None else int(expires),
+                    )
+                )
         out.sort(key=lambda e: (e.time_ns, e.kind, e.sensor, e.asset))
         return out
 
@@ -539,6 +571,25 @@ class InfluxStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _features(value: Any) -> tuple[int, ...]:
+    return tuple(int(i) for i in str(value).split(",")) if value else ()
+
+
+def _extra(v: Sequence[Any], idx: dict[str, int]) -> tuple[Any, Any, Any]:
+    """speed_rpm, velocity_rms_mm_s, state of a query row (None where absent)."""
+    return tuple(  # type: ignore[return-value]
+        v[idx[k]] if k in idx else None for k in ("speed_rpm", "velocity_rms_mm_s", "state")
+    )
 
 
 def _server_error(data: bytes) -> str:

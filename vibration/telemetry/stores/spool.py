@@ -35,6 +35,7 @@ from typing import Any
 
 from vibration.errors import StoreError, StoreUnavailable
 from vibration.telemetry.stores.base import (
+    AlarmActions,
     Event,
     PartialWriteError,
     ScorePoint,
@@ -388,7 +389,7 @@ class Spool:
         self.close()
 
 
-class SpooledStore:
+class SpooledStore(AlarmActions):
     """A :class:`~vibration.telemetry.stores.base.Store` that never loses a batch to an outage.
 
     Parameters

@@ -4,6 +4,9 @@ Same schema and query semantics as the InfluxDB store (see ``docs/storage.md``).
 connection in WAL mode shared by all threads behind a lock; every value is a bound
 parameter, never formatted into SQL. A point's identity is its primary key (tags + time),
 and writes are ``INSERT OR REPLACE``, so replaying a batch does not duplicate it.
+
+Opening a database written by an older tinypdm adds the columns it lacks (``ALTER TABLE
+... ADD COLUMN``, NULL in the old rows): the version-2 score fields and ``expires_ns``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any, TypeVar
 
 from vibration.errors import StoreError, StoreUnavailable
 from vibration.telemetry.stores.base import (
+    AlarmActions,
     Event,
     ScorePoint,
     ScoreSeries,
@@ -41,6 +45,11 @@ CREATE TABLE IF NOT EXISTS anomaly_score (
     rms       REAL    NOT NULL,
     kurtosis  REAL    NOT NULL,
     seq       INTEGER NOT NULL,
+    state             INTEGER,
+    speed_rpm         REAL,
+    velocity_rms_mm_s REAL,
+    iso_zone          INTEGER,
+    top_features      TEXT,
     PRIMARY KEY (sensor, time_ns, asset, model)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sensor_status (
@@ -62,6 +71,7 @@ CREATE TABLE IF NOT EXISTS event (
     asset   TEXT    NOT NULL,
     text    TEXT    NOT NULL,
     author  TEXT    NOT NULL,
+    expires_ns INTEGER,
     PRIMARY KEY (time_ns, kind, sensor, asset)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS event_by_sensor ON event (sensor, time_ns);
@@ -78,13 +88,26 @@ WITH RECURSIVE s(sensor) AS (
 SELECT sensor FROM s WHERE sensor IS NOT NULL
 """
 
-_SCORE_COLUMNS = "time_ns, sensor, asset, model, score, threshold, alarm, rms, kurtosis, seq"
+_SCORE_COLUMNS = (
+    "time_ns, sensor, asset, model, score, threshold, alarm, rms, kurtosis, seq, "
+    "state, speed_rpm, velocity_rms_mm_s, iso_zone, top_features"
+)
+_EVENT_COLUMNS = "time_ns, kind, sensor, asset, text, author, expires_ns"
+# Columns added after the first schema: (table, column, type), added to older files on open.
+_ADDED_COLUMNS = (
+    ("anomaly_score", "state", "INTEGER"),
+    ("anomaly_score", "speed_rpm", "REAL"),
+    ("anomaly_score", "velocity_rms_mm_s", "REAL"),
+    ("anomaly_score", "iso_zone", "INTEGER"),
+    ("anomaly_score", "top_features", "TEXT"),
+    ("event", "expires_ns", "INTEGER"),
+)
 _STATUS_COLUMNS = (
     "time_ns, sensor, asset, firmware, model_hash, sample_rate, crc_errors, dropped_frames"
 )
 
 
-class SqliteStore:
+class SqliteStore(AlarmActions):
     """Score store in one SQLite file.
 
     Parameters
@@ -108,8 +131,24 @@ class SqliteStore:
                     self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=NORMAL")
                 self._conn.executescript(_SCHEMA)
+                self._migrate()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Add the columns an older database lacks (idempotent; names are constants)."""
+        have: dict[str, set[str]] = {}
+        for table, column, kind in _ADDED_COLUMNS:
+            if table not in have:
+                rows = self._conn.execute(f"PRAGMA table_info({table})").fetchall()
+                have[table] = {r[1] for r in rows}
+            if column not in have[table]:
+                try:
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                except sqlite3.OperationalError as exc:  # another process added it first
+                    if "duplicate column" not in str(exc):
+                        raise
+                have[table].add(column)
 
     @property
     def url(self) -> str:
@@ -164,12 +203,17 @@ class SqliteStore:
                 float(p.rms),
                 float(p.kurtosis),
                 int(p.seq),
+                None if p.state is None else int(p.state),
+                None if p.speed_rpm is None else float(p.speed_rpm),
+                None if p.velocity_rms_mm_s is None else float(p.velocity_rms_mm_s),
+                None if p.iso_zone is None else int(p.iso_zone),
+                _features_text(p.top_features),
             )
             for p in points
         ]
         self._write(
             f"INSERT OR REPLACE INTO anomaly_score ({_SCORE_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 
@@ -195,10 +239,11 @@ class SqliteStore:
         )
 
     def write_events(self, events: Sequence[Event]) -> None:
-        rows = [(e.time_ns, e.kind, e.sensor, e.asset, e.text, e.author) for e in events]
+        rows = [
+            (e.time_ns, e.kind, e.sensor, e.asset, e.text, e.author, e.expires_ns) for e in events
+        ]
         self._write(
-            "INSERT OR REPLACE INTO event (time_ns, kind, sensor, asset, text, author) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO event ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 
@@ -241,7 +286,8 @@ class SqliteStore:
         check_range(start_ns, end_ns, bucket_s)
         if bucket_s is None:
             sql = (
-                "SELECT time_ns, score, score, threshold, alarm, rms, kurtosis, 1 "
+                "SELECT time_ns, score, score, threshold, alarm, rms, kurtosis, 1, "
+                "speed_rpm, velocity_rms_mm_s, state "
                 "FROM anomaly_score WHERE sensor = ? AND time_ns >= ? AND time_ns < ? "
                 "ORDER BY time_ns"
             )
@@ -249,7 +295,8 @@ class SqliteStore:
         else:
             sql = (
                 "SELECT (time_ns / ?) * ? AS bucket, AVG(score), MAX(score), AVG(threshold), "
-                "MAX(alarm), AVG(rms), AVG(kurtosis), COUNT(*) "
+                "MAX(alarm), AVG(rms), AVG(kurtosis), COUNT(*), "
+                "AVG(speed_rpm), AVG(velocity_rms_mm_s), MAX(state) "
                 "FROM anomaly_score WHERE sensor = ? AND time_ns >= ? AND time_ns < ? "
                 "GROUP BY bucket ORDER BY bucket"
             )
@@ -260,7 +307,7 @@ class SqliteStore:
 
     def events(self, start_ns: int, end_ns: int, sensor: str | None = None) -> list[Event]:
         check_range(start_ns, end_ns)
-        sql = "SELECT time_ns, kind, sensor, asset, text, author FROM event "
+        sql = f"SELECT {_EVENT_COLUMNS} FROM event "
         params: tuple[Any, ...]
         if sensor is None:
             sql += "WHERE time_ns >= ? AND time_ns < ? ORDER BY time_ns, kind, sensor, asset"
@@ -298,8 +345,17 @@ class SqliteStore:
         self.close()
 
 
+def _features_text(top: Sequence[int]) -> str | None:
+    return ",".join(str(int(i)) for i in top) if top else None
+
+
+def _features(text: str | None) -> tuple[int, ...]:
+    return tuple(int(i) for i in text.split(",")) if text else ()
+
+
 def _score_from_row(row: Sequence[Any]) -> ScorePoint:
-    t, sensor, asset, model, score, threshold, alarm, rms, kurtosis, seq = row
+    (t, sensor, asset, model, score, threshold, alarm, rms, kurtosis, seq,
+     state, speed, velocity, zone, top) = row  # fmt: skip
     return ScorePoint(
         time_ns=int(t),
         sensor=sensor,
@@ -311,4 +367,9 @@ def _score_from_row(row: Sequence[Any]) -> ScorePoint:
         rms=float(rms),
         kurtosis=float(kurtosis),
         seq=int(seq),
+        state=None if state is None else int(state),
+        speed_rpm=None if speed is None else float(speed),
+        velocity_rms_mm_s=None if velocity is None else float(velocity),
+        iso_zone=None if zone is None else int(zone),
+        top_features=_features(top),
     )
