@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_dashboard_influx import _with_database
+from tests.support import with_database as _with_database
 from tests.test_gateway import _raw_sender, config, links, wait_for
 from vibration.acquisition.serial_link import PtyLink
 from vibration.protocol import Hello, Text, encode_frame
