@@ -268,6 +268,7 @@ def test_store_package_exports_exactly_its_public_names() -> None:
             "EVENT_KINDS",
             "Batch",
             "Event",
+            "Evidence",
             "InfluxStore",
             "PartialWriteError",
             "ScorePoint",
@@ -286,5 +287,5 @@ def test_store_package_exports_exactly_its_public_names() -> None:
         ]
     )
     public = {n for n in vars(stores) if not n.startswith("_") and n not in {"annotations"}}
-    modules = {"base", "factory", "influx", "spool", "sqlite", "batcher", "influxd_process"}
+    modules = {"base", "factory", "influx", "spool", "sqlite", "batcher", "influxd_process", "evidence"}
     assert public - modules == set(stores.__all__)

@@ -16,6 +16,7 @@ from vibration.telemetry.stores.base import (
     check_name,
     redact_url,
 )
+from vibration.telemetry.stores.evidence import Evidence
 from vibration.telemetry.stores.factory import open_store
 from vibration.telemetry.stores.influx import InfluxStore
 from vibration.telemetry.stores.spool import Batch, Spool, SpooledStore, SpoolFull, SpoolStats
@@ -25,6 +26,7 @@ __all__ = [
     "EVENT_KINDS",
     "Batch",
     "Event",
+    "Evidence",
     "InfluxStore",
     "PartialWriteError",
     "ScorePoint",

@@ -10,6 +10,8 @@ runs against all of them. The schema is documented in ``docs/storage.md``:
 * ``sensor_status``: tags ``sensor, asset``; fields ``firmware, model_hash, sample_rate,
   crc_errors, dropped_frames, last_seen``.
 * ``event``: tags ``kind, sensor, asset``; fields ``text, author``.
+* ``evidence``: tags ``sensor, asset``; the raw window(s) of an alarm onset
+  (:mod:`vibration.telemetry.stores.evidence`).
 
 A point is identified by its measurement, tags and time: writing it twice stores it once
 (the spool replays batches at least once and relies on this).
@@ -21,11 +23,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from vibration.errors import StoreError
+
+if TYPE_CHECKING:
+    from vibration.telemetry.stores.evidence import Evidence
 
 __all__ = [
     "EVENT_KINDS",
@@ -312,6 +317,14 @@ class Store(Protocol):
 
     def count_scores(self, sensor: str | None = None) -> int:
         """Number of score points stored (of one sensor, or all)."""
+        ...
+
+    def write_evidence(self, records: Sequence[Evidence]) -> None:
+        """Write alarm evidence (idempotent per sensor, asset and time)."""
+        ...
+
+    def evidence(self, sensor: str, start_ns: int, end_ns: int) -> list[Evidence]:
+        """Evidence of one sensor with onset in ``[start_ns, end_ns)``, oldest first."""
         ...
 
     def close(self) -> None:

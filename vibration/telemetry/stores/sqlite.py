@@ -8,12 +8,15 @@ and writes are ``INSERT OR REPLACE``, so replaying a batch does not duplicate it
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+
+import numpy as np
 
 from vibration.errors import StoreError, StoreUnavailable
 from vibration.telemetry.stores.base import (
@@ -24,6 +27,7 @@ from vibration.telemetry.stores.base import (
     check_name,
     check_range,
 )
+from vibration.telemetry.stores.evidence import Evidence
 
 __all__ = ["SqliteStore"]
 
@@ -65,6 +69,21 @@ CREATE TABLE IF NOT EXISTS event (
     PRIMARY KEY (time_ns, kind, sensor, asset)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS event_by_sensor ON event (sensor, time_ns);
+CREATE TABLE IF NOT EXISTS evidence (
+    time_ns     INTEGER NOT NULL,
+    sensor      TEXT    NOT NULL,
+    asset       TEXT    NOT NULL,
+    sample_rate REAL    NOT NULL,
+    scale       REAL    NOT NULL,
+    units       TEXT    NOT NULL,
+    axes        INTEGER NOT NULL,
+    window      INTEGER NOT NULL,
+    speed_rpm   REAL,
+    model       TEXT    NOT NULL,
+    source      TEXT    NOT NULL,
+    samples     BLOB    NOT NULL,
+    PRIMARY KEY (sensor, time_ns, asset)
+) WITHOUT ROWID;
 """
 
 # Distinct values of the leading primary-key column in O(k log n) (a "skip scan").
@@ -79,6 +98,10 @@ SELECT sensor FROM s WHERE sensor IS NOT NULL
 """
 
 _SCORE_COLUMNS = "time_ns, sensor, asset, model, score, threshold, alarm, rms, kurtosis, seq"
+_EVIDENCE_COLUMNS = (
+    "time_ns, sensor, asset, sample_rate, scale, units, axes, window, speed_rpm, model, "
+    "source, samples"
+)
 _STATUS_COLUMNS = (
     "time_ns, sensor, asset, firmware, model_hash, sample_rate, crc_errors, dropped_frames"
 )
@@ -287,6 +310,43 @@ class SqliteStore:
             )
         return int(row[0])
 
+    # -- evidence -----------------------------------------------------------------------
+
+    def write_evidence(self, records: Sequence[Evidence]) -> None:
+        rows = [
+            (
+                r.time_ns,
+                r.sensor,
+                r.asset,
+                r.sample_rate,
+                r.scale,
+                r.units,
+                r.axes,
+                r.window,
+                None if math.isnan(r.speed_rpm) else r.speed_rpm,
+                r.model,
+                r.source,
+                np.ascontiguousarray(r.samples, dtype="<i2").tobytes(),
+            )
+            for r in records
+        ]
+        self._write(
+            f"INSERT OR REPLACE INTO evidence ({_EVIDENCE_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def evidence(self, sensor: str, start_ns: int, end_ns: int) -> list[Evidence]:
+        check_name(sensor, "sensor")
+        check_range(start_ns, end_ns)
+        sql = (
+            f"SELECT {_EVIDENCE_COLUMNS} FROM evidence "
+            "WHERE sensor = ? AND time_ns >= ? AND time_ns < ? ORDER BY time_ns, asset"
+        )
+        params = (sensor, int(start_ns), int(end_ns))
+        rows = self._read(lambda conn: conn.execute(sql, params).fetchall())
+        return [_evidence_from_row(row) for row in rows]
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -311,4 +371,22 @@ def _score_from_row(row: Sequence[Any]) -> ScorePoint:
         rms=float(rms),
         kurtosis=float(kurtosis),
         seq=int(seq),
+    )
+
+
+def _evidence_from_row(row: Sequence[Any]) -> Evidence:
+    t, sensor, asset, rate, scale, units, axes, window, speed, model, source, blob = row
+    samples = np.frombuffer(bytes(blob), dtype="<i2").astype(np.int16).reshape(-1, int(axes))
+    return Evidence(
+        time_ns=int(t),
+        sensor=sensor,
+        asset=asset,
+        sample_rate=float(rate),
+        scale=float(scale),
+        units=units,
+        samples=samples,
+        window=int(window),
+        speed_rpm=math.nan if speed is None else float(speed),
+        model=model,
+        source=source,
     )
