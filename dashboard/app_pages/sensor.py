@@ -8,6 +8,7 @@ import time
 import streamlit as st
 
 from dashboard import charts, data, ui
+from dashboard.evidence import show_evidence
 from dashboard.state import alarm_periods, choose_bucket_s, format_age, raw_window_paths
 
 _NS = 1_000_000_000
@@ -106,9 +107,9 @@ if evs:
 else:
     st.caption("No events for this sensor in this range.")
 
-st.subheader("Raw window")
-paths = raw_window_paths(evs)
-if not paths:
-    st.caption("No raw window was captured for this sensor in this range.")
-for path in paths:
-    st.markdown(f"Raw window captured: `{path}`")
+st.subheader("Alarm evidence")
+show_evidence(
+    cfg, sensor, evs, start_ns, end_ns, tz, model_hash=status.model_hash if status else ""
+)
+for path in raw_window_paths(evs):
+    st.text(f"Raw window captured: {path}")
