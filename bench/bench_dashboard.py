@@ -8,7 +8,9 @@ with cold caches:
   state rules, table serialisation; no browser), and the data layer alone
   (``sensors()`` + ``latest_scores()``);
 * the sensor page switched to "7 d": ``AppTest.run()`` of that rerun (one server-side
-  downsampled query into 600 s buckets, three Altair charts), and the query alone.
+  downsampled query into 600 s buckets, three Altair charts, and the alarm's evidence:
+  2 x 2048 raw samples, their spectrum and envelope spectrum, three more charts), and the
+  query alone.
 
 ``quick`` seeds 50 sensors x 2 h and 1 day for the long sensor.
 
@@ -81,7 +83,7 @@ def run(quick: bool = False) -> list[Row]:
 
     from dashboard import data
     from dashboard.config import ENV_MODELS, ENV_STORE
-    from dashboard.sample_fleet import SensorSpec, seed_fleet
+    from dashboard.sample_fleet import SensorSpec, sample_evidence, seed_fleet
     from dashboard.serve import APP_PATH
     from vibration.telemetry.stores import open_store
 
@@ -98,6 +100,7 @@ def run(quick: bool = False) -> list[Row]:
             n = seed_fleet(store, now_ns=now, specs=_specs(50), hours=hours, seed=1)
             long_spec = SensorSpec("long-run", "asset-long", "alarm")
             n += seed_fleet(store, now_ns=now, specs=[long_spec], hours=long_hours, seed=2)
+            evidence_ok = sample_evidence(store, "long-run") is not None
             seed_s = time.perf_counter() - t0
             rows.append(Row(TOPIC, "points seeded", n, "points"))
             rows.append(Row(TOPIC, "seed rate (store API)", n / seed_s, "points/s"))
@@ -171,7 +174,7 @@ def run(quick: bool = False) -> list[Row]:
                     times.append(time.perf_counter() - t0)
             t_week = statistics.median(times)
             metrics = {m.label: m.value for m in at.metric}
-            ok = not at.exception and len(at.get("vega_lite_chart")) == 3
+            ok = not at.exception and len(at.get("vega_lite_chart")) == 6 and evidence_ok
             rows.append(
                 Row(
                     TOPIC,

@@ -7,8 +7,7 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
-
+from dashboard.sample_fleet import outer_race_fault
 from tests.test_dashboard_pages import app, chart_layers, fleet  # noqa: F401 (fixture)
 from vibration.telemetry.stores import Event, Evidence, Store
 
@@ -21,20 +20,6 @@ BEARING = {
     "pitch_diameter_mm": 39.04,
     "contact_angle_deg": 0.0,
 }
-
-
-def outer_race_fault(seed: int, n: int = 4096) -> np.ndarray:
-    """int16 counts (1/4096 g) of a 3.2 kHz resonance struck at BPFO, plus the shaft."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n) / FS
-    x = 0.3 * np.sin(2 * np.pi * RPM / 60 * t)
-    ring = np.exp(-t[:120] * 1500.0) * np.sin(2 * np.pi * 3200.0 * t[:120])
-    for t0 in np.arange(0.0, t[-1], 1.0 / BPFO):
-        i = round(float(t0) * FS)
-        m = min(120, n - i)
-        x[i : i + m] += 2.0 * ring[:m]
-    x += rng.normal(0.0, 0.02, n)
-    return np.round(x * 4096).astype(np.int16)
 
 
 def add_evidence(
@@ -89,7 +74,9 @@ def test_sensor_page_shows_alarm_evidence_with_defect_frequencies(fleet: Store) 
     at = app("sensor", sensor="pump-1")
     assert not at.exception
     assert at.selectbox(key="evidence_alarm").value == record.time_ns
-    assert len(at.get("vega_lite_chart")) == 6  # timeline, RMS, kurtosis, waveform, spectrum, envelope
+    assert (
+        len(at.get("vega_lite_chart")) == 6
+    )  # timeline, RMS, kurtosis, waveform, spectrum, envelope
     captions = " ".join(c.value for c in at.caption)
     assert "4096 samples at 12000 Hz" in captions and "2 windows" in captions
     assert f"BPFO {BPFO:.1f} Hz" in captions and "1797 rpm" in captions
