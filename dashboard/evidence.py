@@ -146,8 +146,8 @@ def spectrum_chart(
     harmonics: int = 1,
     height: int = 220,
 ) -> alt.LayerChart:
-    """An amplitude spectrum with the defect frequencies (and ``harmonics`` multiples)
-    as coloured vertical rules, labelled."""
+    """An amplitude spectrum with the defect frequencies as coloured vertical rules
+    (BPFO and BPFI with ``harmonics`` multiples), labelled."""
     import altair as alt
     import pandas as pd
 
@@ -175,7 +175,7 @@ def spectrum_chart(
                 "kind": DEFECT_NAMES[name],
             }
             for name, f in defects.items()
-            for k in range(1, harmonics + 1)
+            for k in range(1, (harmonics if name in ("bpfo", "bpfi") else 1) + 1)
             if 0 < k * f <= top
         ]
         if rows:
