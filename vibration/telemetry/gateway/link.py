@@ -31,9 +31,8 @@ from vibration.telemetry.devtime import ClockMapper
 from vibration.telemetry.gateway.config import GatewayConfig
 from vibration.telemetry.gateway.report import LinkReport
 from vibration.telemetry.gateway.shadow import ShadowFactory, ShadowScorer
-from vibration.telemetry.stores.base import Event, ScorePoint, SensorStatus
+from vibration.telemetry.stores.base import Event, Evidence, ScorePoint, SensorStatus
 from vibration.telemetry.stores.batcher import PointBatcher
-from vibration.telemetry.stores.evidence import Evidence
 
 __all__ = ["FRAME_KINDS", "LinkServices"]
 

@@ -7,6 +7,7 @@ Open one with :func:`open_store`; every backend implements :class:`Store` (see
 from vibration.telemetry.stores.base import (
     EVENT_KINDS,
     Event,
+    Evidence,
     PartialWriteError,
     ScorePoint,
     ScoreSeries,
@@ -16,7 +17,6 @@ from vibration.telemetry.stores.base import (
     check_name,
     redact_url,
 )
-from vibration.telemetry.stores.evidence import Evidence
 from vibration.telemetry.stores.factory import open_store
 from vibration.telemetry.stores.influx import InfluxStore
 from vibration.telemetry.stores.spool import Batch, Spool, SpooledStore, SpoolFull, SpoolStats

@@ -16,8 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from vibration.telemetry.stores.base import Event, ScorePoint, SensorStatus
-from vibration.telemetry.stores.evidence import Evidence
+from vibration.telemetry.stores.base import Event, Evidence, ScorePoint, SensorStatus
 from vibration.telemetry.stores.spool import Batch
 
 __all__ = ["PointBatcher"]

@@ -36,6 +36,7 @@ from typing import Any
 from vibration.errors import StoreError, StoreUnavailable
 from vibration.telemetry.stores.base import (
     Event,
+    Evidence,
     PartialWriteError,
     ScorePoint,
     ScoreSeries,
@@ -45,7 +46,7 @@ from vibration.telemetry.stores.base import (
     check_range,
     redact_url,
 )
-from vibration.telemetry.stores.evidence import Evidence, decode_samples, encode_samples
+from vibration.telemetry.stores.evidence import decode_samples, encode_samples
 
 __all__ = ["InfluxStore", "InfluxURL", "parse_influx_url"]
 

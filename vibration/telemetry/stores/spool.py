@@ -36,13 +36,13 @@ from typing import Any
 from vibration.errors import StoreError, StoreUnavailable
 from vibration.telemetry.stores.base import (
     Event,
+    Evidence,
     PartialWriteError,
     ScorePoint,
     ScoreSeries,
     SensorStatus,
     Store,
 )
-from vibration.telemetry.stores.evidence import Evidence
 
 __all__ = ["Batch", "Spool", "SpoolFull", "SpoolStats", "SpooledStore"]
 
@@ -95,7 +95,7 @@ class Batch:
         return len(self.scores) + len(self.statuses) + len(self.events) + len(self.evidence)
 
     def to_bytes(self) -> bytes:
-        doc = {
+        doc: dict[str, list[Any]] = {
             "s": [_SCORE_ROW(p) for p in self.scores],
             "st": [_STATUS_ROW(s) for s in self.statuses],
             "e": [_EVENT_ROW(e) for e in self.events],

@@ -21,13 +21,13 @@ import numpy as np
 from vibration.errors import StoreError, StoreUnavailable
 from vibration.telemetry.stores.base import (
     Event,
+    Evidence,
     ScorePoint,
     ScoreSeries,
     SensorStatus,
     check_name,
     check_range,
 )
-from vibration.telemetry.stores.evidence import Evidence
 
 __all__ = ["SqliteStore"]
 
