@@ -105,3 +105,37 @@ def test_gateway_keeps_the_raw_windows_of_a_shadow_alarm(tmp_path: Path, link: P
         assert (ev.window, ev.source, ev.model, ev.units) == (WINDOW, "host", "toy@host", "m/s^2")
     finally:
         store.close()
+
+
+def test_gateway_links_a_samples_burst_after_the_alarm_score(tmp_path: Path, link: PtyLink) -> None:
+    """A sensor that only scores (no stream) sends, when its alarm rises, the window that
+    raised it as a SAMPLES burst right after the SCORE: that burst is the evidence."""
+    hello = Hello(1, Hello.FLAG_SCORES, BLOCK, RATE, 0.5, "g", "dev-2", "fw")
+    x = _signal(5, 1200, loud_from=600)
+    frames, seq = [encode_frame(0, hello)], 1
+    for end in range(WINDOW, len(x) + 1, WINDOW):
+        loud = end > 600
+        t_us = (end - 1) * 1000
+        frames.append(
+            encode_frame(seq, Score(t_us, 2.0 if loud else 0.1, 1.0, 1.0, 3.0, loud, loud))
+        )
+        seq += 1
+        if loud and end == 700:  # the rise: the burst of samples 600..699
+            for start in range(600, 700, BLOCK):
+                block = Samples(start * 1000, x[start : start + BLOCK])
+                frames.append(encode_frame(seq, block))
+                seq += 1
+    gw = Gateway(config(tmp_path, [link])).start()
+    _raw_sender(link, frames, interval=0.01)
+    wait_for(lambda: frames_seen(gw, "SCORE") == 12, what="SCORE frames")
+    gw.stop()
+
+    store = open_store(f"sqlite://{tmp_path}/scores.db")
+    try:
+        alarms = [e for e in store.events(0, 2**62, "dev-2") if e.kind == "alarm"]
+        evidence = store.evidence("dev-2", 0, 2**62)
+        assert len(alarms) == 1 and len(evidence) == 1
+        assert evidence[0].time_ns == alarms[0].time_ns
+        np.testing.assert_array_equal(evidence[0].samples, x[600:700])
+    finally:
+        store.close()

@@ -141,7 +141,11 @@ class _Link:
         self._ring_n = 0
         self._raw_alarm: dict[bool, bool] = {}  # last alarm flag seen per source (shadow?)
         self._snapshots: dict[tuple[bool, int], tuple[np.ndarray, float]] = {}
+        # a device alarm whose raw window is still to come (a SAMPLES burst after the SCORE):
+        # (wall time of the alarm event, device time of the window's last sample, model, rpm)
+        self._await_burst: tuple[int, int, str, float] | None = None
         self.evidence_count = 0
+        self._raw_speed = math.nan
         self._dirty = False
         self._held: dict[str, Any] | None = None
 
@@ -342,6 +346,7 @@ class _Link:
                 t_end += round((body.n - 1) * 1e6 / self.sample_rate)
             self.clock.observe(t_end, arrival_ns)
             self._keep_samples(body)
+            self._check_burst()
             if self.shadow is not None:
                 tag = self.shadow.model_tag
                 for r in self.shadow.feed(body):
@@ -392,6 +397,7 @@ class _Link:
                 *fields,
                 shadow=shadow,
                 evidence=self._snapshots.pop((shadow, t_us), None),
+                t_us=t_us,
             )
         self._pending.clear()
         self._snapshots.clear()
@@ -424,6 +430,7 @@ class _Link:
         *,
         shadow: bool,
         evidence: tuple[np.ndarray, float] | None = None,
+        t_us: int | None = None,
     ) -> None:
         assert self.sensor is not None
         asset = self.gw.config.asset
@@ -464,6 +471,10 @@ class _Link:
             self._events.append(Event(t_ns, kind, self.sensor, asset, text, "gateway"))
             if alarm and evidence is not None:
                 self._add_evidence(t_ns, model, shadow, *evidence)
+            elif alarm and not shadow and t_us is not None:
+                # the raw window may follow the SCORE (a device's SAMPLES burst)
+                self._await_burst = (t_ns, t_us, model, self._raw_speed)
+                self._check_burst()
         if shadow:
             self.shadow_alarm = bool(alarm)
         else:
@@ -483,11 +494,45 @@ class _Link:
     def _clear_ring(self) -> None:
         self._ring.clear()
         self._ring_n = 0
+        self._await_burst = None
+
+    def _ring_end_us(self) -> float | None:
+        """Device time of the last kept sample (None: nothing kept or rate unknown)."""
+        if not self._ring or not self.sample_rate > 0:
+            return None
+        t0, block = self._ring[-1]
+        return t0 + (block.shape[0] - 1) * 1e6 / self.sample_rate
+
+    def _covers(self, t_us: int) -> bool:
+        end = self._ring_end_us()
+        return end is not None and end >= t_us - 0.5e6 / self.sample_rate
+
+    def _check_burst(self) -> None:
+        """Store the evidence of a device alarm once its raw window has arrived."""
+        if self._await_burst is None:
+            return
+        t_ns, t_us, model, rpm = self._await_burst
+        if not self._covers(t_us):
+            return
+        self._await_burst = None
+        samples = self._snapshot(t_us)
+        if samples is not None:
+            self._add_evidence(t_ns, model, False, samples, rpm)
 
     def _keep_samples(self, body: Samples) -> None:
         """Keep the last raw samples (a few windows' worth, and one block beyond)."""
-        if self._ring and self._ring[-1][1].shape[1] != body.axes:
+        end = self._ring_end_us()
+        if self._ring and (
+            self._ring[-1][1].shape[1] != body.axes
+            or (
+                end is not None
+                and abs(body.t_us - end - 1e6 / self.sample_rate) > 1.5e6 / self.sample_rate
+            )
+        ):
+            # another axis count, or not the next sample: a new stretch of signal (a burst)
+            waiting = self._await_burst
             self._clear_ring()
+            self._await_burst = waiting
         self._ring.append((int(body.t_us), body.samples))
         self._ring_n += body.n
         keep = self._evidence_len()
@@ -515,8 +560,12 @@ class _Link:
         """On a rising alarm flag, keep the raw window(s) until the score is mapped."""
         previous = self._raw_alarm.get(shadow, False)
         self._raw_alarm[shadow] = bool(alarm)
+        if not shadow:
+            self._raw_speed = math.nan if speed is None else float(speed)
         if not alarm or previous or len(self._snapshots) >= _MAX_SNAPSHOTS:
             return
+        if not self._covers(t_us):
+            return  # the window's samples have not arrived (yet): see _check_burst
         samples = self._snapshot(t_us)
         if samples is not None:
             rpm = math.nan if speed is None else float(speed)
