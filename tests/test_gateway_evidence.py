@@ -139,3 +139,51 @@ def test_gateway_links_a_samples_burst_after_the_alarm_score(tmp_path: Path, lin
         np.testing.assert_array_equal(evidence[0].samples, x[600:700])
     finally:
         store.close()
+
+
+@pytest.mark.slow
+def test_gateway_stores_evidence_of_an_onboard_sensor_alarm(sim_bundle: Path, tmp_path: Path):
+    """End to end: a virtual sensor scoring on board with a real bundle (the bundle's C on
+    the host) streams a bearing fault on a pty; the gateway stores the raw samples up to
+    the window whose SCORE raised the alarm."""
+    from firmware_export.onboard import run_onboard_sensor
+    from vibration.acquisition.virtual_sensor import SimulatedSource, VirtualSensorConfig
+    from vibration.data.simulator import SimulatorConfig
+    from vibration.telemetry.gateway import GatewayConfig
+
+    link = tmp_path / "sensor"
+    cfg = GatewayConfig(
+        ports=(str(link),),
+        store_url=f"sqlite://{tmp_path}/scores.db",
+        spool_dir=str(tmp_path / "spool"),
+        batch_interval_s=0.2,
+        reconnect_min_s=0.05,
+        reconnect_max_s=0.1,
+    )
+    gw = Gateway(cfg).start()
+    try:
+        report = run_onboard_sensor(
+            sim_bundle,
+            link,
+            SimulatedSource(SimulatorConfig(fault="outer", severity=0.6, seed=5)),
+            engine="host",
+            config=VirtualSensorConfig(sensor_id="pump-7"),
+            seconds=3.0,
+            wait_reader=10.0,
+        )
+        windows = report.extra["windows"]
+        assert windows > 10
+        wait_for(lambda: frames_seen(gw, "SCORE") == windows, what="every SCORE frame")
+    finally:
+        gw.stop()
+    store = open_store(cfg.store_url)
+    try:
+        alarms = [e for e in store.events(0, 2**62, "pump-7") if e.kind == "alarm"]
+        evidence = store.evidence("pump-7", 0, 2**62)
+        assert alarms and len(evidence) == len(alarms)
+        for alarm, ev in zip(alarms, evidence, strict=True):
+            assert (ev.time_ns, ev.sensor) == (alarm.time_ns, "pump-7")
+            assert ev.source == "device" and ev.sample_rate == 12000.0 and ev.units == "g"
+            assert 1024 <= ev.n <= 4096 and ev.samples.std() > 0
+    finally:
+        store.close()
