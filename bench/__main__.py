@@ -23,6 +23,7 @@ from bench._table import Row, print_rows
 _ORDER = [
     "decoder",
     "capture",
+    "import",
     "cwru",
     "operating_point",
     "firmware",

@@ -25,13 +25,17 @@ from vibration.telemetry.stores import redact_url
 
 from .state import StateRules
 
-__all__ = ["ENV_MODELS", "ENV_STORE", "DashboardConfig"]
+__all__ = ["DEFAULT_REFRESH_S", "ENV_MODELS", "ENV_STORE", "DashboardConfig"]
 
 ENV_STORE = "TINYPDM_DASHBOARD_STORE"
 ENV_MODELS = "TINYPDM_DASHBOARD_MODELS"
 ENV_REFRESH = "TINYPDM_DASHBOARD_REFRESH_S"
 ENV_INTERVAL = "TINYPDM_DASHBOARD_INTERVAL_S"
 ENV_OFFLINE = "TINYPDM_DASHBOARD_OFFLINE_X"
+
+#: Fleet auto-refresh period, seconds (``tinypdm dashboard --refresh``).
+DEFAULT_REFRESH_S = 5.0
+_RULES = StateRules()
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ class DashboardConfig:
 
     store_url: str
     models_dir: Path | None = None
-    refresh_s: float = 5.0
+    refresh_s: float = DEFAULT_REFRESH_S
     rules: StateRules = field(default_factory=StateRules)
 
     def __post_init__(self) -> None:
@@ -88,13 +92,13 @@ class DashboardConfig:
         models = env.get(ENV_MODELS, "").strip()
         try:
             rules = StateRules(
-                expected_interval_s=float(env.get(ENV_INTERVAL, "10")),
-                offline_factor=float(env.get(ENV_OFFLINE, "6")),
+                expected_interval_s=float(env.get(ENV_INTERVAL, _RULES.expected_interval_s)),
+                offline_factor=float(env.get(ENV_OFFLINE, _RULES.offline_factor)),
             )
             return cls(
                 store_url=url,
                 models_dir=Path(models) if models else None,
-                refresh_s=float(env.get(ENV_REFRESH, "5")),
+                refresh_s=float(env.get(ENV_REFRESH, DEFAULT_REFRESH_S)),
                 rules=rules,
             )
         except ValueError as exc:

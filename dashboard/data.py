@@ -26,6 +26,7 @@ from vibration.telemetry.stores import redact_url
 from .config import DashboardConfig
 from .registry import Registry, check_model, scan_registry
 from .state import FleetRow, LinkHistory, fleet_row, fleet_rows
+from .ui import md
 
 if TYPE_CHECKING:
     from vibration.telemetry.stores import (
@@ -77,7 +78,7 @@ def guard() -> Iterator[None]:
     try:
         yield
     except TinyPdmError as exc:
-        st.error(f"{type(exc).__name__}: {exc}")
+        st.error(f"{type(exc).__name__}: {md(exc)}")
         st.stop()
 
 

@@ -88,6 +88,9 @@ class RegistryEntry:
         except OSError as exc:
             return f"(cannot read {self.report_md.name}: {exc})"
         text = _IMAGE_LINK.sub("", text)
+        # Whatever image syntax is left (reference style, nested brackets) stays text:
+        # the browser must not fetch anything a report names.
+        text = text.replace("![", "\\![")
         if demote:
             text = _HEADING.sub(lambda m: "#" * min(6, len(m.group(1)) + demote) + " ", text)
         return text
@@ -163,6 +166,10 @@ class Registry:
                 return e
         return None
 
+    def problems(self) -> list[str]:
+        """One line per entry that cannot be used (unreadable JSON ...): pages warn with them."""
+        return [f"{e.name}: {e.error}" for e in self.entries if e.error]
+
     def newest_bundle(self) -> RegistryEntry | None:
         bundles = [e for e in self.entries if e.kind == "bundle" and e.tflite_sha256]
         return max(bundles, key=lambda e: (e.mtime, e.name)) if bundles else None
@@ -199,8 +206,10 @@ def _read_json(path: Path) -> tuple[dict[str, Any], str]:
         if path.stat().st_size > _MAX_JSON_BYTES:
             return {}, f"{path.name} is larger than {_MAX_JSON_BYTES} bytes"
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError, int too long
         return {}, f"cannot read {path.name}: {exc}"
+    except RecursionError:
+        return {}, f"cannot read {path.name}: nested too deeply"
     if not isinstance(data, dict):
         return {}, f"{path.name} is not a JSON object"
     return data, ""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from vibration.errors import TinyPdmError
 from vibration.telemetry.stores import redact_url
+from vibration.validation import is_int
 
 from .config import DashboardConfig
 
@@ -50,7 +51,7 @@ def streamlit_command(*, host: str, port: int) -> list[str]:
 def _check_host_port(host: str, port: int) -> None:
     if not isinstance(host, str) or not host or any(c.isspace() for c in host):
         raise ValueError(f"host must be a host name or address, got {host!r}")
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+    if not is_int(port) or not 1 <= port <= 65535:
         raise ValueError(f"port must be in 1..65535, got {port!r}")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, ui
 
 _PAGES = Path(__file__).parent / "app_pages"
 
@@ -46,9 +46,9 @@ nav = st.navigation(
 with data.guard():
     cfg = data.config()
     with st.sidebar:
-        st.caption(f"Store: `{data.store_label(cfg)}`")
+        st.caption(f"Store: {ui.md(data.store_label(cfg))}")
         if cfg.models_dir is not None:
-            st.caption(f"Models: `{cfg.models_dir}`")
+            st.caption(f"Models: {ui.md(cfg.models_dir)}")
         if st.button("Reload data", icon=":material/refresh:"):
             data.clear_caches()
 

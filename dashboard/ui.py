@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -18,6 +19,7 @@ __all__ = [
     "STATE_STYLE",
     "display_tz",
     "fleet_frame",
+    "md",
     "sensor_url",
     "style_states",
     "to_local",
@@ -40,6 +42,23 @@ STATE_STYLE: dict[str, str] = {
 }
 
 _NS = 1_000_000_000
+
+# Every ASCII punctuation character: CommonMark lets a backslash escape any of them.
+_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+_MD_BREAK = re.compile(r"\s+")
+
+
+def md(text: object) -> str:
+    """``text`` as literal Streamlit markdown: the one escape for device or user strings.
+
+    Every ASCII punctuation character gets a backslash, so no image, link, autolink
+    (``https://``, ``www.``), code span, HTML, ``:red[...]`` colour or ``:icon:`` survives;
+    line breaks and other whitespace runs become one space (no headings, lists or tables).
+    Use it on every string from a device, the store, the user or a file that goes into
+    ``st.markdown``, ``st.caption``, ``st.info``/``warning``/``error``/``success``,
+    titles, headers and metric labels; never put such a string in backticks.
+    """
+    return _MD_SPECIAL.sub(r"\\\1", _MD_BREAK.sub(" ", str(text)))
 
 
 def display_tz() -> dt.tzinfo:

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +25,12 @@ from firmware_export.errors import ExportError
 from vibration.protocol import Body, Score
 
 if TYPE_CHECKING:
-    from vibration.acquisition.serial_link import PtyLink
-    from vibration.acquisition.virtual_sensor import SampleSource, SensorReport, VirtualSensorConfig
+    from vibration.acquisition.virtual_sensor import (
+        RunOptions,
+        SampleSource,
+        SensorReport,
+        VirtualSensorConfig,
+    )
 
 __all__ = ["ENGINES", "HostScorer", "choose_engine", "run_onboard_sensor"]
 
@@ -99,12 +102,7 @@ def run_onboard_sensor(
     *,
     engine: str = "auto",
     config: VirtualSensorConfig | None = None,
-    seconds: float | None = None,
-    stop_event: threading.Event | None = None,
-    wait_reader: float | None = None,
-    drain_timeout: float = 2.0,
-    on_start: Callable[[PtyLink], None] | None = None,
-    on_progress: Callable[[SensorReport], None] | None = None,
+    options: RunOptions | None = None,
 ) -> SensorReport:
     """Stream ``source`` on a pty at ``link_path`` with SCORE frames from the bundle.
 
@@ -122,7 +120,7 @@ def run_onboard_sensor(
     engine : {"auto", "qemu", "host"}
         See the module docstring.
     config : VirtualSensorConfig, optional
-    seconds, stop_event, wait_reader, drain_timeout, on_start, on_progress
+    options : RunOptions, optional
         As :func:`vibration.acquisition.virtual_sensor.run_on_pty`.
 
     Returns
@@ -156,12 +154,7 @@ def run_onboard_sensor(
             link_path,
             source,
             config=cfg,
-            seconds=seconds,
-            stop_event=stop_event,
-            wait_reader=wait_reader,
-            drain_timeout=drain_timeout,
-            on_start=on_start,
-            on_progress=on_progress,
+            options=options,
         )
         report.extra["windows"] = report.extra.get("firmware", {}).get("windows", 0)
     else:
@@ -174,12 +167,7 @@ def run_onboard_sensor(
         report = run_on_pty(
             link_path,
             sensor,
-            seconds=seconds,
-            stop_event=stop_event,
-            wait_reader=wait_reader,
-            drain_timeout=drain_timeout,
-            on_start=on_start,
-            on_progress=on_progress,
+            options,
         )
         report.extra["windows"] = scorer.windows
     report.extra["engine"] = chosen

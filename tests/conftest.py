@@ -1,4 +1,4 @@
-"""Shared fixtures: real tools, loud in CI.
+"""Shared fixtures: real tools, loud in CI (helpers in ``tests/support.py``).
 
 A test that needs a tool which is absent (influxd, qemu, arm gcc, chromium) fails in CI
 (``CI=true``) and skips with a clear reason elsewhere.
@@ -7,32 +7,15 @@ A test that needs a tool which is absent (influxd, qemu, arm gcc, chromium) fail
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support import REPO, require, require_tool
+
 SHARED_DATA = REPO.parent / "shared" / "data"
 CWRU_DIR = SHARED_DATA / "cwru"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require(available: bool, reason: str) -> None:
-    """Skip (outside CI) or fail (in CI) when a needed tool or data set is missing."""
-    if available:
-        return
-    if IN_CI:
-        pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
-
-
-def require_tool(name: str, package: str) -> str:
-    path = shutil.which(name)
-    require(path is not None, f"'{name}' not found (Debian package {package})")
-    assert path is not None
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -88,3 +71,20 @@ def sim_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     train_model([root / "ds"], root / "model", epochs=5, seed=0)
     export_bundle(root / "model", root / "bundle", options=ExportOptions(measure=False))
     return root / "bundle"
+
+
+#: Fixtures that train a model (TensorFlow): a test using one must carry the marker.
+_TENSORFLOW_FIXTURES = {"sim_bundle"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [
+        item.nodeid
+        for item in items
+        if _TENSORFLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("tensorflow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            f"tests that train a model need @pytest.mark.tensorflow: {', '.join(unmarked)}"
+        )

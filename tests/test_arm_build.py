@@ -7,7 +7,7 @@ import pytest
 from firmware_export.errors import ExportError
 from firmware_export.firmware import build_firmware, parse_size_output
 from firmware_export.firmware.build import CFLAGS
-from tests.conftest import require_tool
+from tests.support import require_tool
 
 pytestmark = pytest.mark.armgcc
 

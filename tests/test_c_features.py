@@ -24,7 +24,7 @@ from firmware_export.exporter.sources import write_c_sources
 from firmware_export.exporter.testing import random_int8_model, synthetic_windows
 from firmware_export.runtime.host_build import CFLAGS, HostLibrary, build_host_library
 from firmware_export.runtime.library import LIBRARY_DIR
-from tests.conftest import require_tool
+from tests.support import require_tool
 from vibration.learning.features import FeatureConfig, frame_windows, window_features
 
 TOL = 1e-4

@@ -16,7 +16,7 @@ from firmware_export.exporter.codegen import FirmwareSpec
 from firmware_export.exporter.sources import write_c_sources
 from firmware_export.exporter.testing import random_int8_model
 from firmware_export.runtime.host_build import HostLibrary, build_host_library
-from tests.conftest import require_tool
+from tests.support import require_tool
 from vibration.errors import ProtocolError
 from vibration.learning.features import FeatureConfig
 from vibration.protocol.cobs import cobs_decode, cobs_encode

@@ -16,7 +16,7 @@ from firmware_export.exporter.testing import litert_invoke, tflm_invoke
 from firmware_export.runtime.fixed_point import mul_by_quantized_multiplier, quantize_multiplier
 from firmware_export.runtime.host_build import HostLibrary, build_host_library
 from firmware_export.runtime.tflite_model import Int8Model, read_tflite
-from tests.conftest import require_tool
+from tests.support import require_tool
 from vibration.learning.features import FeatureConfig
 
 DATA = Path(__file__).parent / "data"

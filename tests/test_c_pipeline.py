@@ -13,7 +13,7 @@ from firmware_export.exporter.testing import random_int8_model
 from firmware_export.runtime.host_build import HostLibrary, build_host_library
 from firmware_export.runtime.scorer import reference_scores
 from firmware_export.runtime.tflite_model import read_tflite
-from tests.conftest import require_tool
+from tests.support import require_tool
 from vibration.learning.features import FeatureConfig, frame_windows, window_features, window_starts
 from vibration.learning.thresholds import AlarmPolicy, apply_alarm_policy
 

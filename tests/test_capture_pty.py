@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.support import REPO
 from vibration.acquisition.capture import CaptureConfig, capture
 from vibration.acquisition.serial_link import open_port
 from vibration.acquisition.virtual_sensor import SimulatedSource, VirtualSensor, VirtualSensorConfig

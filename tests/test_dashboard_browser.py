@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require, require_tool
+from tests.support import make_registry, require, require_tool, specs_for
 
 pytestmark = [pytest.mark.chromium, pytest.mark.slow]
 
@@ -57,8 +57,6 @@ def test_dashboard_fleet_page_renders_in_headless_chromium(tmp_path):
     from selenium.webdriver.support.ui import WebDriverWait
 
     from dashboard.sample_fleet import seed_fleet
-    from tests.test_dashboard_pages import specs_for
-    from tests.test_dashboard_registry import make_registry
     from vibration.telemetry.stores import open_store
     from vibration.telemetry.stores.influxd_process import free_port
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,29 +10,19 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import data
 from dashboard.config import ENV_MODELS, ENV_STORE
-from tests.test_dashboard_influx import _with_database
-from tests.test_dashboard_pages import APP, frame
+from tests.support import APP, DevicePump, ScoreDevice, frame, wait_for, with_database
 
 pytestmark = [pytest.mark.influxd, pytest.mark.slow]
-
-
-def _wait(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_dashboard_shows_what_the_gateway_wrote(
     influxd_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bench.bench_gateway import DevicePump, ScoreDevice
     from vibration.acquisition.serial_link import PtyLink
     from vibration.telemetry.gateway import Gateway, GatewayConfig
     from vibration.telemetry.stores import open_store
 
-    url = _with_database(influxd_url, f"dashboard_gw_{time.time_ns()}")
+    url = with_database(influxd_url, f"dashboard_gw_{time.time_ns()}")
     links = [PtyLink(tmp_path / f"tty{i}") for i in range(2)]
     try:
         devices = [
@@ -51,7 +40,7 @@ def test_dashboard_shows_what_the_gateway_wrote(
             )
         ).start()
         pump = DevicePump(devices).start()
-        _wait(lambda: gw.status().scores >= 60, "60 scores through the gateway")
+        wait_for(lambda: gw.status().scores >= 60, what="60 scores through the gateway")
         pump.stop()
         time.sleep(0.5)
         report = gw.stop()

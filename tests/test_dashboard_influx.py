@@ -11,19 +11,12 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.config import ENV_MODELS, ENV_STORE
 from dashboard.sample_fleet import seed_fleet
-from tests.test_dashboard_pages import APP, frame, specs_for
-from tests.test_dashboard_registry import make_registry
+from tests.support import APP, frame, make_registry, specs_for, with_database
 from vibration.telemetry.stores import Store, open_store
 
 pytestmark = [pytest.mark.influxd]
 
 S = 1_000_000_000
-
-
-def _with_database(url: str, database: str) -> str:
-    base, _, query = url.partition("?")
-    base = base.rsplit("/", 1)[0] + "/" + database
-    return f"{base}?{query}" if query else base
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +25,7 @@ def influx_fleet(
 ) -> Iterator[tuple[Store, str, Path]]:
     models = tmp_path_factory.mktemp("models")
     hashes = make_registry(models)
-    url = _with_database(influxd_url, f"dashboard_{time.time_ns()}")
+    url = with_database(influxd_url, f"dashboard_{time.time_ns()}")
     store = open_store(url)
     seed_fleet(store, now_ns=time.time_ns(), specs=specs_for(hashes), hours=1.0, seed=11)
     yield store, url, models

@@ -19,12 +19,11 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import data, ui
 from dashboard.config import ENV_MODELS, ENV_STORE
-from dashboard.sample_fleet import SensorSpec, seed_fleet
+from dashboard.sample_fleet import seed_fleet
 from dashboard.state import SensorState
-from tests.test_dashboard_registry import make_registry
+from tests.support import APP, frame, make_registry, specs_for
 from vibration.telemetry.stores import Event, SensorStatus, Store, open_store
 
-APP = Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py"
 S = 1_000_000_000
 
 
@@ -35,16 +34,6 @@ def app(page: str | None = None, **query: str) -> AppTest:
         at.query_params.update(query)
         at.switch_page(f"app_pages/{page}.py").run()
     return at
-
-
-def specs_for(hashes: dict[str, str]) -> tuple[SensorSpec, ...]:
-    current, old = hashes["bundles/v2"], hashes["bundles/v1"]
-    return (
-        SensorSpec("fan-1", "fan", "ok", model_hash=current),
-        SensorSpec("pump-1", "pump", "alarm", threshold=0.5, model_hash=current),
-        SensorSpec("pump-2", "pump", "warning", firmware="0.9.2", model_hash="cd" * 32),
-        SensorSpec("motor-1", "motor", "offline", model_hash=old),
-    )
 
 
 @pytest.fixture
@@ -70,25 +59,6 @@ def chart_layers(chart: Any) -> list[tuple[str, pd.DataFrame]]:
     spec = json.loads(chart.proto.spec)
     frames = {d.name: pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets}
     return [(layer["mark"]["type"], frames[layer["data"]["name"]]) for layer in spec["layer"]]
-
-
-# A column that only this table of the page has (AppTest exposes no key for read-only tables).
-_TABLE_COLUMN = {
-    "fleet_table": "% of threshold",
-    "events": "kind",
-    "recent_events": "kind",
-    "open_alarms": "acknowledged",
-    "devices": "check",
-    "registry": ".tflite sha256",
-}
-
-
-def frame(at: AppTest, table: str):
-    for df in at.dataframe:
-        value = df.value
-        if _TABLE_COLUMN[table] in value.columns:
-            return value
-    raise AssertionError(f"no {table} table on the page")
 
 
 def test_fleet_page_shows_every_sensor_worst_first(fleet):
@@ -254,7 +224,7 @@ def test_models_page_flags_sensors_whose_model_is_not_the_expected_one(fleet):
     assert devices.loc["motor-1", "check"] == "⚠️ outdated"
     assert devices.loc["motor-1", "expected"] == "bundles/v2"
     warnings = sorted(w.value for w in at.warning)
-    assert warnings == ["motor-1: model outdated", "pump-2: model unknown"]
+    assert warnings == [ui.md("motor-1") + ": model outdated", ui.md("pump-2") + ": model unknown"]
     assert sorted(frame(at, "registry")["name"]) == ["ae-v1", "bundles/v1", "bundles/v2"]
     at.selectbox(key="model_pick").select("ae-v1").run()
     assert any("AUC 0.998" in m.value for m in at.markdown)
@@ -286,7 +256,7 @@ def test_app_without_store_setting_explains_how_to_start(monkeypatch):
     monkeypatch.delenv(ENV_STORE, raising=False)
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
-    assert "tinypdm dashboard --store URL" in at.error[0].value
+    assert ui.md("tinypdm dashboard --store URL") in at.error[0].value
 
 
 def test_sample_fleet_is_deterministic(tmp_path):

@@ -2,49 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from dashboard.registry import Registry, RegistryEntry, check_model, scan_registry
-
-PNG_1X1 = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e2"
-    "3c5b9a0000000049454e44ae426082"
-)
+from tests.support import make_registry
 
 
 def entry(found: RegistryEntry | None) -> RegistryEntry:
     assert found is not None
     return found
-
-
-def make_registry(root: Path) -> dict[str, str]:
-    """model dir ae-v1 (with report), bundles v1 (older) and v2 (newer); returns hashes."""
-    model = root / "ae-v1"
-    model.mkdir(parents=True)
-    (model / "model.json").write_text(
-        json.dumps({"format": "tinypdm-model", "threshold": 0.5, "summary": {"epochs": 12}})
-    )
-    (model / "report").mkdir()
-    (model / "report" / "report.md").write_text(
-        "# Report\n\nAUC 0.998\n\n![timeline](timeline.png)\n"
-    )
-    (model / "report" / "timeline.png").write_bytes(PNG_1X1)
-    hashes = {}
-    for i, name in enumerate(["bundles/v1", "bundles/v2"]):
-        b = root / name
-        b.mkdir(parents=True)
-        payload = f"tflite {name}".encode()
-        (b / "model_int8.tflite").write_bytes(payload)
-        (b / "manifest.json").write_text(json.dumps({"model_version": name}))
-        os.utime(b / "manifest.json", (1_000_000 + i, 1_000_000 + i))
-        hashes[name] = hashlib.sha256(payload).hexdigest()
-    return hashes
 
 
 def test_registry_finds_model_dirs_and_bundles_and_hashes_tflite(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import REPO
+from tests.support import REPO
 from vibration.data.dataset import (
     Recording,
     RecordingMeta,

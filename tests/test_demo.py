@@ -13,11 +13,10 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.config import ENV_MODELS, ENV_STORE
 from firmware_export.firmware import qemu_available, toolchain_available
-from tests.conftest import IN_CI
-from tests.test_dashboard_pages import APP, frame
+from tests.support import APP, IN_CI, frame
 
 REPO = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.tensorflow]  # the demo trains a model
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ from firmware_export.errors import ExportError, ParityError
 from firmware_export.exporter.bundle import ExportOptions, export_bundle
 from firmware_export.runtime.bundle import load_bundle
 from firmware_export.runtime.scorer import Int8Scorer
-from tests.conftest import require_tool
+from tests.support import require_tool
+from vibration.acquisition.serial_link import DEFAULT_BAUD
 from vibration.app.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.tensorflow]
@@ -314,6 +315,7 @@ def test_export_bundle_arduino_sketch_builds_and_sends_frames(bundle, tmp_path):
     cc = require_tool("gcc", "gcc")
     (tmp_path / "Arduino_stub.h").write_text(_ARDUINO_STUB)
     sketch = (out / "examples" / "tinypdm_sensor" / "tinypdm_sensor.ino").read_text()
+    assert f"BAUD = {DEFAULT_BAUD};" in sketch and "@BAUD@" not in sketch
     main_cpp = tmp_path / "main.cpp"
     main_cpp.write_text(
         sketch + "\nint main() { setup(); for (long i = 0; i < 60000; ++i) loop(); return 0; }\n"
@@ -353,3 +355,103 @@ def test_export_bundle_arduino_sketch_builds_and_sends_frames(bundle, tmp_path):
     hello = frames[0].body
     assert hello.model_sha256.hex() == manifest["model"]["sha256"]
     assert hello.device_id == "arduino"
+
+
+def _rewrite_manifest(copy: Path, change) -> None:
+    manifest = json.loads((copy / "manifest.json").read_text())
+    change(manifest)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _verify_error(copy: Path, capsys) -> str:
+    assert main(["verify", str(copy)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("tinypdm: error:"), err
+    return err[0]
+
+
+def test_export_bundle_verify_refuses_an_emptied_file_list(bundle, tmp_path, capsys):
+    copy = _copy(bundle[0], tmp_path)
+    data = copy / "src" / "model_data.c"
+    data.write_text(data.read_text() + "\n/* edited */\n")
+    _rewrite_manifest(copy, lambda m: m.update(files={}))
+    assert "which its manifest does not list" in _verify_error(copy, capsys)
+
+
+def _raise_threshold(copy: Path) -> None:
+    header = copy / "src" / "tinypdm_model_config.h"
+    text, n = re.subn(
+        r"^#define TINYPDM_THRESHOLD .*$", "#define TINYPDM_THRESHOLD 1e9f", header.read_text(),
+        flags=re.M,
+    )  # fmt: skip
+    assert n == 1
+    header.write_text(text)
+
+
+def test_export_bundle_verify_refuses_an_unlisted_header(bundle, tmp_path, capsys):
+    copy = _copy(bundle[0], tmp_path)
+    _raise_threshold(copy)
+
+    def change(m):
+        del m["files"]["src/tinypdm_model_config.h"]
+        m["threshold"] = 1e9
+
+    _rewrite_manifest(copy, change)
+    err = _verify_error(copy, capsys)
+    assert "src/tinypdm_model_config.h, which its manifest does not list" in err
+
+
+def test_export_bundle_verify_refuses_a_threshold_that_is_not_the_models(bundle, tmp_path, capsys):
+    copy = _copy(bundle[0], tmp_path)
+    _raise_threshold(copy)
+    header = copy / "src" / "tinypdm_model_config.h"
+
+    def change(m):
+        m["files"]["src/tinypdm_model_config.h"] = hashlib.sha256(header.read_bytes()).hexdigest()
+        m["threshold"] = 1e9
+
+    _rewrite_manifest(copy, change)
+    assert "is not the model's" in _verify_error(copy, capsys)
+    # Only the header changed (manifest true to the model): the header is refused.
+    copy2 = _copy(bundle[0], tmp_path / "2")
+    _raise_threshold(copy2)
+    header2 = copy2 / "src" / "tinypdm_model_config.h"
+    _rewrite_manifest(
+        copy2,
+        lambda m: m["files"].update(
+            {"src/tinypdm_model_config.h": hashlib.sha256(header2.read_bytes()).hexdigest()}
+        ),
+    )
+    assert "has TINYPDM_THRESHOLD 1e9" in _verify_error(copy2, capsys)
+
+
+@pytest.mark.parametrize(
+    "rel",
+    ["/etc/hostname", "../outside.txt", "src/../../outside.txt"],
+    ids=["absolute", "up", "up2"],
+)
+def test_export_bundle_verify_refuses_paths_outside_the_bundle(bundle, tmp_path, capsys, rel):
+    copy = _copy(bundle[0], tmp_path)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("x")
+    target = Path(rel) if rel.startswith("/") else outside
+    digest = hashlib.sha256(target.read_bytes()).hexdigest() if target.is_file() else "0" * 64
+    _rewrite_manifest(copy, lambda m: m["files"].update({rel: digest}))
+    assert "not a relative path inside the bundle" in _verify_error(copy, capsys)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: m["alarm_policy"].update(k=0), "AlarmPolicy.k must be in 1..n"),
+        (lambda m: m.update(threshold=0.0), "threshold must be > 0, got 0.0"),
+        (lambda m: m.update(threshold=float("nan")), "threshold must be > 0, got nan"),
+    ],
+    ids=["k0", "threshold0", "threshold-nan"],
+)
+def test_export_bundle_verify_refuses_a_tampered_decision(
+    bundle, tmp_path, capsys, change, message
+):
+    copy = _copy(bundle[0], tmp_path)
+    _rewrite_manifest(copy, change)
+    assert message in _verify_error(copy, capsys)

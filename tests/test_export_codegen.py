@@ -21,7 +21,7 @@ from firmware_export.exporter.sources import write_c_sources
 from firmware_export.runtime.host_build import CFLAGS
 from firmware_export.runtime.library import library_files
 from firmware_export.runtime.tflite_model import read_tflite
-from tests.conftest import require_tool
+from tests.support import require_tool
 from vibration.learning.features import FeatureConfig, band_bin_edges
 
 DATA = Path(__file__).parent / "data"

@@ -12,7 +12,7 @@ from firmware_export.exporter.sources import write_c_sources
 from firmware_export.exporter.testing import dense_autoencoder, tflm_invoke
 from firmware_export.runtime.host_build import HostLibrary, build_host_library
 from firmware_export.runtime.tflite_model import read_tflite
-from tests.conftest import require_tool
+from tests.support import require_tool
 from vibration.learning.features import FeatureConfig
 
 pytestmark = pytest.mark.tensorflow

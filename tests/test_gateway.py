@@ -7,13 +7,13 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench.bench_gateway import DevicePump, ScoreDevice
+from tests.support import REPO, DevicePump, ScoreDevice, wait_for
 from vibration.acquisition.serial_link import PtyLink
 from vibration.app.cli import main
 from vibration.protocol import Hello, Samples, Score, Text, encode_frame, pack_frame
@@ -28,21 +28,11 @@ from vibration.telemetry.gateway import (
 from vibration.telemetry.stores import open_store
 from vibration.telemetry.stores.spool import Spool
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
 
 def frames_seen(gw: Gateway, kind: str = "SCORE") -> int:
     """Frames of ``kind`` the gateway has read so far (scores may still wait for the
     clock to settle; they are all handed over at stop)."""
-    return sum(lk.report().frames[kind] for lk in gw._links)
+    return sum(lk.frames[kind] for lk in gw.link_reports())
 
 
 def config(tmp_path: Path, ports: list[PtyLink], **kw: object) -> GatewayConfig:
@@ -76,7 +66,7 @@ def test_gateway_every_score_frame_lands_once(tmp_path: Path, links: list[PtyLin
     status = gw.status()
     assert "3/3 ports, 3 sensors" in format_status(status)
     pump.stop()
-    wait_for(lambda: all(lk.report().frames["TEXT"] == 1 for lk in gw._links), what="bye")
+    wait_for(lambda: all(lk.frames["TEXT"] == 1 for lk in gw.link_reports()), what="bye")
     report = gw.stop()
 
     store = open_store(f"sqlite://{tmp_path}/scores.db")
@@ -187,7 +177,7 @@ def test_gateway_names_sensor_after_port_when_no_hello_comes(
     gw = Gateway(config(tmp_path, links[:1], hello_wait_s=0.5)).start()
     _raw_sender(links[0], frames)
     wait_for(
-        lambda: frames_seen(gw) == 5 and gw._links[0].report().sensor is not None,
+        lambda: frames_seen(gw) == 5 and gw.link_reports()[0].sensor is not None,
         what="frames named after the HELLO wait",
     )
     report = gw.stop()
@@ -198,7 +188,7 @@ def test_gateway_reads_plain_ascii_sensors(tmp_path: Path, links: list[PtyLink])
     lines = [("".join(f"{v}\n" for v in range(k * 20, k * 20 + 20))).encode() for k in range(10)]
     gw = Gateway(config(tmp_path, links[:1], hello_wait_s=0.3)).start()
     _raw_sender(links[0], lines, interval=0.02)
-    wait_for(lambda: gw._links[0].report().sensor == "tty0", what="named after the port")
+    wait_for(lambda: gw.link_reports()[0].sensor == "tty0", what="named after the port")
     wait_for(lambda: frames_seen(gw, "SAMPLES") >= 1, what="samples")
     report = gw.stop()
     assert report.frames["SAMPLES"] >= 1 and report.scores == 0  # no model: nothing scored
@@ -214,7 +204,7 @@ def test_gateway_reconnects_when_a_port_disappears(tmp_path: Path, links: list[P
     wait_for(lambda: gw.status().scores >= 20, what="scores")
     pump.stop()
     links[0].close()  # unplugged: the pty vanishes
-    wait_for(lambda: not gw._links[0].report().connected, what="disconnect")
+    wait_for(lambda: not gw.link_reports()[0].connected, what="disconnect")
     time.sleep(0.5)  # a few failed reopen attempts
     replug = PtyLink(tmp_path / "tty0")
     second = ScoreDevice(replug, "hotplug", seed=3)  # boots again: HELLO seq 0
@@ -222,8 +212,8 @@ def test_gateway_reconnects_when_a_port_disappears(tmp_path: Path, links: list[P
     wait_for(lambda: len(second.score_seqs) >= 10, what="second session")
     pump.stop()
     pump_steady.stop()
-    wait_for(lambda: all(lk.report().frames["TEXT"] >= 1 for lk in gw._links), what="bye")
-    wait_for(lambda: gw._links[0].report().frames["TEXT"] == 2, what="bye 2")
+    wait_for(lambda: all(lk.frames["TEXT"] >= 1 for lk in gw.link_reports()), what="bye")
+    wait_for(lambda: gw.link_reports()[0].frames["TEXT"] == 2, what="bye 2")
     report = gw.stop()
     replug.close()
     hot, st = report.links
@@ -249,7 +239,7 @@ def test_gateway_resumes_from_its_checkpoint_without_a_hello(
     n = len(device.score_seqs)
     wait_for(lambda: len(device.score_seqs) >= n + 10, what="more scores")
     pump.stop()
-    wait_for(lambda: gw._links[0].report().frames["TEXT"] == 1, what="bye")
+    wait_for(lambda: gw.link_reports()[0].frames["TEXT"] == 1, what="bye")
     report = gw.stop()
     lk = report.links[0]
     assert lk.sensor == "resumer" and lk.frames["HELLO"] == 0

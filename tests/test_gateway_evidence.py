@@ -142,6 +142,7 @@ def test_gateway_links_a_samples_burst_after_the_alarm_score(tmp_path: Path, lin
 
 
 @pytest.mark.slow
+@pytest.mark.tensorflow
 def test_gateway_stores_evidence_of_an_onboard_sensor_alarm(sim_bundle: Path, tmp_path: Path):
     """End to end: a virtual sensor scoring on board with a real bundle (the bundle's C on
     the host) streams a bearing fault on a pty; the gateway stores the raw samples up to

@@ -1,28 +1,29 @@
 """The big one: sensors -> gateway -> real influxd, through an outage and a SIGKILL.
 
 Three on-board-scoring sensors stream SCORE frames over ptys into ``tinypdm monitor`` (a
-child process) writing to a private influxd. Mid-stream influxd is stopped for about 10 s;
-during the outage the gateway is killed with SIGKILL and started again. At the end every
-SCORE frame a sensor numbered is either in InfluxDB exactly once or counted as dropped by
-the gateway (frames sent while no gateway was reading, or read by the killed one but not
-yet committed): stored + dropped == sent, with no duplicate.
+child process) writing to a private influxd. Mid-stream influxd is stopped; once points
+are spooled the gateway is killed with SIGKILL, and started again once every sensor has
+sent frames nobody heard; influxd comes back once the new gateway spools too (each step
+waits on what it needs, never a fixed time). At the end every SCORE frame a sensor
+numbered is either in InfluxDB exactly once or counted as dropped by the gateway (frames
+sent while no gateway was reading, or read by the killed one but not yet committed):
+stored + dropped == sent, with no duplicate.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bench.bench_gateway import DevicePump, ScoreDevice
-from tests.conftest import require_tool
+from tests.support import DevicePump, ScoreDevice, require_tool, wait_for
 from vibration.acquisition.serial_link import PtyLink
 from vibration.telemetry.stores import open_store
 from vibration.telemetry.stores.influx import InfluxStore
@@ -31,12 +32,17 @@ from vibration.telemetry.stores.influxd_process import InfluxdServer
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
+def _spooled(spool_dir: Path) -> int:
+    """Points waiting in the gateway's spool (read-only peek at its SQLite file; WAL mode
+    lets a reader in while the gateway writes); -1 while it cannot be read."""
+    db = spool_dir / "spool.db"
+    if not db.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as c:
+            return int(c.execute("SELECT COALESCE(SUM(points), 0) FROM batch").fetchone()[0])
+    except sqlite3.Error:
+        return -1
 
 
 def _count(url: str) -> int:
@@ -55,6 +61,7 @@ def test_gateway_influx_outage_and_sigkill_lose_nothing_uncounted(tmp_path: Path
     require_tool("influxd", "influxdb")
     server = InfluxdServer(tmp_path / "influxd").start()
     url = server.store_url()
+    spool = tmp_path / "spool"
     links = [PtyLink(tmp_path / f"tty{i}") for i in range(3)]
     devices = [
         ScoreDevice(links[0], "pump-de", seed=1, alarm_every=25),
@@ -70,7 +77,7 @@ def test_gateway_influx_outage_and_sigkill_lose_nothing_uncounted(tmp_path: Path
         "--store",
         url,
         "--spool",
-        str(tmp_path / "spool"),
+        str(spool),
         "--asset",
         "line-1",
         "--batch-interval",
@@ -86,20 +93,26 @@ def test_gateway_influx_outage_and_sigkill_lose_nothing_uncounted(tmp_path: Path
     gateway = start_gateway()
     pump = DevicePump(devices).start()
     try:
-        _wait(lambda: _count(url) >= 30, 30, "first points in influxd")
-        server.stop()  # outage: about 10 s
-        time.sleep(4)
+        wait_for(lambda: _count(url) >= 30, 30, "first points in influxd", interval=0.1)
+        server.stop()  # outage
+        wait_for(lambda: _spooled(spool) >= 20, 30, "points spooled in the outage", interval=0.1)
         os.kill(gateway.pid, signal.SIGKILL)  # mid-outage, with points spooled
         gateway.wait()
         assert gateway.stdout is not None
         gateway.stdout.close()
-        time.sleep(1)  # sensors talk to nobody: their frames are lost, the books must say so
+        left = _spooled(spool)
+        # Sensors talk to nobody: their frames are lost, the books must say so.
+        heard = [d.unheard for d in devices]
+        wait_for(
+            lambda: all(d.unheard >= n + 3 for d, n in zip(devices, heard, strict=True)),
+            10,
+            "frames sent while no gateway reads",
+        )
         gateway = start_gateway()
-        time.sleep(5)
+        wait_for(lambda: _spooled(spool) > left, 30, "the restarted gateway spooling")
         server.start()
-        time.sleep(4)
+        wait_for(lambda: _spooled(spool) == 0, 60, "the spool replayed into influxd")
         pump.stop()  # each sensor's last frame has been read when this returns
-        time.sleep(1)
         gateway.send_signal(signal.SIGTERM)
         out, _ = gateway.communicate(timeout=60)
     finally:

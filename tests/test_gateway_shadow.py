@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from firmware_export.runtime.shadow import load_shadow_factory
-from tests.conftest import require_tool
+from tests.support import require_tool
 from vibration.acquisition.serial_link import PtyLink
 from vibration.app.cli import main
 from vibration.protocol import Hello, Samples, encode_frame
@@ -78,7 +78,7 @@ def test_gateway_shadow_scores_equal_the_device_pipeline(bundle: Path, tmp_path:
             time.sleep(max(0.0, t0 + k * 256 / RATE - time.monotonic()))
             while data:
                 data = data[link.write(data) :]
-        while gw._links[0].report().frames["SAMPLES"] < 70:
+        while gw.link_reports()[0].frames["SAMPLES"] < 70:
             assert time.monotonic() < deadline + 30, "frames did not arrive"
             time.sleep(0.02)
     finally:

@@ -413,7 +413,7 @@ def test_importers_failure_while_writing_leaves_nothing(tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.support import REPO
 
     paths = []
     for i, n in enumerate((3000, 3000, 20000)):  # the third is 40 kB of int16: over the limit

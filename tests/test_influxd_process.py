@@ -4,7 +4,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.support import require_tool
 from vibration.telemetry.stores.influxd_process import InfluxdServer
 
 

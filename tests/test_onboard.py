@@ -20,7 +20,7 @@ from firmware_export.onboard import choose_engine, run_onboard_sensor
 from firmware_export.runtime.bundle import load_bundle
 from firmware_export.runtime.scorer import Int8Scorer
 from vibration.acquisition.serial_link import open_port
-from vibration.acquisition.virtual_sensor import SimulatedSource, VirtualSensorConfig
+from vibration.acquisition.virtual_sensor import RunOptions, SimulatedSource, VirtualSensorConfig
 from vibration.data.simulator import SimulatorConfig
 from vibration.protocol import Hello, Samples, Score, StreamDecoder
 
@@ -51,6 +51,7 @@ def _read_frames(link: Path, stop: threading.Event, deadline_s: float) -> list:
     return frames
 
 
+@pytest.mark.tensorflow  # the sim_bundle fixture trains a model
 def test_onboard_host_engine_sends_the_bundles_scores(sim_bundle, tmp_path):
     link = tmp_path / "sensor"
     source = SimulatedSource(SimulatorConfig(fault="outer", severity=0.6, seed=5))
@@ -65,8 +66,7 @@ def test_onboard_host_engine_sends_the_bundles_scores(sim_bundle, tmp_path):
                 source,
                 engine="host",
                 config=VirtualSensorConfig(sensor_id="pump-7"),
-                seconds=2.0,
-                wait_reader=0.2,
+                options=RunOptions(seconds=2.0, wait_reader=0.2),
             )
         finally:
             done.set()
@@ -93,10 +93,13 @@ def test_onboard_host_engine_sends_the_bundles_scores(sim_bundle, tmp_path):
     assert sum(s.over for s in scores) > len(scores) // 2  # a severe fault
 
 
+@pytest.mark.tensorflow  # the sim_bundle fixture trains a model
 def test_onboard_refuses_a_source_at_another_rate(sim_bundle, tmp_path):
     source = SimulatedSource(SimulatorConfig(sample_rate=8000.0))
     with pytest.raises(ExportError, match="expects 12000 Hz"):
-        run_onboard_sensor(sim_bundle, tmp_path / "s", source, engine="host", seconds=0.1)
+        run_onboard_sensor(
+            sim_bundle, tmp_path / "s", source, engine="host", options=RunOptions(seconds=0.1)
+        )
     assert not (tmp_path / "s").exists()
 
 
@@ -106,6 +109,7 @@ def test_onboard_choose_engine_rejects_unknown_names():
     assert choose_engine("host") == "host"
 
 
+@pytest.mark.tensorflow  # the sim_bundle fixture trains a model
 def test_simulate_cli_with_firmware_prints_scores_sent(sim_bundle, tmp_path):
     link = tmp_path / "cli-sensor"
     proc = subprocess.Popen(

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.test_protocol_frames import bodies, samples_bodies
+from tests.support import bodies, samples_bodies
 from vibration.protocol import (
     MAX_ENCODED,
     DecoderStats,

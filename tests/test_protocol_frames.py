@@ -7,8 +7,8 @@ import struct
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
+from tests.support import bodies, seqs
 from vibration.errors import ProtocolError
 from vibration.protocol import (
     MAX_ENCODED,
@@ -29,47 +29,6 @@ from vibration.protocol import (
 )
 
 SETTINGS = settings(derandomize=True, database=None, deadline=None, max_examples=150)
-
-# -- strategies (also used by the decoder tests) ---------------------------------------------
-
-f32 = st.floats(width=32, allow_nan=False)
-u64 = st.integers(0, 2**64 - 1)
-ascii_text = st.text(st.characters(min_codepoint=1, max_codepoint=127), max_size=8)
-
-
-@st.composite
-def samples_bodies(draw: st.DrawFn) -> Samples:
-    axes = draw(st.integers(1, 8))
-    n = draw(st.integers(0, min(300, MAX_SAMPLE_VALUES // axes)))
-    seed = draw(st.integers(0, 2**32 - 1))
-    amplitude = draw(st.sampled_from([0, 3, 200, 3000, 32767]))
-    rng = np.random.default_rng(seed)
-    values = rng.integers(-amplitude, amplitude, size=(n, axes), endpoint=True)
-    return Samples(draw(u64), values.astype(np.int16))
-
-
-hellos = st.builds(
-    Hello,
-    axes=st.integers(1, 8),
-    flags=st.integers(0, 255),
-    samples_per_frame=st.integers(0, 0xFFFF),
-    sample_rate_hz=f32,
-    scale=f32,
-    units=ascii_text,
-    device_id=ascii_text.map(lambda s: (s * 2)[:16]),
-    firmware_version=ascii_text,
-    model_sha256=st.binary(min_size=32, max_size=32),
-)
-scores = st.builds(Score, u64, f32, f32, f32, f32, st.booleans(), st.booleans())
-texts = st.builds(
-    Text,
-    st.integers(0, 3),
-    st.text(max_size=60).filter(lambda s: len(s.encode("utf-8")) <= 255),
-)
-unknowns = st.builds(Unknown, st.integers(5, 255), st.binary(max_size=300))
-bodies = st.one_of(samples_bodies(), hellos, scores, texts, unknowns)
-seqs = st.integers(0, 2**32 - 1)
-
 
 # -- round trips ----------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import pytest
 
 from firmware_export.errors import ExportError
 from firmware_export.firmware import QemuSensor, build_firmware
-from tests.conftest import require_tool
+from tests.support import require_tool
 
 pytestmark = [pytest.mark.qemu, pytest.mark.armgcc]
 

@@ -20,7 +20,7 @@ from firmware_export.firmware.session import (
     run_sensor_firmware,
     samples_frames,
 )
-from tests.conftest import require_tool
+from tests.support import require_tool
 
 pytestmark = [pytest.mark.qemu, pytest.mark.armgcc]
 
@@ -244,7 +244,7 @@ def test_qemu_firmware_sensor_streams_samples_and_firmware_scores_on_a_pty(
 
     from firmware_export.firmware import run_firmware_sensor
     from vibration.acquisition.serial_link import open_port
-    from vibration.acquisition.virtual_sensor import ArraySource, VirtualSensorConfig
+    from vibration.acquisition.virtual_sensor import ArraySource, RunOptions, VirtualSensorConfig
     from vibration.protocol import FrameDecoder, Hello, Samples, Score
 
     link = tmp_path / "fw-sensor"
@@ -255,7 +255,12 @@ def test_qemu_firmware_sensor_streams_samples_and_firmware_scores_on_a_pty(
     def serve() -> None:
         try:
             result["report"] = run_firmware_sensor(
-                c_tree, link, source, config=config, build_dir=tmp_path / "fw", wait_reader=0.1
+                c_tree,
+                link,
+                source,
+                config=config,
+                build_dir=tmp_path / "fw",
+                options=RunOptions(wait_reader=0.1),
             )
         except BaseException as exc:  # surfaced by the assertion below
             result["error"] = exc

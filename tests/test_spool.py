@@ -8,12 +8,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.support import REPO, require_tool, wait_for
 from vibration.errors import StoreError, StoreUnavailable
 from vibration.telemetry.stores import Event, ScorePoint, SensorStatus, open_store
 from vibration.telemetry.stores.influxd_process import InfluxdServer, free_port
@@ -21,7 +20,6 @@ from vibration.telemetry.stores.spool import Batch, Spool, SpooledStore, SpoolFu
 from vibration.telemetry.stores.sqlite import SqliteStore
 
 T0 = 1_700_000_000 * 10**9
-REPO = Path(__file__).resolve().parents[1]
 
 
 def scores(first: int, n: int, sensor: str = "s1") -> list[ScorePoint]:
@@ -40,14 +38,6 @@ def scores(first: int, n: int, sensor: str = "s1") -> list[ScorePoint]:
         )
         for i in range(n)
     ]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_spool_batches_come_back_in_order_across_reopen(tmp_path: Path) -> None:
@@ -259,7 +249,6 @@ def test_spooled_store_full_spool_raises_and_counts_lost(tmp_path: Path) -> None
 @pytest.mark.influxd
 @pytest.mark.slow
 def test_spooled_store_rides_out_influxd_restart(tmp_path: Path) -> None:
-    from tests.conftest import require_tool
 
     require_tool("influxd", "influxdb")
     server = InfluxdServer(tmp_path / "db").start()
@@ -273,7 +262,7 @@ def test_spooled_store_rides_out_influxd_restart(tmp_path: Path) -> None:
             store.write_scores(scores(100 * k, 100))
         assert store.stats().pending_points > 0
         server.start()
-        wait_for(lambda: store.stats().pending_points == 0, what="spool replay")
+        wait_for(lambda: store.stats().pending_points == 0, 60.0, "spool replay")
         assert store.count_scores() == 1100
         store.write_scores(scores(0, 1100))  # a second replay of everything: no duplicates
         assert store.count_scores() == 1100
@@ -300,7 +289,6 @@ while True:
 
 @pytest.mark.influxd
 def test_spooled_store_sigkilled_writer_loses_no_acknowledged_point(tmp_path: Path) -> None:
-    from tests.conftest import require_tool
 
     require_tool("influxd", "influxdb")
     server = InfluxdServer(tmp_path / "db")  # not started yet: the writer spools

@@ -266,6 +266,7 @@ def test_store_package_exports_exactly_its_public_names() -> None:
     assert sorted(stores.__all__) == sorted(
         [
             "EVENT_KINDS",
+            "PASSWORD_ENV",
             "Batch",
             "Event",
             "Evidence",
@@ -284,6 +285,7 @@ def test_store_package_exports_exactly_its_public_names() -> None:
             "check_name",
             "open_store",
             "redact_url",
+            "store_url_with_password",
         ]
     )
     public = {n for n in vars(stores) if not n.startswith("_") and n not in {"annotations"}}

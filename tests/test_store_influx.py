@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.support import require_tool
 from vibration.errors import StoreError, StoreUnavailable
 from vibration.telemetry.stores import PartialWriteError, ScorePoint, StoreURLError, open_store
 from vibration.telemetry.stores.base import Event

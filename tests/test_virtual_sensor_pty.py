@@ -12,6 +12,7 @@ import serial
 
 from vibration.acquisition.serial_link import PtyLink, open_port
 from vibration.acquisition.virtual_sensor import (
+    RunOptions,
     SimulatedSource,
     VirtualSensor,
     VirtualSensorConfig,
@@ -60,7 +61,7 @@ def test_virtual_sensor_pty_link_refuses_to_replace_a_regular_file(tmp_path):
 
 
 def test_virtual_sensor_without_reader_counts_frames_as_unheard(tmp_path):
-    report = run_on_pty(tmp_path / "tty", _sensor(), seconds=0.2, drain_timeout=0.1)
+    report = run_on_pty(tmp_path / "tty", _sensor(), RunOptions(seconds=0.2, drain_timeout=0.1))
     assert report.frames_sent == 0 and report.samples_sent == 0 and report.bytes_written == 0
     assert report.frames_unheard >= 8  # the HELLO and 7 SAMPLES frames of 256
     assert report.samples_unheard == 7 * 256
@@ -73,7 +74,7 @@ def test_virtual_sensor_stream_over_pty_is_exact_and_drained(tmp_path):
     result = {}
     link = PtyLink(path)
     thread = threading.Thread(
-        target=lambda: result.update(r=sensor.run(link, seconds=0.5, wait_reader=0.1))
+        target=lambda: result.update(r=sensor.run(link, RunOptions(seconds=0.5, wait_reader=0.1)))
     )
     thread.start()
     port = open_port(str(path))
@@ -109,7 +110,9 @@ def test_virtual_sensor_reader_that_stalls_costs_whole_frames_only(tmp_path):
     result = {}
     link = PtyLink(path)
     port = open_port(str(path))
-    thread = threading.Thread(target=lambda: result.update(r=sensor.run(link, seconds=1.5)))
+    thread = threading.Thread(
+        target=lambda: result.update(r=sensor.run(link, RunOptions(seconds=1.5)))
+    )
     thread.start()
     try:
         time.sleep(1.0)  # not reading: 51 kB/s against a ~20 kB pty + 4 kB backlog
@@ -153,7 +156,9 @@ def test_virtual_sensor_greets_a_reader_that_connects_mid_stream(tmp_path):
     result = {}
     stop = threading.Event()
     with PtyLink(path) as link:
-        thread = threading.Thread(target=lambda: result.update(r=sensor.run(link, stop_event=stop)))
+        thread = threading.Thread(
+            target=lambda: result.update(r=sensor.run(link, RunOptions(stop_event=stop)))
+        )
         thread.start()
         while sensor.samples_emitted < 8000:  # a second of stream that nobody hears
             time.sleep(0.01)
@@ -172,3 +177,13 @@ def test_virtual_sensor_greets_a_reader_that_connects_mid_stream(tmp_path):
     hello = hellos[0]
     assert hello.seq > 0  # the same boot: seq and clock go on, no reboot
     assert decoder.stats.reboots == 0 and decoder.stats.dropped_frames == 0
+
+
+def test_virtual_sensor_run_options_are_one_frozen_value():
+    import dataclasses
+
+    opts = RunOptions(seconds=1.0)
+    assert (opts.stop_event, opts.wait_reader, opts.drain_timeout) == (None, None, 2.0)
+    assert (opts.on_start, opts.on_progress) == (None, None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.seconds = 2.0  # type: ignore[misc]

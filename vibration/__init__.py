@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from vibration.acquisition.serial_link import PtyLink, open_port
 from vibration.acquisition.virtual_sensor import (
+    RunOptions,
     SimulatedSource,
     VirtualSensor,
     VirtualSensorConfig,
@@ -90,6 +91,7 @@ __all__ = [
     "Recording",
     "RecordingMeta",
     "RecordingWriter",
+    "RunOptions",
     "Samples",
     "Score",
     "ScorePoint",

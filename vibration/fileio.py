@@ -109,8 +109,10 @@ def read_json_document(
         doc = json.loads((root / name).read_text("utf-8"))
     except FileNotFoundError:
         raise error(f"{str(root)!r} is not a {is_not} (no {name})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError, int too long
         raise error(f"unreadable {name} in {str(root)!r}: {exc}") from None
+    except RecursionError:
+        raise error(f"unreadable {name} in {str(root)!r}: nested too deeply") from None
     if not isinstance(doc, dict) or doc.get("format") != fmt:
         raise error(f"{str(root / name)!r} is not a tinypdm {document}")
     if doc.get("format_version") != version:

@@ -83,7 +83,7 @@ def _note() -> None:
 def _show_result(key: str) -> None:
     result = st.session_state.pop(key, None)
     if result is not None:
-        (st.success if result[0] == "success" else st.error)(result[1])
+        (st.success if result[0] == "success" else st.error)(ui.md(result[1]))
 
 
 now = time.time_ns()

@@ -11,6 +11,8 @@ st.title("Fleet")
 
 with data.guard():
     cfg = data.config()
+    for problem in data.registry(cfg).problems():
+        st.warning(f"Model registry: {ui.md(problem)}")
 
 
 @st.fragment(run_every=cfg.refresh_s)

@@ -19,7 +19,9 @@ st.header("Devices")
 if reg.root is None:
     st.info("No model registry: start with `tinypdm dashboard --models DIR` to check models.")
 elif reg.error:
-    st.warning(reg.error)
+    st.warning(ui.md(reg.error))
+for problem in reg.problems():
+    st.warning(f"Model registry: {ui.md(problem)}")
 
 if not rows:
     st.info("No sensor has reported to this store yet.")
@@ -45,7 +47,7 @@ else:
             }
         )
     for sensor, status in flagged:
-        st.warning(f"{sensor}: model {status}")
+        st.warning(f"{ui.md(sensor)}: model {ui.md(status)}")
     st.dataframe(
         table,
         hide_index=True,
@@ -61,7 +63,7 @@ else:
 # -- registry ------------------------------------------------------------------------
 st.header("Registry")
 if reg.root is not None and not len(reg):
-    st.info(f"No model directory or bundle under `{reg.root}`.")
+    st.info(f"No model directory or bundle under {ui.md(reg.root)}.")
 if len(reg):
     st.dataframe(
         [
@@ -81,9 +83,9 @@ if len(reg):
     picked = st.selectbox("Show", names, key="model_pick")
     entry = reg.by_name(str(picked))
     if entry is not None:
-        st.subheader(entry.name)
+        st.subheader(ui.md(entry.name))
         if entry.error:
-            st.warning(entry.error)
+            st.warning(ui.md(entry.error))
         metrics = entry.metrics()
         if metrics:
             with st.expander("model.json / manifest.json", expanded=False):

@@ -79,13 +79,13 @@ c3.metric("scores in range", f"{int(series.count.sum()):,}")
 c4.metric("alarm periods", len(periods))
 if status is not None:
     st.caption(
-        f"asset {status.asset} · firmware {status.firmware or '?'} · "
+        f"asset {ui.md(status.asset)} · firmware {ui.md(status.firmware or '?')} · "
         f"last status {format_age(max(0.0, (time.time_ns() - status.time_ns) / _NS))} ago · "
         f"{status.crc_errors} CRC errors, {status.dropped_frames} dropped frames"
     )
 
 if len(series) == 0:
-    st.info(f"No scores of {sensor} in this range.")
+    st.info(f"No scores of {ui.md(sensor)} in this range.")
 else:
     st.subheader("Anomaly score")
     st.altair_chart(charts.timeline_chart(series, bucket_s, evs, tz), key="timeline")
@@ -112,4 +112,4 @@ show_evidence(
     cfg, sensor, evs, start_ns, end_ns, tz, model_hash=status.model_hash if status else ""
 )
 for path in raw_window_paths(evs):
-    st.text(f"Raw window captured: {path}")
+    st.markdown(f"Raw window captured: {ui.md(path)}")

@@ -51,6 +51,7 @@ from firmware_export.runtime.bundle import (
     load_bundle,
 )
 from firmware_export.runtime.tflite_model import read_tflite
+from vibration.acquisition.serial_link import DEFAULT_BAUD
 from vibration.fileio import replace_dir, sha256_file
 from vibration.learning.features import FeatureConfig
 
@@ -217,7 +218,10 @@ def _arduino_files(root: Path, spec: FirmwareSpec, version: str, banner: str) ->
     example.mkdir(parents=True)
     sketch = (_TEMPLATES / "tinypdm_sensor.ino").read_text("ascii")
     (example / "tinypdm_sensor.ino").write_text(
-        sketch.replace("// @GENERATED@", "// " + banner.strip("/* \n")), encoding="ascii"
+        sketch.replace("// @GENERATED@", "// " + banner.strip("/* \n")).replace(
+            "@BAUD@", str(DEFAULT_BAUD)
+        ),
+        encoding="ascii",
     )
 
 

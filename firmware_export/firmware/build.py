@@ -32,6 +32,7 @@ from pathlib import Path
 
 from firmware_export.errors import ExportError
 from firmware_export.runtime.library import LIBRARY_DIR
+from vibration.validation import is_int
 
 from .sizes import SectionSizes, section_sizes
 
@@ -187,7 +188,7 @@ def build_firmware(
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
-    if isinstance(stack_size, bool) or not isinstance(stack_size, int) or stack_size < 256:
+    if not is_int(stack_size) or stack_size < 256:
         raise ValueError(f"stack_size must be an int >= 256, got {stack_size!r}")
     if stack_size % 8:
         raise ValueError(f"stack_size must be a multiple of 8, got {stack_size!r}")

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,8 +26,12 @@ from .build import build_firmware
 from .session import FirmwareLink, PerfReport, parse_report
 
 if TYPE_CHECKING:
-    from vibration.acquisition.serial_link import PtyLink
-    from vibration.acquisition.virtual_sensor import SampleSource, SensorReport, VirtualSensorConfig
+    from vibration.acquisition.virtual_sensor import (
+        RunOptions,
+        SampleSource,
+        SensorReport,
+        VirtualSensorConfig,
+    )
 
 __all__ = ["FirmwareScorer", "run_firmware_sensor"]
 
@@ -94,13 +97,8 @@ def run_firmware_sensor(
     *,
     config: VirtualSensorConfig | None = None,
     build_dir: str | Path | None = None,
-    seconds: float | None = None,
-    stop_event: threading.Event | None = None,
-    wait_reader: float | None = None,
-    drain_timeout: float = 2.0,
     include_perf: bool = False,
-    on_start: Callable[[PtyLink], None] | None = None,
-    on_progress: Callable[[SensorReport], None] | None = None,
+    options: RunOptions | None = None,
 ) -> SensorReport:
     """Stream ``source`` on a pty at ``link_path``, scored by the bundle's firmware in QEMU.
 
@@ -117,7 +115,7 @@ def run_firmware_sensor(
         How the sensor talks; its ``firmware_version`` is replaced by the firmware's.
     build_dir : path, optional
         Where to build ``sensor.elf`` (default: a temporary directory).
-    seconds, stop_event, wait_reader, drain_timeout, on_start, on_progress
+    options : RunOptions, optional
         As :func:`vibration.acquisition.virtual_sensor.run_on_pty`.
     include_perf : bool
         Forward the firmware's ``perf`` TEXT frames too.
@@ -157,12 +155,7 @@ def run_firmware_sensor(
             report = run_on_pty(
                 link_path,
                 sensor,
-                seconds=seconds,
-                stop_event=stop_event,
-                wait_reader=wait_reader,
-                drain_timeout=drain_timeout,
-                on_start=on_start,
-                on_progress=on_progress,
+                options,
             )
             _, stats = link.finish()
             per_window = [p.instructions_per_window for p in scorer.perf if p.windows]

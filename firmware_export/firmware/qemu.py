@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from firmware_export.errors import ExportError
+from vibration.validation import is_integer
 
 __all__ = ["QemuSensor", "qemu_available"]
 
@@ -117,7 +118,7 @@ class QemuSensor:
         """
         if self._proc is not None:
             raise ExportError("QemuSensor already started")
-        if isinstance(self.icount_shift, bool) or not 0 <= self.icount_shift <= 10:
+        if not is_integer(self.icount_shift) or not 0 <= self.icount_shift <= 10:
             raise ValueError(f"icount_shift must be in 0..10, got {self.icount_shift!r}")
         if shutil.which(_QEMU) is None:
             raise ExportError(f"{_QEMU} not found: install Debian's qemu-system-arm")

@@ -37,6 +37,7 @@ from vibration.protocol import (
     Text,
     encode_frame,
 )
+from vibration.validation import is_integer
 
 from .qemu import QemuSensor
 
@@ -206,7 +207,7 @@ def samples_frames(
     axes = x.shape[1]
     if not sample_rate > 0:
         raise ValueError(f"sample_rate must be > 0, got {sample_rate!r}")
-    if isinstance(frame_samples, bool) or not 1 <= frame_samples <= MAX_SAMPLE_VALUES // axes:
+    if not is_integer(frame_samples) or not 1 <= frame_samples <= MAX_SAMPLE_VALUES // axes:
         raise ValueError(
             f"frame_samples must be in 1..{MAX_SAMPLE_VALUES // axes} for {axes} axes, "
             f"got {frame_samples!r}"
@@ -257,7 +258,7 @@ class FirmwareLink:
     """
 
     def __init__(self, elf: str | Path, *, timeout: float = 30.0, max_in_flight: int = 2) -> None:
-        if isinstance(max_in_flight, bool) or not 1 <= max_in_flight <= 8:
+        if not is_integer(max_in_flight) or not 1 <= max_in_flight <= 8:
             raise ValueError(f"max_in_flight must be in 1..8, got {max_in_flight!r}")
         self.timeout = timeout
         self.max_in_flight = max_in_flight
@@ -503,7 +504,7 @@ def run_sensor_firmware(
     if not sample_rate > 0:
         raise ValueError(f"sample_rate must be > 0, got {sample_rate!r}")
 
-    if isinstance(frame_samples, bool) or not 1 <= frame_samples <= MAX_SAMPLE_VALUES // x.shape[1]:
+    if not is_integer(frame_samples) or not 1 <= frame_samples <= MAX_SAMPLE_VALUES // x.shape[1]:
         raise ValueError(
             f"frame_samples must be in 1..{MAX_SAMPLE_VALUES // x.shape[1]}, got {frame_samples!r}"
         )

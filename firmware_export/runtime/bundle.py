@@ -8,12 +8,15 @@ sensors read bundles through this module; none of them imports the exporter
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from firmware_export.errors import ExportError
 from firmware_export.runtime.tflite_model import Int8Model, read_tflite
@@ -129,6 +132,7 @@ def load_bundle(path: str | os.PathLike[str], *, check_files: bool = True) -> Bu
     except (KeyError, TypeError, ValueError) as exc:
         raise ExportError(f"inconsistent manifest in {str(root)!r}: {exc!r}") from None
     if check_files:
+        _check_file_list(root, files)
         for rel, digest in files.items():
             p = root / rel
             if not p.is_file():
@@ -155,4 +159,77 @@ def load_bundle(path: str | os.PathLike[str], *, check_files: bool = True) -> Bu
                 f"bundle for another feature config: src/tinypdm_model_config.h has "
                 f"{macro} {got}, the manifest says {key}={expected!r}"
             )
+    _check_decision(root, manifest, header)
     return Bundle(path=root, manifest=manifest, model=read_tflite(blob, _TFLITE))
+
+
+def _check_file_list(root: Path, files: dict[Any, Any]) -> None:
+    """The manifest's ``files`` name every file of the bundle, each a path inside it."""
+    real_root = root.resolve()
+    for rel, digest in files.items():
+        parts = rel.split("/") if isinstance(rel, str) else [""]
+        if (
+            not isinstance(rel, str)
+            or rel.startswith("/")
+            or "\\" in rel
+            or any(part in ("", ".", "..") for part in parts)
+            or not (root / rel).resolve().is_relative_to(real_root)
+        ):
+            raise ExportError(
+                f"bundle manifest lists {rel!r}: not a relative path inside the bundle"
+            )
+        if not isinstance(digest, str):
+            raise ExportError(f"bundle manifest: SHA-256 of {rel} must be a string")
+    present = {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if (p.is_file() or p.is_symlink()) and p != root / _MANIFEST
+    }
+    unlisted = sorted(present - set(files))
+    if unlisted:
+        more = f" (and {len(unlisted) - 1} more)" if len(unlisted) > 1 else ""
+        raise ExportError(
+            f"bundle {str(root)!r} holds {unlisted[0]}{more}, which its manifest does not list "
+            "(added or unlisted files are not checked: export again)"
+        )
+
+
+def _header_number(header: str, macro: str) -> str | None:
+    found = re.search(rf"^#define {macro} ([-+0-9.e]+)f?\b", header, re.M)
+    return found.group(1) if found else None
+
+
+def _check_decision(root: Path, manifest: dict[str, Any], header: str) -> None:
+    """Threshold and alarm policy agree in the header, the manifest and the reference model."""
+    ref_path = root / "reference" / "model.json"
+    try:
+        threshold = float(manifest["threshold"])
+        policy = AlarmPolicy(**manifest["alarm_policy"])
+        reference = json.loads(ref_path.read_text("utf-8"))
+        ref_threshold = float(reference["threshold"])
+        ref_policy = AlarmPolicy(**reference["alarm_policy"])
+    except OSError as exc:
+        raise ExportError(
+            f"bundle {str(root)!r}: cannot read reference/model.json: {exc}"
+        ) from None
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise ExportError(f"bundle {str(root)!r}: bad threshold or alarm policy: {exc}") from None
+    if not (math.isfinite(threshold) and threshold > 0):
+        raise ExportError(f"bundle {str(root)!r}: threshold must be > 0, got {threshold!r}")
+    if float(np.float32(ref_threshold)) != threshold or ref_policy != policy:
+        raise ExportError(
+            f"bundle {str(root)!r}: the manifest's threshold {threshold!r} / alarm policy "
+            f"{policy.k}-of-{policy.n} is not the model's ({ref_threshold!r}, "
+            f"{ref_policy.k}-of-{ref_policy.n} in reference/model.json)"
+        )
+    for macro, expected in (
+        ("TINYPDM_THRESHOLD", threshold),
+        ("TINYPDM_ALARM_K", policy.k),
+        ("TINYPDM_ALARM_N", policy.n),
+    ):
+        got = _header_number(header, macro)
+        if got is None or float(np.float32(float(got))) != float(np.float32(expected)):
+            raise ExportError(
+                f"src/tinypdm_model_config.h has {macro} {got or 'nothing'}, the model "
+                f"says {expected!r}"
+            )

@@ -7,7 +7,7 @@
 // physical units per LSB (the model was trained in TINYPDM_UNITS).
 #include <tinypdm.h>
 
-static const uint32_t BAUD = 921600;
+static const uint32_t BAUD = @BAUD@;  // vibration.acquisition.serial_link.DEFAULT_BAUD
 static const float SAMPLE_SCALE = TINYPDM_SAMPLE_SCALE;  // units per LSB of read_sample()
 static const uint32_t HELLO_PERIOD_MS = 10000;
 static const int SENSOR_PIN = A0;

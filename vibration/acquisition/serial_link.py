@@ -28,6 +28,7 @@ from types import TracebackType
 import serial
 
 from vibration.errors import ProtocolError
+from vibration.validation import is_int
 
 __all__ = ["DEFAULT_BAUD", "PtyLink", "open_port"]
 
@@ -60,7 +61,7 @@ def open_port(
     ValueError
         ``baudrate`` or ``timeout`` out of range.
     """
-    if isinstance(baudrate, bool) or not isinstance(baudrate, int) or baudrate <= 0:
+    if not is_int(baudrate) or baudrate <= 0:
         raise ValueError(f"baudrate must be a positive integer, got {baudrate!r}")
     if not timeout >= 0:
         raise ValueError(f"timeout must be >= 0, got {timeout!r}")

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from vibration.errors import TinyPdmError
+from vibration.telemetry.stores.base import redact_url
 
 __all__ = ["DemoConfig", "Tick", "run_demo"]
 
@@ -141,6 +142,7 @@ def capture_healthy(cfg: DemoConfig, stop: threading.Event, tick: Tick) -> dict[
     from vibration.acquisition.capture import CaptureConfig, capture
     from vibration.acquisition.serial_link import open_port
     from vibration.acquisition.virtual_sensor import (
+        RunOptions,
         SimulatedSource,
         VirtualSensor,
         VirtualSensorConfig,
@@ -153,6 +155,7 @@ def capture_healthy(cfg: DemoConfig, stop: threading.Event, tick: Tick) -> dict[
     links = cfg.out / "links"
     links.mkdir(parents=True, exist_ok=True)
     seconds = float(cfg.capture_seconds or 0)
+    options = RunOptions(seconds=seconds, stop_event=stop, wait_reader=0.2)
     box: dict[str, Any] = {}
     threads = []
     for i in range(cfg.capture_sensors):
@@ -166,7 +169,7 @@ def capture_healthy(cfg: DemoConfig, stop: threading.Event, tick: Tick) -> dict[
         link = links / name
 
         def stream(link: Path = link, sensor: VirtualSensor = sensor) -> Any:
-            return run_on_pty(link, sensor, seconds=seconds, stop_event=stop, wait_reader=0.2)
+            return run_on_pty(link, sensor, options)
 
         threads.append(_sensor_thread(stream, box, f"sensor {name}"))
         _wait_for(link, stop)
@@ -281,6 +284,7 @@ def run_fleet(cfg: DemoConfig, stop: threading.Event, tick: Tick) -> dict[str, A
     from firmware_export.onboard import choose_engine, run_onboard_sensor
     from vibration.acquisition.virtual_sensor import (
         DevelopingFaultSource,
+        RunOptions,
         SimulatedSource,
         VirtualSensorConfig,
     )
@@ -294,6 +298,7 @@ def run_fleet(cfg: DemoConfig, stop: threading.Event, tick: Tick) -> dict[str, A
         for i in range(int(cfg.fleet_sensors or 0))
     ]
     seconds = float(cfg.fleet_seconds or 0)
+    options = RunOptions(seconds=seconds, stop_event=stop, wait_reader=0.2)
     links = cfg.out / "links"
     links.mkdir(parents=True, exist_ok=True)
     box: dict[str, Any] = {}
@@ -327,9 +332,7 @@ def run_fleet(cfg: DemoConfig, stop: threading.Event, tick: Tick) -> dict[str, A
                 source,
                 engine=engine,
                 config=config,
-                seconds=seconds,
-                stop_event=stop,
-                wait_reader=0.2,
+                options=options,
             )
 
         threads.append(_sensor_thread(stream, box, name))
@@ -427,7 +430,7 @@ def run_demo(
                 "or remove it"
             )
     seconds: dict[str, float] = {}
-    summary: dict[str, Any] = {"out": str(cfg.out), "store": cfg.store}
+    summary: dict[str, Any] = {"out": str(cfg.out), "store": redact_url(cfg.store)}
 
     def timed(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         if stop.is_set():

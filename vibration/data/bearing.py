@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from vibration.validation import is_int
+
 __all__ = ["BearingGeometry"]
 
 
@@ -43,7 +45,7 @@ class BearingGeometry:
     contact_angle_deg: float = 0.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.n_balls, bool) or not isinstance(self.n_balls, int):
+        if not is_int(self.n_balls):
             raise ValueError(f"n_balls must be an integer, got {self.n_balls!r}")
         if self.n_balls < 3:
             raise ValueError(f"n_balls must be >= 3, got {self.n_balls!r}")

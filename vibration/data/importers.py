@@ -9,24 +9,24 @@ directory of FEMTO snapshot CSVs, a FEMTO ``.npz``) as recordings.
 * sources that do not (NPY, CSV without a time column, other ``.mat`` files) are taken to
   be sampled at ``rate``, which is then required.
 
-Resampling is polyphase with scipy's anti-aliasing FIR (``resample_poly``; Kaiser window,
-cut-off at the lower of the two Nyquist frequencies). Import is all or nothing: every file
-is read and checked before anything is written, and a failure while writing removes what
-this call wrote. See ``docs/datasets.md``.
+Resampling is :func:`vibration.data.resample.resample` (polyphase, scipy's anti-aliasing
+FIR; Kaiser window, cut-off at the lower of the two Nyquist frequencies). Import is all or
+nothing: every file is read and checked before anything is written, and a failure while
+writing removes what this call wrote. See ``docs/datasets.md``.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import math
 import os
 import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,11 @@ from vibration.data.dataset import (
     quantize,
     validate_name,
 )
+from vibration.data.dataset.samples import quantize_with, scale_for_peak
+from vibration.data.dataset.validation import check_sample_rate
+from vibration.data.resample import resample
 from vibration.errors import DatasetError
+from vibration.validation import is_int
 
 __all__ = [
     "CWRU_DEFAULT_RATE",
@@ -115,31 +119,7 @@ class ImportedSignal:
 def _check_target_rate(rate: float | None) -> float | None:
     if rate is None:
         return None
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate):
-        raise DatasetError(f"rate must be a positive number of Hz, got {rate!r}")
-    if rate <= 0:
-        raise DatasetError(f"rate must be a positive number of Hz, got {rate!r}")
-    return float(rate)
-
-
-def _resample(x: np.ndarray, source_rate: float, rate: float) -> tuple[np.ndarray, float]:
-    """Polyphase resampling of (n, axes) from ``source_rate`` to about ``rate``.
-
-    Returns the signal and its exact rate (``rate`` itself when the rational approximation
-    is within 1e-6).
-    """
-    if math.isclose(source_rate, rate, rel_tol=1e-9):
-        return x, source_rate
-    from scipy.signal import resample_poly
-
-    ratio = Fraction(rate / source_rate).limit_denominator(1000)
-    if ratio.numerator == 0 or ratio.numerator > 1000:
-        raise DatasetError(
-            f"cannot resample from {source_rate:g} Hz to {rate:g} Hz (ratio out of range)"
-        )
-    y = resample_poly(x, ratio.numerator, ratio.denominator, axis=0)
-    exact = source_rate * ratio.numerator / ratio.denominator
-    return y, (rate if math.isclose(exact, rate, rel_tol=1e-6) else exact)
+    return check_sample_rate(rate, "rate")
 
 
 def _as_2d(x: np.ndarray, what: str) -> np.ndarray:
@@ -164,7 +144,7 @@ def _numeric(x: Any, what: str) -> np.ndarray:
 def _select_axis(x: np.ndarray, axis: int | None, what: str) -> np.ndarray:
     if axis is None:
         return x
-    if isinstance(axis, bool) or not isinstance(axis, int) or not 0 <= axis < x.shape[1]:
+    if not is_int(axis) or not 0 <= axis < x.shape[1]:
         raise DatasetError(f"{what}: axis must be in 0..{x.shape[1] - 1}, got {axis!r}")
     return x[:, axis : axis + 1]
 
@@ -180,7 +160,64 @@ def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
         raise DatasetError(f"cannot read manifest {str(path)!r}: {exc}") from None
     if not rows or "file" not in rows[0]:
         raise DatasetError(f"manifest {str(path)!r} has no 'file' column")
+    missing = [c for c in _MANIFEST_COLUMNS if c not in rows[0]]
+    if missing:
+        raise DatasetError(
+            f"manifest {str(path)!r} lacks the column(s) {', '.join(missing)} "
+            f"(needed: {', '.join(_MANIFEST_COLUMNS)})"
+        )
     return {row["file"]: row for row in rows}
+
+
+_MANIFEST_COLUMNS = ("file", "file_id", "condition", "fault_diam_mil", "load_hp", "rpm", "fs_hz")
+
+
+def _manifest_fields(row: dict[str, str], where: str) -> dict[str, Any]:
+    """The checked fields of one CWRU manifest row (one clear error per bad cell)."""
+
+    def cell(column: str) -> str:
+        value = row.get(column)
+        if value is None or not str(value).strip():
+            raise DatasetError(f"{where}: {column} is empty")
+        return str(value).strip()
+
+    def number(column: str) -> float:
+        text = cell(column)
+        try:
+            value = float(text)
+        except ValueError:
+            raise DatasetError(f"{where}: {column} must be a number, got {text!r}") from None
+        if not (math.isfinite(value) and value >= 0):
+            raise DatasetError(f"{where}: {column} must be a finite number >= 0, got {text!r}")
+        return value
+
+    text = cell("file_id")
+    if not re.fullmatch(r"\d{1,9}", text):
+        raise DatasetError(f"{where}: file_id must be a whole number, got {text!r}")
+    fs_text = cell("fs_hz")
+    try:
+        fs = float(fs_text)
+    except ValueError:
+        raise DatasetError(f"{where}: fs_hz must be a number, got {fs_text!r}") from None
+    return {
+        "file_id": int(text),
+        "condition": cell("condition"),
+        "fault_diameter_mil": number("fault_diam_mil"),
+        "load_hp": number("load_hp"),
+        "rpm": number("rpm"),
+        "fs_hz": check_sample_rate(fs, f"{where}: fs_hz"),
+    }
+
+
+def _rpm_variable(mat: dict[str, Any], name: str, where: str) -> float:
+    """The shaft speed in a CWRU ``X<id>RPM`` variable: one finite number >= 0."""
+    value = np.asarray(mat[name])
+    if value.dtype.kind not in "iuf" or value.size == 0:
+        raise DatasetError(f"{where}: {name} must hold the shaft speed in rpm, a number")
+    rpm = float(value.ravel()[0])
+    if not (math.isfinite(rpm) and rpm >= 0):
+        raise DatasetError(f"{where}: {name} must be a finite number >= 0, got {rpm!r}")
+    return rpm
 
 
 def _manifest_row(path: Path, manifest: str | os.PathLike[str] | None) -> dict[str, str] | None:
@@ -233,12 +270,13 @@ def _read_mat(
     }  # fmt: skip
     if not arrays:
         raise DatasetError(f"{path.name}: no numeric array in this MATLAB file")
-    row = _manifest_row(path, manifest)
+    raw_row = _manifest_row(path, manifest)
+    row = None if raw_row is None else _manifest_fields(raw_row, f"manifest row {path.name!r}")
     de = sorted(k for k in arrays if re.fullmatch(r"X\d+_DE_time", k))
     cwru = row is not None or bool(de)
     if variable is None:
         if de:
-            wanted = f"X{int(row['file_id']):03d}_DE_time" if row and row.get("file_id") else None
+            wanted = f"X{row['file_id']:03d}_DE_time" if row else None
             name = wanted if wanted in arrays else de[0]
         elif len(arrays) == 1:
             name = next(iter(arrays))
@@ -265,15 +303,15 @@ def _read_mat(
     if row is not None:
         extra.update(
             {
-                "cwru_file_id": int(row["file_id"]),
+                "cwru_file_id": row["file_id"],
                 "condition": row["condition"],
-                "fault_diameter_mil": float(row["fault_diam_mil"]),
-                "load_hp": float(row["load_hp"]),
-                "rpm": float(row["rpm"]),
+                "fault_diameter_mil": row["fault_diameter_mil"],
+                "load_hp": row["load_hp"],
+                "rpm": row["rpm"],
             }
         )
         label = _cwru_label(row["condition"])
-        source_rate = float(row["fs_hz"])
+        source_rate = row["fs_hz"]
     elif cwru:
         label = _label_from_cwru_name(path.stem)
         match = re.search(r"(?:^|_)(12|48)k(?:_|$)", path.stem)
@@ -281,7 +319,7 @@ def _read_mat(
             source_rate = float(match.group(1)) * 1000.0
     rpm_vars = [k for k in mat if re.fullmatch(r"X\d+RPM", k)]
     if "rpm" not in extra and rpm_vars:
-        extra["rpm"] = float(np.asarray(mat[rpm_vars[0]]).ravel()[0])
+        extra["rpm"] = _rpm_variable(mat, rpm_vars[0], path.name)
     if cwru:
         extra["importer"] = "cwru-mat"
         if source_rate is None:
@@ -313,7 +351,7 @@ def _read_mat(
             )
             label = UESTC_LABELS[uestc.group(1)]
     extra["source_rate"] = source_rate
-    x, final_rate = _resample(x, source_rate, target)
+    x, final_rate = resample(x, source_rate, target)
     return x, final_rate, extra, label, units
 
 
@@ -394,7 +432,7 @@ def _snapshot_signal(
     parts = []
     final_rate = source_rate
     for snap in snapshots:
-        y, final_rate = _resample(snap, source_rate, target)
+        y, final_rate = resample(snap, source_rate, target)
         parts.append(y)
     lengths = np.array([p.shape[0] for p in parts], dtype=np.int64)
     gaps = tuple(int(g) for g in np.cumsum(lengths)[:-1])
@@ -554,10 +592,12 @@ def _read_csv(path: Path, rate: float | None) -> tuple[np.ndarray, float, dict[s
             f"{path.name}: time column {header[time_col]!r} is not uniformly sampled "
             "(resample it first, or drop it and give --rate)"
         )
-    source_rate = 1.0 / step
+    source_rate = check_sample_rate(
+        1.0 / step, f"{path.name}: sample rate of the time column {header[time_col]!r}"
+    )
     extra["source_rate"] = source_rate
     extra["time_column"] = header[time_col]
-    x, final_rate = _resample(x, source_rate, rate if rate is not None else source_rate)
+    x, final_rate = resample(x, source_rate, rate if rate is not None else source_rate)
     return x, final_rate, extra
 
 
@@ -579,12 +619,13 @@ def _read_wav(path: Path, rate: float | None) -> tuple[np.ndarray, float, dict[s
         x = data.astype(np.float64) / 2 ** (bits - 1)
     else:
         x = data.astype(np.float64)
+    check_sample_rate(float(source_rate), f"{path.name}: WAV sample rate")
     extra = {"importer": "wav", "source_rate": float(source_rate), "wav_dtype": str(data.dtype)}
     if data.ndim == 2 and data.shape[1] > MAX_AXES:
         raise DatasetError(f"{path.name}: {data.shape[1]} channels (at most {MAX_AXES})")
     x = x[:, None] if x.ndim == 1 else x
     target = rate if rate is not None else float(source_rate)
-    x, final_rate = _resample(x, float(source_rate), target)
+    x, final_rate = resample(x, float(source_rate), target)
     return x, final_rate, extra
 
 
@@ -643,7 +684,7 @@ def read_signal(
     """
     p = Path(path)
     rate = _check_target_rate(rate)
-    if axis is not None and (isinstance(axis, bool) or not isinstance(axis, int) or axis < 0):
+    if axis is not None and (not is_int(axis) or axis < 0):
         raise DatasetError(f"axis must be an integer >= 0, got {axis!r}")
     if not p.is_file() and not p.is_dir():
         raise DatasetError(f"no such file: {str(p)!r}")
@@ -693,6 +734,327 @@ def read_signal(
         extra=extra,
         gaps=gaps,
     )
+
+
+# --------------------------------------------------------------------------- streaming
+
+_BLOCK_ROWS = 1 << 16
+"""Rows per block when a CSV or NPY file is imported as a stream (memory ~ a few blocks)."""
+
+
+@dataclass
+class _Stream:
+    """A CSV or NPY file checked in a first pass; ``blocks()`` re-reads it for the second."""
+
+    signal: ImportedSignal  # without samples
+    rows: int
+    axes: int
+    scale: float
+    blocks: Callable[[], Iterator[np.ndarray]]  # float64 (n, axes), physical units
+
+
+class _Scan:
+    """Running checks of pass 1: rows, peak, NaN/Inf; the time column's steps."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.peak = 0.0
+        self.bad = 0
+        self.t_first: float | None = None
+        self.t_last: float | None = None
+        self.dt_min = math.inf
+        self.dt_max = -math.inf
+        self.t_ok = True
+
+    def add(self, x: np.ndarray) -> None:
+        self.rows += x.shape[0]
+        finite = np.isfinite(x)
+        if not finite.all():
+            self.bad += int(np.count_nonzero(~finite))
+            x = np.where(finite, x, 0.0)
+        if x.size:
+            self.peak = max(self.peak, float(np.max(np.abs(x))))
+
+    def add_time(self, t: np.ndarray) -> None:
+        if not t.size:
+            return
+        if not np.all(np.isfinite(t)):
+            self.t_ok = False
+            return
+        prev = np.array([self.t_last]) if self.t_last is not None else np.empty(0)
+        dt = np.diff(np.concatenate([prev, t]))
+        if dt.size:
+            if np.any(dt <= 0):
+                self.t_ok = False
+            self.dt_min = min(self.dt_min, float(dt.min()))
+            self.dt_max = max(self.dt_max, float(dt.max()))
+        if self.t_first is None:
+            self.t_first = float(t[0])
+        self.t_last = float(t[-1])
+
+
+def _split_cells(line: str, delimiter: str | None) -> list[str]:
+    return [c.strip() for c in (line.split(delimiter) if delimiter else line.split())]
+
+
+def _csv_lines(path: Path) -> Generator[str, None, None]:
+    """The data-bearing lines of a text file (no blank or ``#`` lines), newline removed."""
+    try:
+        with open(path, encoding="utf-8-sig", newline=None) as fh:
+            for raw in fh:
+                line = raw.rstrip("\r\n")
+                if line.strip() and not line.lstrip().startswith("#"):
+                    yield line
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path.name}: cannot read as UTF-8 text ({exc})") from None
+
+
+def _csv_layout(path: Path) -> tuple[str | None, list[str] | None, int]:
+    """Delimiter, header (lower case) or None, and the number of columns."""
+    lines = _csv_lines(path)
+    first = next(lines, None)
+    if first is None:
+        raise DatasetError(f"{path.name}: empty file")
+    delimiter = next((d for d in (",", ";", "\t") if d in first), None)
+    header: list[str] | None = None
+    try:
+        [float(c) for c in _split_cells(first, delimiter)]
+    except ValueError:
+        header = [c.strip().strip('"').lower() for c in _split_cells(first, delimiter)]
+        first = next(lines, None)
+        if first is None:
+            raise DatasetError(f"{path.name}: a header but no data") from None
+    ncols = len(_split_cells(first, delimiter))
+    lines.close()
+    if header is not None and len(header) != ncols:
+        raise DatasetError(f"{path.name}: header has {len(header)} columns, data {ncols}")
+    return delimiter, header, ncols
+
+
+def _csv_blocks(
+    path: Path, delimiter: str | None, header: bool, ncols: int
+) -> Iterator[np.ndarray]:
+    """The CSV's numbers in blocks of at most ``_BLOCK_ROWS`` rows, shape (k, ncols)."""
+    lines = _csv_lines(path)
+    if header:
+        next(lines, None)
+    block = np.empty((_BLOCK_ROWS, ncols))
+    k = 0
+    for number, line in enumerate(lines, start=1):
+        cells = _split_cells(line, delimiter)
+        if len(cells) != ncols:
+            raise DatasetError(
+                f"{path.name}: data line {number} has {len(cells)} columns, expected {ncols}"
+            )
+        try:
+            block[k] = [float(c) for c in cells]
+        except ValueError:
+            raise DatasetError(
+                f"{path.name}: data line {number} is not numeric: {line!r}"
+            ) from None
+        k += 1
+        if k == _BLOCK_ROWS:
+            yield block.copy()
+            k = 0
+    if k:
+        yield block[:k].copy()
+
+
+def _stream_csv(path: Path, rate: float | None, axis: int | None) -> _Stream | None:
+    """Pass 1 over a CSV; None when it needs resampling (then it is read whole)."""
+    delimiter, header, ncols = _csv_layout(path)
+    extra: dict[str, Any] = {"importer": "csv"}
+    time_col = None
+    if header is not None:
+        time_col = next((i for i, h in enumerate(header) if h in _TIME_COLUMNS), None)
+        extra["columns"] = header
+    if time_col is None and rate is None:
+        raise DatasetError(f"{path.name}: no time column: give --rate")
+    if time_col is not None and ncols == 1:
+        raise DatasetError(f"{path.name}: only a time column, no data")
+    axes = ncols - (time_col is not None)
+    if not 1 <= axes <= MAX_AXES:
+        raise DatasetError(f"{path.name}: {axes} axes (at most {MAX_AXES})")
+    if axis is not None and not 0 <= axis < axes:
+        raise DatasetError(f"{path.name}: axis must be in 0..{axes - 1}, got {axis!r}")
+    t_factor = _TIME_COLUMNS[header[time_col]] if time_col is not None and header else 1.0
+
+    def data(block: np.ndarray) -> np.ndarray:
+        x = np.delete(block, time_col, axis=1) if time_col is not None else block
+        return x[:, axis : axis + 1] if axis is not None else x
+
+    scan = _Scan()
+    for block in _csv_blocks(path, delimiter, header is not None, ncols):
+        if time_col is not None:
+            scan.add_time(block[:, time_col] * t_factor)
+        scan.add(data(block))
+    final_rate = rate
+    if time_col is not None:
+        assert header is not None
+        name = header[time_col]
+        if scan.rows < 2 or not scan.t_ok:
+            raise DatasetError(f"{path.name}: time column {name!r} is not increasing")
+        assert scan.t_first is not None and scan.t_last is not None
+        step = (scan.t_last - scan.t_first) / (scan.rows - 1)
+        worst = max(scan.dt_max - step, step - scan.dt_min)
+        if worst > 0.01 * step + 1e-12 * abs(scan.t_last):
+            raise DatasetError(
+                f"{path.name}: time column {name!r} is not uniformly sampled "
+                "(resample it first, or drop it and give --rate)"
+            )
+        source_rate = check_sample_rate(
+            1.0 / step, f"{path.name}: sample rate of the time column {name!r}"
+        )
+        if rate is not None and not math.isclose(source_rate, rate, rel_tol=1e-9):
+            return None  # resampling needs the whole signal
+        extra["source_rate"] = source_rate
+        extra["time_column"] = name
+        final_rate = source_rate
+    assert final_rate is not None
+
+    def blocks() -> Iterator[np.ndarray]:
+        for block in _csv_blocks(path, delimiter, header is not None, ncols):
+            yield data(block)
+
+    return _finish_stream(
+        path, scan, final_rate, extra, axis, 1 if axis is not None else axes, blocks
+    )
+
+
+def _npy_layout(path: Path) -> tuple[tuple[int, ...], bool, np.dtype[Any], int]:
+    """Shape, Fortran order, dtype and data offset of a ``.npy`` file (no data read)."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(6) != b"\x93NUMPY":
+                raise DatasetError(f"{path.name}: not a .npy file (no NPY header)")
+            fh.seek(0)
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:
+                raise DatasetError(f"{path.name}: .npy format version {version} is not supported")
+            offset = fh.tell()
+            size = os.fstat(fh.fileno()).st_size
+    except (OSError, ValueError, EOFError) as exc:
+        raise DatasetError(f"{path.name}: not a readable .npy array ({exc})") from None
+    if dtype.kind not in "iuf":
+        raise DatasetError(f"{path.name}: expected real numbers, got dtype {dtype}")
+    need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if size - offset < need:
+        raise DatasetError(
+            f"{path.name}: not a readable .npy array (truncated: {size - offset} of {need} "
+            "data bytes)"
+        )
+    return tuple(shape), bool(fortran), dtype, offset
+
+
+def _stream_npy(path: Path, rate: float | None, axis: int | None) -> _Stream | None:
+    """Pass 1 over a ``.npy``; None for a Fortran-ordered matrix (then it is read whole)."""
+    shape, fortran, dtype, offset = _npy_layout(path)
+    if len(shape) == 2 and shape[0] == 1:
+        shape = (shape[1],)  # a MATLAB row vector
+    if len(shape) == 1:
+        shape = (shape[0], 1)
+    if len(shape) != 2:
+        raise DatasetError(f"{path.name}: expected shape (n,) or (n, axes), got {shape}")
+    n, axes = shape
+    if not 1 <= axes <= MAX_AXES:
+        raise DatasetError(f"{path.name}: {axes} axes (at most {MAX_AXES})")
+    if fortran and axes > 1:
+        return None
+    if rate is None:
+        raise DatasetError(f"{path.name}: a .npy file has no sample rate: give --rate")
+    if axis is not None and not 0 <= axis < axes:
+        raise DatasetError(f"{path.name}: axis must be in 0..{axes - 1}, got {axis!r}")
+
+    def blocks() -> Iterator[np.ndarray]:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            for first in range(0, n, _BLOCK_ROWS):
+                k = min(_BLOCK_ROWS, n - first)
+                raw = fh.read(k * axes * dtype.itemsize)
+                if len(raw) != k * axes * dtype.itemsize:
+                    raise DatasetError(f"{path.name}: changed while it was imported")
+                x = np.frombuffer(raw, dtype=dtype).reshape(k, axes).astype(np.float64)
+                yield x[:, axis : axis + 1] if axis is not None else x
+
+    scan = _Scan()
+    for block in blocks():
+        scan.add(block)
+    out_axes = 1 if axis is not None else axes
+    return _finish_stream(path, scan, rate, {"importer": "npy"}, axis, out_axes, blocks)
+
+
+def _finish_stream(
+    path: Path,
+    scan: _Scan,
+    rate: float,
+    extra: dict[str, Any],
+    axis: int | None,
+    axes: int,
+    blocks: Callable[[], Iterator[np.ndarray]],
+) -> _Stream:
+    if axis is not None:
+        extra["axis"] = axis
+    if scan.bad:
+        raise DatasetError(f"{path.name}: {scan.bad} samples are NaN or Inf")
+    if scan.rows < MIN_SAMPLES:
+        raise DatasetError(
+            f"{path.name}: too short: {scan.rows} samples per axis at {rate:g} Hz "
+            f"(at least {MIN_SAMPLES})"
+        )
+    signal = ImportedSignal(
+        samples=np.empty((0, 0)),
+        sample_rate=float(rate),
+        units="g",
+        label=None,
+        source=str(path),
+        extra=extra,
+    )
+    return _Stream(signal, scan.rows, axes, scale_for_peak(scan.peak), blocks)
+
+
+def _open_stream(
+    path: Path,
+    *,
+    rate: float | None,
+    variable: str | None,
+    axis: int | None,
+    units: str | None,
+) -> _Stream | None:
+    """Pass 1 of a CSV or NPY file, or None when :func:`read_signal` must read it whole
+    (other formats, resampling, bad arguments: read_signal gives their errors)."""
+    suffix = path.suffix.lower()
+    if (
+        variable is not None
+        or suffix not in (".csv", ".txt", ".tsv", ".npy")
+        or not path.is_file()
+        or (axis is not None and (isinstance(axis, bool) or not isinstance(axis, int) or axis < 0))
+        or (units is not None and (not isinstance(units, str) or not units))
+    ):
+        return None
+    checked = _check_target_rate(rate)
+    stream = (
+        _stream_npy(path, checked, axis) if suffix == ".npy" else _stream_csv(path, checked, axis)
+    )
+    if stream is not None and units:
+        stream.signal = dataclasses.replace(stream.signal, units=units)
+    return stream
+
+
+def _int16_blocks(stream: _Stream) -> Iterator[np.ndarray]:
+    """Pass 2: the stream's blocks quantised with the scale pass 1 chose."""
+    changed = f"{Path(stream.signal.source).name}: changed while it was imported"
+    rows = 0
+    for block in stream.blocks():
+        rows += block.shape[0]
+        if rows > stream.rows or not np.all(np.isfinite(block)):
+            raise DatasetError(changed)
+        yield quantize_with(block, stream.scale)
+    if rows != stream.rows:
+        raise DatasetError(changed)
 
 
 # --------------------------------------------------------------------------- import
@@ -789,13 +1151,19 @@ def import_files(
     if taken:
         raise DatasetError(f"{str(out)!r} already holds {', '.join(taken)}")
 
-    # 1. Read and check everything; keep only the int16 data.
-    prepared: list[tuple[str, ImportedSignal, np.ndarray, float]] = []
+    # 1. Read and check everything. CSV and NPY files are streamed: a first pass checks
+    #    them block by block and finds the scale, the second (step 2) re-reads and writes,
+    #    so memory stays a few blocks whatever the size. Other files keep their int16 data.
+    prepared: list[tuple[str, ImportedSignal, np.ndarray | _Stream, float]] = []
     for name, f in zip(names, files, strict=True):
-        sig = read_signal(f, rate=rate, variable=variable, axis=axis, manifest=manifest,
-                          units=units)  # fmt: skip
-        q, scale = quantize(sig.samples)
-        prepared.append((name, _without_samples(sig), q, scale))
+        stream = _open_stream(f, rate=rate, variable=variable, axis=axis, units=units)
+        if stream is not None:
+            prepared.append((name, stream.signal, stream, stream.scale))
+        else:
+            sig = read_signal(f, rate=rate, variable=variable, axis=axis, manifest=manifest,
+                              units=units)  # fmt: skip
+            q, scale = quantize(sig.samples)
+            prepared.append((name, _without_samples(sig), q, scale))
         if progress is not None:
             progress(f)
 
@@ -804,13 +1172,13 @@ def import_files(
     writers: list[RecordingWriter] = []
     finished: list[Path] = []
     try:
-        for name, sig, q, scale in prepared:
+        for name, sig, data, scale in prepared:
             f = Path(sig.source)
             writer = RecordingWriter(
                 out,
                 name,
                 sample_rate=sig.sample_rate,
-                axes=q.shape[1],
+                axes=data.axes if isinstance(data, _Stream) else data.shape[1],
                 scale=scale,
                 units=sig.units,
                 label=label if label is not None else sig.label,
@@ -820,11 +1188,15 @@ def import_files(
                 extra={**sig.extra, **operating, "source_file": f.name},
             )
             writers.append(writer)
-            bounds = [0, *sig.gaps, q.shape[0]]
-            for n, (a, b) in enumerate(itertools.pairwise(bounds)):
-                if n:
-                    writer.mark_gap(0)  # snapshots: not acquired in between, nothing lost
-                writer.append(q[a:b])
+            if isinstance(data, _Stream):
+                for block in _int16_blocks(data):
+                    writer.append(block)
+            else:
+                bounds = [0, *sig.gaps, data.shape[0]]
+                for n, (a, b) in enumerate(itertools.pairwise(bounds)):
+                    if n:
+                        writer.mark_gap(0)  # snapshots: not acquired in between, nothing lost
+                    writer.append(data[a:b])
             writer.flush()
         for writer in writers:
             finished.append(writer.close())

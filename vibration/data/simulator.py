@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from vibration.data.bearing import BearingGeometry
+from vibration.validation import is_finite_real, is_int, is_integer
 
 if TYPE_CHECKING:
     from vibration.data.dataset import Recording
@@ -44,7 +45,7 @@ _AXIS_PHASE = (0.0, 1.2, 2.3, 0.6)
 
 
 def _finite(name: str, value: float, lo: float, hi: float, *, lo_open: bool = False) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    ok = is_finite_real(value)
     if ok:
         ok = (value > lo if lo_open else value >= lo) and value <= hi
     if not ok:
@@ -123,13 +124,13 @@ class SimulatorConfig:
 
     def __post_init__(self) -> None:
         _finite("sample_rate", self.sample_rate, 100.0, 1e6)
-        if isinstance(self.axes, bool) or not isinstance(self.axes, int) or not 1 <= self.axes <= 8:
+        if not is_int(self.axes) or not 1 <= self.axes <= 8:
             raise ValueError(f"axes must be an integer in 1..8, got {self.axes!r}")
         _finite("rpm", self.rpm, 0.0, 100_000.0, lo_open=True)
         if self.fault not in _FAULTS:
             raise ValueError(f"fault must be one of {_FAULTS}, got {self.fault!r}")
         _finite("severity", self.severity, 0.0, 1.0)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+        if not is_int(self.seed) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         _finite("scale", self.scale, 0.0, 1e6, lo_open=True)
         if not isinstance(self.units, str) or not self.units:
@@ -280,7 +281,7 @@ class BearingSimulator:
         -------
         ndarray of float64, shape (n, axes)
         """
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        if not is_integer(n) or n < 0:
             raise ValueError(f"n must be an integer >= 0, got {n!r}")
         n = int(n)
         blocks = [self._buffer]

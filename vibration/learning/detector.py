@@ -33,6 +33,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from vibration.learning.features import SCALE_FLOOR
 from vibration.learning.thresholds import AlarmPolicy, calibrate_threshold, held_out_split
+from vibration.validation import is_integer
 
 __all__ = ["AutoencoderDetector", "EpochCallback", "import_keras"]
 
@@ -168,7 +169,7 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         if self.model_ is None:
             raise ValueError("this detector was loaded without its Keras model; cannot train it")
         n_epochs = self.epochs if epochs is None else epochs
-        if isinstance(n_epochs, bool) or not isinstance(n_epochs, int | np.integer) or n_epochs < 1:
+        if not is_integer(n_epochs) or n_epochs < 1:
             raise ValueError(f"epochs must be an integer >= 1, got {n_epochs!r}")
         data = self._validate(X, reset=False)
         start = held_out_split(data.shape[0], self.validation_fraction)
@@ -191,14 +192,12 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
             isinstance(hidden, str | bytes)
             or not isinstance(hidden, Sequence)
             or len(hidden) < 1
-            or any(
-                isinstance(h, bool) or not isinstance(h, int | np.integer) or h < 1 for h in hidden
-            )
+            or any(not is_integer(h) or h < 1 for h in hidden)
         ):
             raise ValueError(f"hidden must be a non-empty sequence of ints >= 1, got {hidden!r}")
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            if not is_integer(value) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if not (isinstance(self.learning_rate, int | float) and self.learning_rate > 0):
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from vibration.validation import is_integer, is_number
+
 __all__ = [
     "SCALE_FLOOR",
     "WINDOW_SECONDS",
@@ -80,12 +82,12 @@ class FeatureConfig:
     def __post_init__(self) -> None:
         for name in ("window", "hop", "n_bands", "axis"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            if not is_integer(value):
                 raise ValueError(f"FeatureConfig.{name} must be an integer, got {value!r}")
             object.__setattr__(self, name, int(value))
         for name in ("sample_rate", "f_low_hz", "f_high_frac", "eps"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            if not is_number(value):
                 raise ValueError(f"FeatureConfig.{name} must be a number, got {value!r}")
             if not math.isfinite(float(value)):
                 raise ValueError(f"FeatureConfig.{name} must be finite, got {value!r}")

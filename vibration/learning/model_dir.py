@@ -231,6 +231,7 @@ def load_model_dir(path: str | os.PathLike[str], *, keras: bool = True) -> Train
         threshold = float(doc["threshold"])
         mean = np.asarray(doc["scaler"]["mean"], dtype=np.float64)
         scale = np.asarray(doc["scaler"]["scale"], dtype=np.float64)
+        _check_decision_values(root, threshold, mean, scale)
         summary = dict(doc["training"])
         layers = _read_weights(root / _WEIGHTS)
         model = None
@@ -268,6 +269,25 @@ def load_model_dir(path: str | os.PathLike[str], *, keras: bool = True) -> Train
 
 
 # --------------------------------------------------------------------------- helpers
+
+_MAX_THRESHOLD = float(np.finfo(np.float32).max)
+
+
+def _check_decision_values(root: Path, threshold: float, mean: Any, scale: Any) -> None:
+    """Threshold and scaler of a model.json are usable (a tampered value is one ModelError)."""
+    where = f"{_JSON} in {str(root)!r}"
+    if not (math.isfinite(threshold) and 0 < threshold <= _MAX_THRESHOLD):
+        raise ModelError(
+            f"{where}: threshold must be > 0 and at most {_MAX_THRESHOLD:.4g} (float32), "
+            f"got {threshold!r}"
+        )
+    if mean.ndim != 1 or mean.shape != scale.shape or mean.size == 0:
+        raise ModelError(f"{where}: scaler mean and scale must be two lists of one length")
+    if not np.all(np.isfinite(mean)):
+        raise ModelError(f"{where}: scaler mean must be finite")
+    if not np.all(np.isfinite(scale) & (scale > 0)):
+        bad = float(scale[~(np.isfinite(scale) & (scale > 0))][0])
+        raise ModelError(f"{where}: scaler scale must be finite and > 0, got {bad!r}")
 
 
 def _model_json(

@@ -132,23 +132,40 @@ def write_report(evaluation: Evaluation, out_dir: str | os.PathLike[str]) -> Pat
     -------
     Path
         The ``report.md`` written.
+
+    Raises
+    ------
+    ModelError
+        A plot cannot be drawn (values a tampered model produced, say); nothing is written.
     """
+    import io
+
+    from vibration.errors import ModelError
+
     root = Path(out_dir)
-    root.mkdir(parents=True, exist_ok=True)
     plots = {
         "timeline.png": _timeline,
         "histogram.png": _histogram,
         "roc.png": _roc,
     }
-    written = []
+    # Everything is drawn in memory first: a plot that fails leaves no file behind.
+    images: dict[str, bytes] = {}
     for name, draw in plots.items():
-        fig = draw(evaluation)
-        if fig is None:
-            continue
-        fig.savefig(root / name, dpi=110)
-        written.append(name)
+        try:
+            fig = draw(evaluation)
+            if fig is None:
+                continue
+            buf = io.BytesIO()
+            fig.savefig(buf, dpi=110, format="png")
+        except (ValueError, OverflowError, ArithmeticError) as exc:
+            raise ModelError(f"cannot draw {name} of the report: {exc}") from None
+        images[name] = buf.getvalue()
+    text = _markdown(evaluation, list(images))
+    root.mkdir(parents=True, exist_ok=True)
+    for name, data in images.items():
+        (root / name).write_bytes(data)
     report = root / "report.md"
-    report.write_text(_markdown(evaluation, written), "utf-8")
+    report.write_text(text, "utf-8")
     return report
 
 

@@ -14,6 +14,8 @@ from statistics import NormalDist
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from vibration.validation import is_integer
+
 __all__ = [
     "AlarmPolicy",
     "alarm_onsets",
@@ -44,7 +46,7 @@ class AlarmPolicy:
     def __post_init__(self) -> None:
         for name in ("k", "n"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            if not is_integer(value):
                 raise ValueError(f"AlarmPolicy.{name} must be an integer, got {value!r}")
             object.__setattr__(self, name, int(value))
         if not 1 <= self.n <= 64:

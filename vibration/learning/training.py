@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from vibration.errors import ModelError
+from vibration.validation import is_int
 
 __all__ = ["MIN_TRAIN_WINDOWS", "train_model"]
 
@@ -74,11 +75,9 @@ def train_model(
     from vibration.learning.windows import load_windows, stack_features
 
     began = time.perf_counter()
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    if epochs is not None and (
-        isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1
-    ):
+    if epochs is not None and (not is_int(epochs) or epochs < 1):
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
     base = load_model_dir(from_dir) if from_dir is not None else None
     config, windows, skipped = load_windows(
@@ -98,6 +97,12 @@ def train_model(
             for w in windows
         ],
         "ignored": [{"name": r.name, "label": r.meta.label} for r in skipped],
+        "warnings": [
+            f"recording {w.name} is a flat signal (every sample the same, e.g. all zeros): "
+            "a dead or disconnected sensor? The model learns nothing from it"
+            for w in windows
+            if w.flat
+        ],
         "seed": seed,
         "fine_tuned_from": None,
     }

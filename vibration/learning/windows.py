@@ -66,6 +66,9 @@ class RecordingWindows:
         The recording's duration, :meth:`Recording.duration_s`.
     extra : dict
         The recording's ``extra`` metadata (``rpm``, ``load``, ...).
+    flat : bool
+        Every sample of the recording's axis has the same value (all zeros, say): a dead
+        or disconnected sensor, nothing to learn from.
     """
 
     name: str
@@ -79,6 +82,7 @@ class RecordingWindows:
     segment: NDArray[np.int64] | None = field(default=None, repr=False)
     duration_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False, hash=False)
+    flat: bool = False
 
     @property
     def n_windows(self) -> int:
@@ -177,6 +181,7 @@ def recording_windows(recording: Recording, config: FeatureConfig) -> RecordingW
         segment=segment,
         duration_s=recording.duration_s(),
         extra=dict(recording.meta.extra),
+        flat=bool(raw.size) and int(raw.min()) == int(raw.max()),
     )
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vibration.protocol.frames import MAX_AXES
+from vibration.validation import is_integer
 
 __all__ = ["AsciiDecoder", "AsciiStats", "RateEstimate"]
 
@@ -138,7 +139,7 @@ class AsciiDecoder:
         rate_window_s: float = 20.0,
         max_line: int = 256,
     ) -> None:
-        if axes is not None and (isinstance(axes, bool) or not 1 <= axes <= MAX_AXES):
+        if axes is not None and (not is_integer(axes) or not 1 <= axes <= MAX_AXES):
             raise ValueError(f"axes must be None or 1..{MAX_AXES}, got {axes!r}")
         if not (decimal_scale > 0 and math.isfinite(decimal_scale)):
             raise ValueError(f"decimal_scale must be a positive number, got {decimal_scale!r}")
@@ -150,7 +151,7 @@ class AsciiDecoder:
         self.rate_window_s = rate_window_s
         self.max_line = max_line
         self.stats = AsciiStats()
-        self._axes = axes
+        self._axes = None if axes is None else int(axes)
         self._decimal = False
         self._partial = b""
         self._skipping = False  # inside a line longer than max_line

@@ -18,6 +18,7 @@ import numpy as np
 from vibration.errors import ProtocolError
 from vibration.protocol.cobs import cobs_decode, cobs_encode, cobs_max_encoded_len
 from vibration.protocol.crc import crc32
+from vibration.validation import is_integer
 
 __all__ = [
     "CRC_SIZE",
@@ -233,7 +234,7 @@ def _type_of(body: Body) -> int:
 
 
 def _check_int(name: str, value: int, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not lo <= value <= hi:
+    if not is_integer(value) or not lo <= value <= hi:
         raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
 
 

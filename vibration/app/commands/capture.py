@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from vibration.acquisition.serial_link import DEFAULT_BAUD
+
 __all__ = ["capture"]
 
 
@@ -44,7 +46,7 @@ __all__ = ["capture"]
 @click.option(
     "--baud",
     type=click.IntRange(min=1),
-    default=921600,
+    default=DEFAULT_BAUD,
     show_default=True,
     help="Line speed of a real serial port (ptys, loop:// and sockets ignore it).",
 )

@@ -6,12 +6,15 @@ from pathlib import Path
 
 import click
 
-from dashboard.config import DashboardConfig
+from dashboard.config import DEFAULT_REFRESH_S, DashboardConfig
 from dashboard.serve import check_port, check_store, describe, is_loopback, serve
 from dashboard.state import StateRules
+from vibration.app.commands.store_options import resolve_store_url, store_password_file_option
 from vibration.errors import StoreUnavailable
 
 __all__ = ["dashboard"]
+
+_RULES = StateRules()  # the defaults of the state rules, in one place
 
 
 @click.command()
@@ -22,6 +25,7 @@ __all__ = ["dashboard"]
     metavar="URL",
     help="Score store: sqlite:///path.db or influxdb://[user:pw@]host:port/db.",
 )
+@store_password_file_option
 @click.option(
     "--port", default=8501, show_default=True, type=click.IntRange(1, 65535), help="TCP port."
 )
@@ -41,21 +45,21 @@ __all__ = ["dashboard"]
 @click.option(
     "--refresh",
     type=click.FloatRange(min=1),
-    default=5.0,
+    default=DEFAULT_REFRESH_S,
     show_default=True,
     help="Fleet auto-refresh period, seconds.",
 )
 @click.option(
     "--expected-interval",
     type=click.FloatRange(min=0.001),
-    default=10.0,
+    default=_RULES.expected_interval_s,
     show_default=True,
     help="Seconds between messages of a healthy sensor.",
 )
 @click.option(
     "--offline-factor",
     type=click.FloatRange(min=1),
-    default=6.0,
+    default=_RULES.offline_factor,
     show_default=True,
     help="A sensor is offline after this many expected intervals of silence.",
 )
@@ -67,6 +71,7 @@ def dashboard(
     refresh: float,
     expected_interval: float,
     offline_factor: float,
+    store_password_file: Path | None,
 ) -> None:
     """Serve the Streamlit dashboard (fleet, sensor timelines, alarms, models)."""
     from rich.console import Console
@@ -76,6 +81,8 @@ def dashboard(
     require_extra("streamlit", "pandas")
 
     console = Console(stderr=True)
+    # The password travels to the Streamlit child in its environment, never in its argv.
+    store_url = resolve_store_url(store_url, store_password_file)
     try:
         config = DashboardConfig(
             store_url=store_url,

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from vibration.app.commands.simulate import stop_on_signals
+from vibration.app.commands.store_options import resolve_store_url, store_password_file_option
 
 __all__ = ["demo"]
 
@@ -38,6 +39,7 @@ _STAGES = {
     help="Score store for the fleet (default: sqlite:///<out>/scores.db), "
     "e.g. influxdb://127.0.0.1:8086/tinypdm.",
 )
+@store_password_file_option
 @click.option(
     "--engine",
     type=click.Choice(["auto", "qemu", "host"]),
@@ -62,6 +64,7 @@ def demo(
     capture_seconds: float | None,
     fleet_seconds: float | None,
     seed: int,
+    store_password_file: Path | None,
 ) -> None:
     """Run the whole loop on built-in defaults.
 
@@ -81,6 +84,10 @@ def demo(
     from vibration.app.demo import DemoConfig, run_demo
 
     console = Console(stderr=True)
+    if store_url is not None:
+        store_url = resolve_store_url(store_url, store_password_file)
+    elif store_password_file is not None:
+        raise click.UsageError("--store-password-file needs --store")
     if out is None:
         out = Path("demo-out") / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     try:

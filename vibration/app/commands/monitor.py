@@ -19,6 +19,8 @@ from typing import Any
 
 import click
 
+from vibration.acquisition.serial_link import DEFAULT_BAUD
+from vibration.app.commands.store_options import resolve_store_url, store_password_file_option
 from vibration.telemetry.gateway import GatewayConfig, GatewayStatus, format_status, run_gateway
 
 __all__ = ["monitor"]
@@ -61,11 +63,12 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     metavar="URL",
     help="sqlite:///path.db or influxdb://[user:pw@]host:port/db.",
 )
+@store_password_file_option
 @click.option("--asset", default="default", show_default=True, help="Asset tag of these sensors.")
 @click.option(
     "--baud",
     type=click.IntRange(min=300),
-    default=921600,
+    default=DEFAULT_BAUD,
     show_default=True,
     help="Line speed of real UARTs (ptys and sockets ignore it).",
 )
@@ -120,6 +123,7 @@ def monitor(
     spool_dir: Path | None,
     spool_max_mb: int,
     batch_interval: float,
+    store_password_file: Path | None,
 ) -> None:
     """Read sensors on serial ports and write their scores to a store.
 
@@ -130,6 +134,7 @@ def monitor(
     from rich.console import Console
     from rich.logging import RichHandler
 
+    store_url = resolve_store_url(store_url, store_password_file)
     try:
         config = GatewayConfig(
             ports=ports,

@@ -174,7 +174,12 @@ def simulate(
     """
     from rich.console import Console
 
-    from vibration.acquisition.virtual_sensor import VirtualSensor, VirtualSensorConfig, run_on_pty
+    from vibration.acquisition.virtual_sensor import (
+        RunOptions,
+        VirtualSensor,
+        VirtualSensorConfig,
+        run_on_pty,
+    )
 
     console = Console(stderr=True)
     try:
@@ -203,16 +208,15 @@ def simulate(
         )
 
     stop = threading.Event()
+    options = RunOptions(
+        seconds=seconds,
+        stop_event=stop,
+        wait_reader=0.2 if wait_reader else None,
+        on_start=started,
+    )
     with stop_on_signals(stop):
         if bundle is None:
-            report = run_on_pty(
-                link_path,
-                sensor,
-                seconds=seconds,
-                stop_event=stop,
-                wait_reader=0.2 if wait_reader else None,
-                on_start=started,
-            )
+            report = run_on_pty(link_path, sensor, options)
         else:
             from firmware_export.onboard import run_onboard_sensor
 
@@ -222,10 +226,7 @@ def simulate(
                 source,
                 engine=engine,
                 config=config,
-                seconds=seconds,
-                stop_event=stop,
-                wait_reader=0.2 if wait_reader else None,
-                on_start=started,
+                options=options,
             )
     summary = report.as_dict()
     if as_json:

@@ -68,6 +68,8 @@ def train(
                 highlight=False,
                 markup=False,
             )
+        for warning in summary.get("warnings", []):
+            err.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
         n = sum(r["n_windows"] for r in summary["recordings"])
         n_rec = len(summary["recordings"])
         err.print(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vibration.data.dataset.reader import Recording, iter_recordings
+from vibration.errors import DatasetError
 
 __all__ = ["dataset_info", "recording_summary", "summarize"]
 
@@ -80,6 +81,13 @@ def dataset_info(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
     Raises
     ------
     DatasetError
-        Missing directory or a damaged recording.
+        Missing directory, a directory without any recording (not a dataset), or a
+        damaged recording.
     """
-    return {"dataset": str(Path(dataset_dir)), **summarize(list(iter_recordings([dataset_dir])))}
+    recordings = list(iter_recordings([dataset_dir]))
+    if not recordings:
+        raise DatasetError(
+            f"{str(Path(dataset_dir))!r} is not a dataset: it holds no recording "
+            "(a directory with meta.json and samples.i16)"
+        )
+    return {"dataset": str(Path(dataset_dir)), **summarize(recordings)}

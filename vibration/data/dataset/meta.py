@@ -18,6 +18,7 @@ from vibration.data.dataset.validation import (
     validate_name,
 )
 from vibration.errors import DatasetError
+from vibration.validation import is_int
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "RecordingMeta"]
 
@@ -95,11 +96,11 @@ class RecordingMeta:
         _check_str("label", self.label, optional=True)
         _check_str("sensor_id", self.sensor_id)
         _check_str("source", self.source)
-        if isinstance(self.samples, bool) or not isinstance(self.samples, int) or self.samples < 0:
+        if not is_int(self.samples) or self.samples < 0:
             raise DatasetError(f"samples must be an integer >= 0, got {self.samples!r}")
         object.__setattr__(self, "counters", _check_counters(self.counters))
         gaps = tuple(self.gaps)
-        if any(isinstance(g, bool) or not isinstance(g, int) or g < 0 for g in gaps):
+        if any(not is_int(g) or g < 0 for g in gaps):
             raise DatasetError(f"gaps must be sample indices >= 0, got {list(gaps)!r}")
         object.__setattr__(self, "gaps", tuple(sorted(set(gaps))))
         object.__setattr__(self, "hello", _check_json_dict("hello", self.hello, optional=True))

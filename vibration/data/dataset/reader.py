@@ -16,6 +16,7 @@ from vibration.data.dataset.files import _ITEM, META_FILE, PART_SUFFIX, SAMPLES_
 from vibration.data.dataset.meta import RecordingMeta
 from vibration.errors import DatasetError
 from vibration.fileio import sha256_file
+from vibration.validation import is_integer
 
 __all__ = ["Recording", "iter_recordings", "list_recordings", "open_recording"]
 
@@ -89,7 +90,7 @@ class Recording:
         """
         raw = self.samples()
         if axis is not None:
-            if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+            if not is_integer(axis):
                 raise ValueError(f"axis must be an integer or None, got {axis!r}")
             if not 0 <= axis < self.meta.axes:
                 raise ValueError(f"axis must be in 0..{self.meta.axes - 1}, got {axis!r}")
@@ -176,8 +177,10 @@ def open_recording(path: str | os.PathLike[str]) -> Recording:
         raw = json.loads(meta_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DatasetError(f"not a recording (no {META_FILE}): {str(p)!r}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError, int too long
         raise DatasetError(f"unreadable {META_FILE} in {str(p)!r}: {exc}") from None
+    except RecursionError:
+        raise DatasetError(f"unreadable {META_FILE} in {str(p)!r}: nested too deeply") from None
     try:
         meta = RecordingMeta.from_dict(raw)
     except DatasetError as exc:

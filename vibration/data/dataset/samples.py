@@ -10,7 +10,7 @@ import numpy as np
 
 from vibration.errors import DatasetError
 
-__all__ = ["quantize"]
+__all__ = ["quantize", "quantize_with", "scale_for_peak"]
 
 
 def _as_frames(samples: Any, axes: int) -> np.ndarray:
@@ -53,10 +53,21 @@ def quantize(x: np.ndarray, headroom: float = 32767 / 30000) -> tuple[np.ndarray
     if not np.all(np.isfinite(arr)):
         raise DatasetError("samples contain NaN or Inf")
     peak = float(np.max(np.abs(arr))) if arr.size else 0.0
+    scale = scale_for_peak(peak, headroom)
+    return quantize_with(arr, scale), scale
+
+
+def scale_for_peak(peak: float, headroom: float = 32767 / 30000) -> float:
+    """The scale :func:`quantize` picks for a signal whose largest ``|x|`` is ``peak``
+    (1.0 for a zero peak); lets a caller quantise a stream block by block."""
     if peak == 0.0:
-        return np.zeros(arr.shape, dtype=np.int16), 1.0
+        return 1.0
     scale = float(np.float32(peak * headroom / 32767))
     if scale <= 0.0:  # subnormal peak flushed to zero in float32
         raise DatasetError(f"signal too small to quantise (peak {peak!r})")
-    q = np.clip(np.rint(arr / scale), -32768, 32767).astype(np.int16)
-    return q, scale
+    return scale
+
+
+def quantize_with(x: np.ndarray, scale: float) -> np.ndarray:
+    """``x`` (finite floats) as int16 codes of ``scale`` units, clipped to the int16 range."""
+    return np.clip(np.rint(np.asarray(x, dtype=np.float64) / scale), -32768, 32767).astype(np.int16)

@@ -14,12 +14,14 @@ import numpy as np
 
 from vibration.data.dataset.files import PART_SUFFIX
 from vibration.errors import DatasetError
+from vibration.validation import is_integer, is_number
 
 __all__ = [
     "MAX_AXES",
     "MAX_SAMPLE_RATE_HZ",
     "MIN_SAMPLE_RATE_HZ",
     "SAMPLE_RATE_RANGE",
+    "check_sample_rate",
     "implausible_rate",
     "validate_name",
 ]
@@ -57,6 +59,22 @@ def _hz(rate: float) -> str:
     return f"{rate:g} Hz"
 
 
+def check_sample_rate(fs: Any, what: str = "sample rate") -> float:
+    """``fs`` as a float when it is a plausible sample rate, else :class:`DatasetError`.
+
+    Plausible: a finite number of Hz in ``MIN_SAMPLE_RATE_HZ..MAX_SAMPLE_RATE_HZ``; the
+    message names the accepted range.
+    """
+    if isinstance(fs, bool) or not isinstance(fs, int | float | np.number):
+        raise DatasetError(f"{what} must be a number of Hz, got {fs!r}")
+    rate = float(fs)
+    if not (MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ):  # also false for NaN
+        raise DatasetError(
+            f"{what} must be {MIN_SAMPLE_RATE_HZ:g}..{MAX_SAMPLE_RATE_HZ:g} Hz, got {fs!r}"
+        )
+    return rate
+
+
 _NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
 _MAX_NAME = 200
 
@@ -78,16 +96,11 @@ def validate_name(name: str) -> str:
 
 
 def _check_rate(sample_rate: Any) -> float:
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float | np.number):
-        raise DatasetError(f"sample_rate must be a number, got {sample_rate!r}")
-    rate = float(sample_rate)
-    if not math.isfinite(rate) or rate <= 0:
-        raise DatasetError(f"sample_rate must be finite and > 0, got {sample_rate!r}")
-    return rate
+    return check_sample_rate(sample_rate, "sample_rate")
 
 
 def _check_axes(axes: Any) -> int:
-    if isinstance(axes, bool) or not isinstance(axes, int | np.integer):
+    if not is_integer(axes):
         raise DatasetError(f"axes must be an integer, got {axes!r}")
     if not 1 <= int(axes) <= MAX_AXES:
         raise DatasetError(f"axes must be in 1..{MAX_AXES}, got {axes!r}")
@@ -95,7 +108,7 @@ def _check_axes(axes: Any) -> int:
 
 
 def _check_scale(scale: Any) -> float:
-    if isinstance(scale, bool) or not isinstance(scale, int | float | np.number):
+    if not is_number(scale):
         raise DatasetError(f"scale must be a number, got {scale!r}")
     value = float(scale)
     if not math.isfinite(value) or value <= 0:
@@ -143,7 +156,7 @@ def _check_counters(counters: Mapping[str, Any]) -> dict[str, int]:
     for key, value in counters.items():
         if not isinstance(key, str) or not key:
             raise DatasetError(f"counter names must be non-empty strings, got {key!r}")
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        if not is_integer(value) or value < 0:
             raise DatasetError(f"counter {key!r} must be an integer >= 0, got {value!r}")
         out[key] = int(value)
     return out

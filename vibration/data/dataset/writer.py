@@ -26,6 +26,7 @@ from vibration.data.dataset.samples import _as_frames
 from vibration.data.dataset.validation import _check_axes, _check_counters, _utc_iso, validate_name
 from vibration.errors import DatasetError
 from vibration.fileio import fsync_path, sha256_file, write_json_atomic
+from vibration.validation import is_integer
 
 __all__ = ["RecordingWriter", "write_recording"]
 
@@ -206,7 +207,7 @@ class RecordingWriter:
         the losses. :meth:`Recording.segments` splits the data at gaps.
         """
         self._check_open()
-        if isinstance(missing_samples, bool) or not isinstance(missing_samples, int | np.integer):
+        if not is_integer(missing_samples):
             raise ValueError(f"missing_samples must be an integer, got {missing_samples!r}")
         if missing_samples < 0:
             raise ValueError(f"missing_samples must be >= 0, got {missing_samples!r}")
@@ -218,13 +219,7 @@ class RecordingWriter:
 
     def _add_gaps(self, gaps: Sequence[int]) -> None:
         """Mark gaps at given indices of the samples appended so far (whole-recording writes)."""
-        bad = [
-            g
-            for g in gaps
-            if isinstance(g, bool)
-            or not isinstance(g, int | np.integer)
-            or not 0 <= g <= self._appended
-        ]
+        bad = [g for g in gaps if not is_integer(g) or not 0 <= g <= self._appended]
         if bad:
             raise DatasetError(f"gaps must be sample indices in 0..{self._appended}, got {bad!r}")
         self._meta = dataclasses.replace(

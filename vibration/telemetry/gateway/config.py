@@ -9,9 +9,11 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vibration.acquisition.serial_link import DEFAULT_BAUD
 from vibration.telemetry.devtime import ClockConfig
 from vibration.telemetry.stores.base import check_name
 from vibration.telemetry.stores.spool import DEFAULT_MAX_BYTES
+from vibration.validation import is_int
 
 __all__ = ["GatewayConfig", "default_spool_dir"]
 
@@ -59,7 +61,7 @@ class GatewayConfig:
     asset: str = "default"
     spool_dir: str | None = None
     spool_max_bytes: int = DEFAULT_MAX_BYTES
-    baudrate: int = 921600
+    baudrate: int = DEFAULT_BAUD
     batch_points: int = 2000
     batch_interval_s: float = 1.0
     status_interval_s: float = 10.0
@@ -93,9 +95,7 @@ class GatewayConfig:
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
         if not self.drain_timeout_s >= 0:
             raise ValueError(f"drain_timeout_s must be >= 0, got {self.drain_timeout_s!r}")
-        if isinstance(self.batch_points, bool) or not (
-            isinstance(self.batch_points, int) and self.batch_points > 0
-        ):
+        if not (is_int(self.batch_points) and self.batch_points > 0):
             raise ValueError(f"batch_points must be a positive int, got {self.batch_points!r}")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from vibration.telemetry.gateway.config import GatewayConfig, _legacy_spool_dir, default_spool_dir
 from vibration.telemetry.gateway.link import FRAME_KINDS, LinkServices, _Link
-from vibration.telemetry.gateway.report import GatewayReport, GatewayStatus
+from vibration.telemetry.gateway.report import GatewayReport, GatewayStatus, LinkReport
 from vibration.telemetry.gateway.shadow import ShadowFactory
 from vibration.telemetry.stores.base import Store
 from vibration.telemetry.stores.batcher import PointBatcher
@@ -132,10 +132,15 @@ class Gateway:
                 self._last_error = str(exc)
                 log.error("cannot commit %d points: %s", len(batch), exc)
 
+    def link_reports(self) -> tuple[LinkReport, ...]:
+        """A snapshot of every port's link, in the order of ``config.ports`` (thread-safe):
+        sensor, connection, frame and error counters. Empty before :meth:`start`."""
+        return tuple(lk.report() for lk in self._links)
+
     def status(self) -> GatewayStatus:
         """A snapshot of the counters (thread-safe)."""
         assert self.store is not None
-        reports = [lk.report() for lk in self._links]
+        reports = self.link_reports()
         st = self.store.stats()
         now = time.monotonic()
         scores = sum(r.scores for r in reports)
@@ -185,7 +190,7 @@ class Gateway:
                 self._last_error = str(exc)
                 log.error("cannot drain the spool: %s", exc)
         elapsed = time.monotonic() - self._started
-        links = tuple(lk.report() for lk in self._links)
+        links = self.link_reports()
         st = self.store.stats()
         self.store.close()
         frames = {k: sum(lk.frames[k] for lk in links) for k in FRAME_KINDS}

@@ -6,6 +6,7 @@ Open one with :func:`open_store`; every backend implements :class:`Store` (see
 
 from vibration.telemetry.stores.base import (
     EVENT_KINDS,
+    PASSWORD_ENV,
     Event,
     Evidence,
     PartialWriteError,
@@ -16,6 +17,7 @@ from vibration.telemetry.stores.base import (
     StoreURLError,
     check_name,
     redact_url,
+    store_url_with_password,
 )
 from vibration.telemetry.stores.factory import open_store
 from vibration.telemetry.stores.influx import InfluxStore
@@ -24,6 +26,7 @@ from vibration.telemetry.stores.sqlite import SqliteStore
 
 __all__ = [
     "EVENT_KINDS",
+    "PASSWORD_ENV",
     "Batch",
     "Event",
     "Evidence",
@@ -42,4 +45,5 @@ __all__ = [
     "check_name",
     "open_store",
     "redact_url",
+    "store_url_with_password",
 ]

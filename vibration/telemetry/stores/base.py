@@ -20,7 +20,9 @@ A point is identified by its measurement, tags and time: writing it twice stores
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import os
+import urllib.parse
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol, runtime_checkable
@@ -29,9 +31,11 @@ import numpy as np
 
 from vibration.errors import StoreError
 from vibration.telemetry.stores.evidence import decode_samples, encode_samples
+from vibration.validation import is_int, is_integer
 
 __all__ = [
     "EVENT_KINDS",
+    "PASSWORD_ENV",
     "Event",
     "Evidence",
     "PartialWriteError",
@@ -43,7 +47,11 @@ __all__ = [
     "check_name",
     "check_range",
     "redact_url",
+    "store_url_with_password",
 ]
+
+#: Environment variable with the store password, for a URL that names only the user.
+PASSWORD_ENV = "TINYPDM_INFLUX_PASSWORD"
 
 EVENT_KINDS = ("alarm", "alarm_cleared", "ack", "maintenance", "note")
 
@@ -98,7 +106,7 @@ def check_name(name: object, what: str = "name") -> str:
 
 
 def _check_time(time_ns: object) -> None:
-    if isinstance(time_ns, bool) or not isinstance(time_ns, int | np.integer):
+    if not is_integer(time_ns):
         raise ValueError(f"time_ns must be an int, got {time_ns!r}")
     if not 0 <= time_ns <= _MAX_TIME_NS:
         raise ValueError(f"time_ns must be in [0, 2**63), got {time_ns!r}")
@@ -112,7 +120,7 @@ def _check_finite(**values: float) -> None:
 
 def _check_count(**values: int) -> None:
     for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        if not is_integer(value) or value < 0:
             raise ValueError(f"{key} must be a non-negative int, got {value!r}")
 
 
@@ -334,27 +342,84 @@ class Store(Protocol):
 def check_range(start_ns: int, end_ns: int, bucket_s: int | None = None) -> None:
     """Validate query arguments (``ValueError`` on bad ones)."""
     for name, value in (("start_ns", start_ns), ("end_ns", end_ns)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        if not is_integer(value):
             raise ValueError(f"{name} must be an int, got {value!r}")
     if end_ns < start_ns:
         raise ValueError(f"end_ns must be >= start_ns, got {start_ns!r}..{end_ns!r}")
-    if bucket_s is not None and (
-        isinstance(bucket_s, bool) or not isinstance(bucket_s, int) or bucket_s <= 0
-    ):
+    if bucket_s is not None and (not is_int(bucket_s) or bucket_s <= 0):
         raise ValueError(f"bucket_s must be a positive int or None, got {bucket_s!r}")
 
 
-def redact_url(url: str) -> str:
-    """``url`` with the password of a ``scheme://user:password@host`` part replaced by ``***``."""
+def _credentials(url: str) -> tuple[str, str, str | None, str] | None:
+    """``(scheme, user, password, rest)`` of ``scheme://user[:password]@rest``, else None.
+
+    The credentials run to the last ``@`` before the query, so a password written with an
+    unencoded ``/``, ``@`` or ``:`` is still recognised as a password (and kept secret).
+    """
     scheme, sep, rest = url.partition("://")
     if not sep:
+        return None
+    head = rest.split("?", 1)[0].split("#", 1)[0]
+    if "@" not in head:
+        return None
+    cred = head.rpartition("@")[0]
+    user, colon, password = cred.partition(":")
+    if "/" in user:  # an @ in a path (sqlite:///dir@x/a.db), not credentials
+        return None
+    return scheme, user, password if colon else None, rest[len(cred) + 1 :]
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of a ``scheme://user:password@host`` part replaced by ``***``.
+
+    The one function that hides store passwords in messages, JSON and logs.
+    """
+    parts = _credentials(str(url))
+    if parts is None:
+        return str(url)
+    scheme, user, _, rest = parts
+    return f"{scheme}://{user}:***@{rest}"
+
+
+def store_url_with_password(
+    url: str, password: str | None = None, *, environ: Mapping[str, str] | None = None
+) -> str:
+    """``url`` with its password filled in, so no command line has to carry it.
+
+    For a URL naming a user but no password (``influxdb://USER@host/db``) the password is
+    ``password`` (e.g. read from ``--store-password-file``), else the environment variable
+    ``TINYPDM_INFLUX_PASSWORD``. A password written in the URL is percent-encoded where it
+    holds ``/``, ``@``, ``:`` or other reserved characters. URLs without a user pass unchanged.
+
+    Raises
+    ------
+    StoreURLError
+        ``password`` given for a URL without a user, or given twice (URL and file).
+    """
+    parts = _credentials(url)
+    if parts is None:
+        if password is not None:
+            raise StoreURLError(
+                f"a store password needs a user in the URL (influxdb://USER@host/db), "
+                f"got {redact_url(url)!r}"
+            )
         return url
-    netloc, slash, path = rest.partition("/")
-    if "@" not in netloc:
+    scheme, user, in_url, rest = parts
+    if password is not None and in_url is not None:
+        raise StoreURLError(
+            f"store password given twice (in the URL {redact_url(url)!r} and in a file): "
+            "leave it out of the URL"
+        )
+    if password is None and in_url is None:
+        env = os.environ if environ is None else environ
+        password = env.get(PASSWORD_ENV) or None
+    if password is not None:
+        encoded = urllib.parse.quote(password, safe="")
+    elif in_url is not None:
+        encoded = urllib.parse.quote(in_url, safe="%")
+    else:
         return url
-    cred, _, host = netloc.rpartition("@")
-    user = cred.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}{slash}{path}"
+    return f"{scheme}://{user}:{encoded}@{rest}"
 
 
 # -- alarm evidence -------------------------------------------------------------------------

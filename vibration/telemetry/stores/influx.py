@@ -30,11 +30,12 @@ import re
 import threading
 import urllib.parse
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vibration.errors import StoreError, StoreUnavailable
 from vibration.telemetry.stores.base import (
+    PASSWORD_ENV,
     Event,
     Evidence,
     PartialWriteError,
@@ -45,6 +46,7 @@ from vibration.telemetry.stores.base import (
     check_name,
     check_range,
     redact_url,
+    store_url_with_password,
 )
 from vibration.telemetry.stores.evidence import decode_samples, encode_samples
 
@@ -66,7 +68,7 @@ class InfluxURL:
     port: int
     database: str
     user: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     timeout: float = 10.0
 
     @property
@@ -89,6 +91,7 @@ def parse_influx_url(url: str) -> InfluxURL:
     """
     shown = redact_url(url)
     hint = "expected influxdb://[user:password@]host[:port]/database"
+    url = store_url_with_password(url, environ={})  # percent-encode a password's / @ :
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port or 8086
@@ -116,7 +119,10 @@ def parse_influx_url(url: str) -> InfluxURL:
     user = urllib.parse.unquote(parts.username) if parts.username is not None else None
     password = urllib.parse.unquote(parts.password) if parts.password is not None else None
     if user is not None and password is None:
-        raise StoreURLError(f"bad InfluxDB URL {shown!r}: user without password")
+        raise StoreURLError(
+            f"bad InfluxDB URL {shown!r}: user without password (put it in {PASSWORD_ENV} "
+            "or a file named by --store-password-file)"
+        )
     return InfluxURL(
         tls=parts.scheme == "influxdbs",
         host=parts.hostname,
@@ -261,7 +267,7 @@ class InfluxStore:
     """
 
     def __init__(self, url: str, *, token: str | None = None) -> None:
-        self._parsed = parse_influx_url(url)
+        self._parsed = parse_influx_url(store_url_with_password(url))
         p = self._parsed
         self._auth_header: str | None = None
         if p.user is not None:

@@ -43,6 +43,7 @@ from vibration.telemetry.stores.base import (
     SensorStatus,
     Store,
 )
+from vibration.validation import is_int
 
 __all__ = ["Batch", "Spool", "SpoolFull", "SpoolStats", "SpooledStore"]
 
@@ -170,7 +171,7 @@ class Spool:
     """
 
     def __init__(self, directory: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES):
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
+        if not is_int(max_bytes) or max_bytes <= 0:
             raise ValueError(f"max_bytes must be a positive int, got {max_bytes!r}")
         self.directory = Path(directory)
         self.max_bytes = max_bytes
