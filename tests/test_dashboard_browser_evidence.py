@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require, require_tool
+from tests.support import make_registry, require, require_tool, specs_for
 from tests.test_dashboard_browser import CHROMEDRIVER, _tinypdm, _wait_healthy
 
 pytestmark = [pytest.mark.chromium, pytest.mark.slow]
@@ -28,8 +28,6 @@ def test_dashboard_alarm_evidence_renders_in_headless_chromium(tmp_path: Path) -
 
     from dashboard.sample_fleet import sample_evidence, seed_fleet
     from tests.test_dashboard_evidence import BEARING
-    from tests.test_dashboard_pages import specs_for
-    from tests.test_dashboard_registry import make_registry
     from vibration.telemetry.stores import open_store
     from vibration.telemetry.stores.influxd_process import free_port
 

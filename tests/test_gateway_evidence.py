@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_gateway import _MeanAbsScorer, _raw_sender, config, frames_seen, wait_for
+from tests.support import wait_for
+from tests.test_gateway import _MeanAbsScorer, _raw_sender, config, frames_seen
 from vibration.acquisition.serial_link import PtyLink
 from vibration.protocol import Hello, Samples, Score, encode_frame
 from vibration.telemetry.gateway import Gateway
