@@ -149,7 +149,11 @@ def test_gateway_stores_evidence_of_an_onboard_sensor_alarm(sim_bundle: Path, tm
     the host) streams a bearing fault on a pty; the gateway stores the raw samples up to
     the window whose SCORE raised the alarm."""
     from firmware_export.onboard import run_onboard_sensor
-    from vibration.acquisition.virtual_sensor import SimulatedSource, VirtualSensorConfig
+    from vibration.acquisition.virtual_sensor import (
+        RunOptions,
+        SimulatedSource,
+        VirtualSensorConfig,
+    )
     from vibration.data.simulator import SimulatorConfig
     from vibration.telemetry.gateway import GatewayConfig
 
@@ -170,8 +174,7 @@ def test_gateway_stores_evidence_of_an_onboard_sensor_alarm(sim_bundle: Path, tm
             SimulatedSource(SimulatorConfig(fault="outer", severity=0.6, seed=5)),
             engine="host",
             config=VirtualSensorConfig(sensor_id="pump-7"),
-            seconds=3.0,
-            wait_reader=10.0,
+            options=RunOptions(seconds=3.0, wait_reader=10.0),
         )
         windows = report.extra["windows"]
         assert windows > 10
