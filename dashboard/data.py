@@ -29,7 +29,14 @@ from .state import FleetRow, LinkHistory, fleet_row, fleet_rows
 from .ui import md
 
 if TYPE_CHECKING:
-    from vibration.telemetry.stores import Event, ScorePoint, ScoreSeries, SensorStatus, Store
+    from vibration.telemetry.stores import (
+        Event,
+        Evidence,
+        ScorePoint,
+        ScoreSeries,
+        SensorStatus,
+        Store,
+    )
 
 __all__ = [
     "FleetSnapshot",
@@ -38,6 +45,7 @@ __all__ = [
     "clear_caches",
     "config",
     "events",
+    "evidence",
     "feature_names",
     "fleet",
     "guard",
@@ -205,6 +213,12 @@ def alarm_onset(url: str, sensor: str, now_ns: int, lookback_s: int = 7 * 86400)
     return periods[-1][0] if periods else latest.time_ns
 
 
+@st.cache_data(ttl=_EVENTS_TTL_S, show_spinner=False, max_entries=32)
+def evidence(url: str, sensor: str, start_ns: int, end_ns: int) -> list[Evidence]:
+    """Alarm evidence (raw windows) of one sensor with onset in ``[start_ns, end_ns)``."""
+    return _store(url).evidence(sensor, int(start_ns), int(end_ns))
+
+
 def write_event(cfg: DashboardConfig, event: Event) -> None:
     """Write one event (ack, maintenance note) and drop the cached event queries."""
     _store(cfg.store_url).write_events([event])
@@ -279,4 +293,5 @@ def clear_caches() -> None:
     events.clear()
     alarm_onset.clear()
     shelves.clear()
+    evidence.clear()
     _registry.clear()

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vibration.telemetry.stores import Event, ScorePoint, SensorStatus, Store
+from vibration.telemetry.stores import Event, Evidence, ScorePoint, SensorStatus, Store
 
-__all__ = ["DEFAULT_FLEET", "SensorSpec", "seed_fleet"]
+__all__ = ["DEFAULT_FLEET", "SensorSpec", "outer_race_fault", "sample_evidence", "seed_fleet"]
 
 _NS = 1_000_000_000
 SCENARIOS = ("ok", "warning", "alarm", "offline", "unknown")
@@ -177,3 +177,56 @@ def _v2_fields(
         }
         for i in range(t_ns.size)
     ]
+
+
+#: The sample evidence's bearing: an SKF 6205 (the default ``BearingGeometry``) at 1797 rpm.
+SAMPLE_RPM = 1797.0
+_SAMPLE_FS = 12_000.0
+_SAMPLE_BPFO = 3.5848 * SAMPLE_RPM / 60
+
+
+def outer_race_fault(seed: int, n: int = 4096, fs: float = _SAMPLE_FS) -> np.ndarray:
+    """int16 counts (1/4096 g) of an outer-race defect: a 3.2 kHz resonance struck at BPFO
+    (107.4 Hz at 1797 rpm), the shaft tone and a little noise; shape ``(n, 1)``."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / fs
+    x = 0.3 * np.sin(2 * np.pi * SAMPLE_RPM / 60 * t)
+    m = min(120, n)
+    ring = np.exp(-t[:m] * 1500.0) * np.sin(2 * np.pi * 3200.0 * t[:m])
+    for t0 in np.arange(0.0, t[-1], 1.0 / _SAMPLE_BPFO):
+        i = round(float(t0) * fs)
+        k = min(m, n - i)
+        x[i : i + k] += 2.0 * ring[:k]
+    x += rng.normal(0.0, 0.02, n)
+    return np.round(x * 4096).astype(np.int16).reshape(-1, 1)
+
+
+def sample_evidence(
+    store: Store,
+    sensor: str,
+    *,
+    model: str = "",
+    windows: int = 2,
+    window: int = 2048,
+    seed: int = 0,
+) -> Evidence | None:
+    """Write synthetic evidence (:func:`outer_race_fault`) for the latest ``alarm`` event of
+    ``sensor`` (as :func:`seed_fleet` writes it); None when it has no alarm event."""
+    alarms = [e for e in store.events(0, 2**63 - 1, sensor) if e.kind == "alarm"]
+    if not alarms:
+        return None
+    alarm = alarms[-1]
+    record = Evidence(
+        alarm.time_ns,
+        sensor,
+        alarm.asset,
+        _SAMPLE_FS,
+        1 / 4096,
+        "g",
+        outer_race_fault(seed, windows * window),
+        window=window,
+        speed_rpm=SAMPLE_RPM,
+        model=model,
+    )
+    store.write_evidence([record])
+    return record

@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import charts, data, ui
+from dashboard.evidence import show_evidence
 from dashboard.health import (
     UNKNOWN_OP_ADVICE,
     format_health,
@@ -164,9 +165,9 @@ if evs:
 else:
     st.caption("No events for this sensor in this range.")
 
-st.subheader("Raw window")
-paths = raw_window_paths(evs)
-if not paths:
-    st.caption("No raw window was captured for this sensor in this range.")
-for path in paths:
+st.subheader("Alarm evidence")
+show_evidence(
+    cfg, sensor, evs, start_ns, end_ns, tz, model_hash=status.model_hash if status else ""
+)
+for path in raw_window_paths(evs):
     st.markdown(f"Raw window captured: {ui.md(path)}")

@@ -57,6 +57,6 @@ def load_shadow_factory(bundle: str | os.PathLike[str]) -> ShadowFactory:
             pipe.set_scale(float(hello.scale))
             return pipe
 
-        return PipelineShadowScorer(make, float(hello.sample_rate_hz), tag)
+        return PipelineShadowScorer(make, float(hello.sample_rate_hz), tag, window=cfg.window)
 
     return factory

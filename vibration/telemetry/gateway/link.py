@@ -8,11 +8,13 @@ import logging
 import math
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
+
+import numpy as np
 
 from vibration.protocol import (
     AsciiStats,
@@ -30,7 +32,7 @@ from vibration.telemetry.devtime import ClockMapper
 from vibration.telemetry.gateway.config import GatewayConfig
 from vibration.telemetry.gateway.report import LinkReport
 from vibration.telemetry.gateway.shadow import ShadowFactory, ShadowScorer
-from vibration.telemetry.stores.base import Event, ScorePoint, SensorStatus
+from vibration.telemetry.stores.base import Event, Evidence, ScorePoint, SensorStatus
 from vibration.telemetry.stores.batcher import PointBatcher
 
 __all__ = ["FRAME_KINDS", "LinkServices"]
@@ -41,6 +43,11 @@ FRAME_KINDS = ("HELLO", "SAMPLES", "SCORE", "TEXT", "UNKNOWN")
 _SEQ_MOD = 1 << 32
 _SEQ_HALF = 1 << 31
 _MAX_WAITING = 4096
+#: Samples per axis of an alarm's evidence when the window length is unknown (no shadow model).
+EVIDENCE_SAMPLES = 4096
+#: Windows kept as evidence: the one that raised the alarm and the one before it.
+EVIDENCE_WINDOWS = 2
+_MAX_SNAPSHOTS = 64
 
 
 def _port_name(url: str) -> str:
@@ -127,6 +134,19 @@ class _Link:
         self._scores: list[ScorePoint] = []
         self._statuses: list[SensorStatus] = []
         self._events: list[Event] = []
+        self._evidence: list[Evidence] = []
+        # raw SAMPLES kept for an alarm's evidence: (t_us of the first sample, block)
+        self.scale = 0.0
+        self.units = ""
+        self._ring: deque[tuple[int, np.ndarray]] = deque()
+        self._ring_n = 0
+        self._raw_alarm: dict[bool, bool] = {}  # last alarm flag seen per source (shadow?)
+        self._snapshots: dict[tuple[bool, int], tuple[np.ndarray, float]] = {}
+        # a device alarm whose raw window is still to come (a SAMPLES burst after the SCORE):
+        # (wall time of the alarm event, device time of the window's last sample, model, rpm)
+        self._await_burst: tuple[int, int, str, float] | None = None
+        self.evidence_count = 0
+        self._raw_speed = math.nan
         self._dirty = False
         self._held: dict[str, Any] | None = None
         self._version_warned = False
@@ -147,6 +167,8 @@ class _Link:
             self.sample_rate = (
                 float(hello.sample_rate_hz) if math.isfinite(hello.sample_rate_hz) else 0.0
             )
+            self.scale = float(hello.scale) if math.isfinite(hello.scale) else 0.0
+            self.units = _sanitize(hello.units)[:16]
             self.shadow = None
             if self.gw.shadow is not None and hello.flags & Hello.FLAG_STREAMS:
                 try:
@@ -263,6 +285,7 @@ class _Link:
     def _reset_clock(self) -> None:
         self._map_pending(force=True)
         self.clock.reset()
+        self._clear_ring()
         if self.shadow is not None:
             self.shadow.reset()
 
@@ -286,6 +309,7 @@ class _Link:
                     self.dropped += d - 1
                     if self.shadow is not None:
                         self.shadow.reset()  # the stream has a hole: no window across it
+                    self._clear_ring()
             else:  # went backwards: rebooted, and its HELLO (seq 0) was lost
                 self.reboots += 1
                 self.dropped += seq
@@ -303,6 +327,7 @@ class _Link:
         body = frame.body
         if isinstance(body, Score):
             self.clock.observe(body.t_us, arrival_ns)
+            self._note_alarm(False, body.t_us, body.alarm, getattr(body, "speed_rpm", None))
             self._pending.append(
                 (
                     body.t_us,
@@ -324,9 +349,12 @@ class _Link:
             if self.sample_rate > 0 and body.n > 1:
                 t_end += round((body.n - 1) * 1e6 / self.sample_rate)
             self.clock.observe(t_end, arrival_ns)
+            self._keep_samples(body)
+            self._check_burst()
             if self.shadow is not None:
                 tag = self.shadow.model_tag
                 for r in self.shadow.feed(body):
+                    self._note_alarm(True, r.t_us, r.alarm, None)
                     self._pending.append(
                         (
                             r.t_us,
@@ -370,12 +398,19 @@ class _Link:
         if not self._pending or not (force or self.clock.settled):
             return
         for t_us, arrival, shadow, *fields in self._pending:
-            self._add_score(min(self.clock.to_wall(t_us), arrival), *fields, shadow=shadow)
+            self._add_score(
+                min(self.clock.to_wall(t_us), arrival),
+                *fields,
+                shadow=shadow,
+                evidence=self._snapshots.pop((shadow, t_us), None),
+                t_us=t_us,
+            )
         self._pending.clear()
+        self._snapshots.clear()
 
     def _end_chunk(self) -> None:
         self._map_pending()
-        if not (self._dirty or self._scores or self._statuses or self._events):
+        if not (self._dirty or self._scores or self._statuses or self._events or self._evidence):
             return
         self.gw.batcher.add(
             self.url,
@@ -383,8 +418,9 @@ class _Link:
             scores=self._scores,
             statuses=self._statuses,
             events=self._events,
+            evidence=self._evidence,
         )
-        self._scores, self._statuses, self._events = [], [], []
+        self._scores, self._statuses, self._events, self._evidence = [], [], [], []
         self._dirty = False
 
     def _add_score(
@@ -400,6 +436,8 @@ class _Link:
         v2: dict[str, Any],
         *,
         shadow: bool,
+        evidence: tuple[np.ndarray, float] | None = None,
+        t_us: int | None = None,
     ) -> None:
         assert self.sensor is not None
         asset = self.gw.config.asset
@@ -446,10 +484,135 @@ class _Link:
                 f"{threshold:.4g} (health index {point.health:.3g})"
             )
             self._events.append(Event(t_ns, kind, self.sensor, asset, text, "gateway"))
+            if alarm and evidence is not None:
+                self._add_evidence(t_ns, model, shadow, *evidence)
+            elif alarm and not shadow and t_us is not None:
+                # the raw window may follow the SCORE (a device's SAMPLES burst)
+                self._await_burst = (t_ns, t_us, model, self._raw_speed)
+                self._check_burst()
         if shadow:
             self.shadow_alarm = bool(alarm)
         else:
             self.alarm = bool(alarm)
+
+    # -- evidence: the raw window(s) behind an alarm onset -----------------------------------
+
+    @property
+    def evidence_window(self) -> int:
+        """Samples per window of the model scoring this sensor (when the gateway knows it)."""
+        window = getattr(self.shadow, "window", 0) if self.shadow is not None else 0
+        return int(window) if isinstance(window, int) and window > 0 else 0
+
+    def _evidence_len(self) -> int:
+        return EVIDENCE_WINDOWS * (self.evidence_window or EVIDENCE_SAMPLES // EVIDENCE_WINDOWS)
+
+    def _clear_ring(self) -> None:
+        self._ring.clear()
+        self._ring_n = 0
+        self._await_burst = None
+
+    def _ring_end_us(self) -> float | None:
+        """Device time of the last kept sample (None: nothing kept or rate unknown)."""
+        if not self._ring or not self.sample_rate > 0:
+            return None
+        t0, block = self._ring[-1]
+        return t0 + (block.shape[0] - 1) * 1e6 / self.sample_rate
+
+    def _covers(self, t_us: int) -> bool:
+        end = self._ring_end_us()
+        return end is not None and end >= t_us - 0.5e6 / self.sample_rate
+
+    def _check_burst(self) -> None:
+        """Store the evidence of a device alarm once its raw window has arrived."""
+        if self._await_burst is None:
+            return
+        t_ns, t_us, model, rpm = self._await_burst
+        if not self._covers(t_us):
+            return
+        self._await_burst = None
+        samples = self._snapshot(t_us)
+        if samples is not None:
+            self._add_evidence(t_ns, model, False, samples, rpm)
+
+    def _keep_samples(self, body: Samples) -> None:
+        """Keep the last raw samples (a few windows' worth, and one block beyond)."""
+        end = self._ring_end_us()
+        if self._ring and (
+            self._ring[-1][1].shape[1] != body.axes
+            or (
+                end is not None
+                and abs(body.t_us - end - 1e6 / self.sample_rate) > 1.5e6 / self.sample_rate
+            )
+        ):
+            # another axis count, or not the next sample: a new stretch of signal (a burst)
+            waiting = self._await_burst
+            self._clear_ring()
+            self._await_burst = waiting
+        self._ring.append((int(body.t_us), body.samples))
+        self._ring_n += body.n
+        keep = self._evidence_len()
+        while self._ring and self._ring_n - self._ring[0][1].shape[0] >= keep:
+            self._ring_n -= self._ring.popleft()[1].shape[0]
+
+    def _snapshot(self, t_us: int) -> np.ndarray | None:
+        """The kept samples up to device time ``t_us`` (the end of the window that raised
+        the alarm): the last :func:`_evidence_len` rows, or None when there are none."""
+        if not self._ring:
+            return None
+        blocks = []
+        for t0, block in self._ring:
+            if self.sample_rate > 0:
+                k = math.floor((t_us - t0) * self.sample_rate / 1e6 + 0.5) + 1
+                if k <= 0:
+                    break
+                block = block[:k]
+            blocks.append(block)
+        if not blocks:
+            return None
+        return np.concatenate(blocks)[-self._evidence_len() :]
+
+    def _note_alarm(self, shadow: bool, t_us: int, alarm: bool, speed: float | None) -> None:
+        """On a rising alarm flag, keep the raw window(s) until the score is mapped."""
+        previous = self._raw_alarm.get(shadow, False)
+        self._raw_alarm[shadow] = bool(alarm)
+        if not shadow:
+            self._raw_speed = math.nan if speed is None else float(speed)
+        if not alarm or previous or len(self._snapshots) >= _MAX_SNAPSHOTS:
+            return
+        if not self._covers(t_us):
+            return  # the window's samples have not arrived (yet): see _check_burst
+        samples = self._snapshot(t_us)
+        if samples is not None:
+            rpm = math.nan if speed is None else float(speed)
+            self._snapshots[(shadow, t_us)] = (samples, rpm)
+
+    def _add_evidence(
+        self, t_ns: int, model: str, shadow: bool, samples: np.ndarray, speed_rpm: float
+    ) -> None:
+        assert self.sensor is not None
+        if not (self.sample_rate > 0):
+            return
+        window = self.evidence_window
+        try:
+            record = Evidence(
+                t_ns,
+                self.sensor,
+                self.gw.config.asset,
+                self.sample_rate,
+                self.scale if self.scale > 0 else 1.0,
+                self.units if self.scale > 0 else "counts",
+                samples,
+                window=window if 0 < window <= samples.shape[0] else 0,
+                speed_rpm=speed_rpm if math.isfinite(speed_rpm) and speed_rpm >= 0 else math.nan,
+                model=model,
+                source="host" if shadow else "device",
+            )
+        except ValueError as exc:
+            log.warning("%s: alarm evidence not kept: %s", self.sensor, exc)
+            return
+        self._evidence.append(record)
+        with self.lock:
+            self.evidence_count += 1
 
     def _status(self, now_ns: int) -> SensorStatus:
         assert self.sensor is not None

@@ -84,16 +84,24 @@ class PipelineShadowScorer:
         The stream's sample rate (to turn sample indices into device time).
     model_tag : str
         The ``model`` tag of the points it makes.
+    window : int
+        Samples per window of the model (0: unknown); the gateway keeps that many raw
+        samples per window as an alarm's evidence.
     """
 
     def __init__(
-        self, make_pipeline: Callable[[], Any], sample_rate_hz: float, model_tag: str
+        self,
+        make_pipeline: Callable[[], Any],
+        sample_rate_hz: float,
+        model_tag: str,
+        window: int = 0,
     ) -> None:
         if not (math.isfinite(sample_rate_hz) and sample_rate_hz > 0):
             raise ValueError(f"sample_rate_hz must be > 0, got {sample_rate_hz!r}")
         self._make = make_pipeline
         self.sample_rate_hz = float(sample_rate_hz)
         self.model_tag = model_tag
+        self.window = int(window)
         self.reset()
 
     def reset(self) -> None:

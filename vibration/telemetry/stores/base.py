@@ -12,6 +12,8 @@ runs against all of them. The schema is documented in ``docs/storage.md``:
   crc_errors, dropped_frames, last_seen``.
 * ``event``: tags ``kind, sensor, asset``; fields ``text, author`` and ``expires_ns``
   (shelving only).
+* ``evidence``: tags ``sensor, asset``; the raw window(s) of an alarm onset
+  (:mod:`vibration.telemetry.stores.evidence`).
 
 A point is identified by its measurement, tags and time: writing it twice stores it once
 (the spool replays batches at least once and relies on this).
@@ -26,11 +28,12 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 from vibration.errors import StoreError
+from vibration.telemetry.stores.evidence import decode_samples, encode_samples
 from vibration.validation import is_int, is_integer
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "PASSWORD_ENV",
     "AlarmActions",
     "Event",
+    "Evidence",
     "PartialWriteError",
     "ScorePoint",
     "ScoreSeries",
@@ -518,6 +522,14 @@ class Store(Protocol):
         """Record an ``alarm_unshelved`` event (see :class:`AlarmActions`)."""
         ...
 
+    def write_evidence(self, records: Sequence[Evidence]) -> None:
+        """Write alarm evidence (idempotent per sensor, asset and time)."""
+        ...
+
+    def evidence(self, sensor: str, start_ns: int, end_ns: int) -> list[Evidence]:
+        """Evidence of one sensor with onset in ``[start_ns, end_ns)``, oldest first."""
+        ...
+
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""
         ...
@@ -604,3 +616,157 @@ def store_url_with_password(
     else:
         return url
     return f"{scheme}://{user}:{encoded}@{rest}"
+
+
+# -- alarm evidence -------------------------------------------------------------------------
+
+#: Samples (all axes together) one evidence record may hold: 1 MiB of int16.
+MAX_EVIDENCE_SAMPLES = 1 << 19
+_MAX_UNITS = 16
+
+
+def _as_samples(value: Any) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2 or arr.shape[1] < 1 or arr.shape[0] < 1:
+        raise ValueError(f"samples must have shape (n, axes) with n, axes >= 1, got {arr.shape}")
+    if arr.dtype != np.int16:
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"samples must be integers (int16 counts), got {arr.dtype}")
+        if arr.min() < -32768 or arr.max() > 32767:
+            raise ValueError("samples must fit in int16")
+    if arr.size > MAX_EVIDENCE_SAMPLES:
+        raise ValueError(f"at most {MAX_EVIDENCE_SAMPLES} samples per record, got {arr.size}")
+    out = np.array(arr, dtype=np.int16, order="C")
+    out.setflags(write=False)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Evidence:
+    """The raw window(s) behind one alarm onset.
+
+    Attributes
+    ----------
+    time_ns : int
+        The alarm's onset: the ``time_ns`` of its ``alarm`` event (wall time, ns).
+    sensor, asset : str
+        As in the alarm event.
+    sample_rate : float
+        Samples per second per axis (> 0).
+    scale : float
+        Physical units per count.
+    units : str
+        Physical units of ``count * scale`` (e.g. ``"g"``), at most 16 printable characters.
+    samples : ndarray of int16, shape (n, axes)
+        The raw counts, oldest first; the last ``window`` rows raised the alarm.
+    window : int
+        Samples per window (0: unknown, the whole record is one window).
+    speed_rpm : float
+        Shaft speed at the onset; NaN when unknown.
+    model : str
+        The ``model`` tag of the score that raised the alarm.
+    source : str
+        ``"device"`` (a SAMPLES burst, or the stream the device scored) or ``"host"``
+        (the gateway's shadow scorer).
+    """
+
+    time_ns: int
+    sensor: str
+    asset: str
+    sample_rate: float
+    scale: float
+    units: str
+    samples: np.ndarray = field(repr=False)
+    window: int = 0
+    speed_rpm: float = math.nan
+    model: str = ""
+    source: str = "device"
+
+    def __post_init__(self) -> None:
+        _check_time(self.time_ns)
+        check_name(self.sensor, "sensor")
+        check_name(self.asset, "asset")
+        if not (isinstance(self.sample_rate, int | float) and math.isfinite(self.sample_rate)):
+            raise ValueError(f"sample_rate must be a finite number, got {self.sample_rate!r}")
+        if self.sample_rate <= 0:
+            raise ValueError(f"sample_rate must be > 0, got {self.sample_rate!r}")
+        if not (isinstance(self.scale, int | float) and math.isfinite(self.scale)):
+            raise ValueError(f"scale must be a finite number, got {self.scale!r}")
+        if (
+            not isinstance(self.units, str)
+            or len(self.units) > _MAX_UNITS
+            or not self.units.isprintable()
+        ):
+            raise ValueError(
+                f"units must be <= {_MAX_UNITS} printable characters, got {self.units!r}"
+            )
+        object.__setattr__(self, "samples", _as_samples(self.samples))
+        if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 0:
+            raise ValueError(f"window must be a non-negative int, got {self.window!r}")
+        speed = float(self.speed_rpm)
+        if not (math.isnan(speed) or (math.isfinite(speed) and speed >= 0)):
+            raise ValueError(f"speed_rpm must be >= 0 or NaN, got {self.speed_rpm!r}")
+        object.__setattr__(self, "speed_rpm", speed)
+        object.__setattr__(self, "sample_rate", float(self.sample_rate))
+        object.__setattr__(self, "scale", float(self.scale))
+        if not isinstance(self.model, str) or len(self.model) > 128:
+            raise ValueError(f"model must be a str of <= 128 characters, got {self.model!r}")
+        if self.source not in ("device", "host"):
+            raise ValueError(f"source must be 'device' or 'host', got {self.source!r}")
+
+    @property
+    def n(self) -> int:
+        """Samples per axis."""
+        return int(self.samples.shape[0])
+
+    @property
+    def axes(self) -> int:
+        return int(self.samples.shape[1])
+
+    def physical(self, axis: int = 0) -> np.ndarray:
+        """One axis in physical units (float64, shape ``(n,)``)."""
+        return self.samples[:, axis].astype(np.float64) * self.scale
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Evidence):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash((self.time_ns, self.sensor, self.asset))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (samples base64; NaN speed as None)."""
+        return {
+            "time_ns": int(self.time_ns),
+            "sensor": self.sensor,
+            "asset": self.asset,
+            "sample_rate": self.sample_rate,
+            "scale": self.scale,
+            "units": self.units,
+            "axes": self.axes,
+            "samples": encode_samples(self.samples),
+            "window": self.window,
+            "speed_rpm": None if math.isnan(self.speed_rpm) else self.speed_rpm,
+            "model": self.model,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Evidence:
+        speed = doc.get("speed_rpm")
+        return cls(
+            time_ns=int(doc["time_ns"]),
+            sensor=doc["sensor"],
+            asset=doc["asset"],
+            sample_rate=float(doc["sample_rate"]),
+            scale=float(doc["scale"]),
+            units=doc["units"],
+            samples=decode_samples(doc["samples"], int(doc["axes"])),
+            window=int(doc.get("window", 0)),
+            speed_rpm=math.nan if speed is None else float(speed),
+            model=doc.get("model", ""),
+            source=doc.get("source", "device"),
+        )

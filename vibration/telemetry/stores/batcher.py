@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from vibration.telemetry.stores.base import Event, ScorePoint, SensorStatus
+from vibration.telemetry.stores.base import Event, Evidence, ScorePoint, SensorStatus
 from vibration.telemetry.stores.spool import Batch
 
 __all__ = ["PointBatcher"]
@@ -49,6 +49,7 @@ class PointBatcher:
         self._scores: list[ScorePoint] = []
         self._statuses: list[SensorStatus] = []
         self._events: list[Event] = []
+        self._evidence: list[Evidence] = []
         self._checkpoints: dict[str, Any] = {}
         self._since: float | None = None
         self._closed = False
@@ -62,7 +63,7 @@ class PointBatcher:
     @property
     def pending(self) -> int:
         """Points waiting for the next batch."""
-        return len(self._scores) + len(self._statuses) + len(self._events)
+        return len(self._scores) + len(self._statuses) + len(self._events) + len(self._evidence)
 
     def add(
         self,
@@ -72,13 +73,14 @@ class PointBatcher:
         scores: Sequence[ScorePoint] = (),
         statuses: Sequence[SensorStatus] = (),
         events: Sequence[Event] = (),
+        evidence: Sequence[Evidence] = (),
     ) -> bool:
         """Queue points and (when ``key`` is given) replace ``key``'s checkpoint.
 
         Returns False, counting the points in :attr:`overflowed` and leaving the checkpoint
         alone, when the buffer is full.
         """
-        n = len(scores) + len(statuses) + len(events)
+        n = len(scores) + len(statuses) + len(events) + len(evidence)
         with self._cond:
             if n and self.pending + n > self.max_pending:
                 self.overflowed += n
@@ -86,6 +88,7 @@ class PointBatcher:
             self._scores.extend(scores)
             self._statuses.extend(statuses)
             self._events.extend(events)
+            self._evidence.extend(evidence)
             if key is not None:
                 self._checkpoints[key] = checkpoint
             if (n or key is not None) and self._since is None:
@@ -116,8 +119,8 @@ class PointBatcher:
                 self._cond.wait(min(waits) if waits else None)
 
     def _swap(self) -> tuple[Batch, dict[str, Any]]:
-        batch = Batch(self._scores, self._statuses, self._events)
-        self._scores, self._statuses, self._events = [], [], []
+        batch = Batch(self._scores, self._statuses, self._events, self._evidence)
+        self._scores, self._statuses, self._events, self._evidence = [], [], [], []
         self._since = None
         return batch, dict(self._checkpoints)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import math
 import os
 import re
 import threading
@@ -37,6 +38,7 @@ from vibration.telemetry.stores.base import (
     PASSWORD_ENV,
     AlarmActions,
     Event,
+    Evidence,
     PartialWriteError,
     ScorePoint,
     ScoreSeries,
@@ -47,6 +49,7 @@ from vibration.telemetry.stores.base import (
     redact_url,
     store_url_with_password,
 )
+from vibration.telemetry.stores.evidence import decode_samples, encode_samples
 
 __all__ = ["InfluxStore", "InfluxURL", "parse_influx_url"]
 
@@ -202,6 +205,61 @@ def event_lines(events: Iterable[Event]) -> list[str]:
         f"{'' if e.expires_ns is None else f',expires_ns={int(e.expires_ns)}i'} {int(e.time_ns)}"
         for e in events
     ]
+
+
+#: base64 characters per string field of an evidence point (InfluxDB caps a string field
+#: at 64 KiB); a multiple of 4, so each chunk decodes on its own.
+EVIDENCE_CHUNK_CHARS = 60_000
+
+
+def evidence_lines(records: Iterable[Evidence]) -> list[str]:
+    """Line protocol of evidence records: one point each, the base64 samples split over
+    string fields ``samples_000``, ``samples_001``, ... of at most
+    :data:`EVIDENCE_CHUNK_CHARS` characters (``chunks`` says how many)."""
+    lines = []
+    for r in records:
+        text = encode_samples(r.samples)
+        chunks = [
+            text[i : i + EVIDENCE_CHUNK_CHARS] for i in range(0, len(text), EVIDENCE_CHUNK_CHARS)
+        ] or [""]
+        fields = [
+            f"sample_rate={r.sample_rate!r}",
+            f"scale={r.scale!r}",
+            f"units={_string_field(r.units)}",
+            f"axes={r.axes}i",
+            f"window={r.window}i",
+            f"model={_string_field(r.model)}",
+            f"source={_string_field(r.source)}",
+            f"chunks={len(chunks)}i",
+        ]
+        if not math.isnan(r.speed_rpm):
+            fields.append(f"speed_rpm={r.speed_rpm!r}")
+        fields += [f"samples_{i:03d}={_string_field(c)}" for i, c in enumerate(chunks)]
+        lines.append(
+            f"evidence,asset={_tag(r.asset)},sensor={_tag(r.sensor)} "
+            f"{','.join(fields)} {int(r.time_ns)}"
+        )
+    return lines
+
+
+def _evidence_from_row(row: dict[str, Any]) -> Evidence:
+    chunks = int(row["chunks"])
+    text = "".join(row.get(f"samples_{i:03d}") or "" for i in range(chunks))
+    axes = int(row["axes"])
+    speed = row.get("speed_rpm")
+    return Evidence(
+        time_ns=int(row["time"]),
+        sensor=row["sensor"],
+        asset=row["asset"],
+        sample_rate=float(row["sample_rate"]),
+        scale=float(row["scale"]),
+        units=row.get("units") or "",
+        samples=decode_samples(text, axes),
+        window=int(row.get("window") or 0),
+        speed_rpm=math.nan if speed is None else float(speed),
+        model=row.get("model") or "",
+        source=row.get("source") or "device",
+    )
 
 
 # -- the store --------------------------------------------------------------------------------
@@ -406,6 +464,9 @@ class InfluxStore(AlarmActions):
     def write_events(self, events: Sequence[Event]) -> None:
         self.write_lines(event_lines(events))
 
+    def write_evidence(self, records: Sequence[Evidence]) -> None:
+        self.write_lines(evidence_lines(records))
+
     # -- reads ------------------------------------------------------------------------
 
     def sensors(self) -> list[SensorStatus]:
@@ -552,6 +613,24 @@ class InfluxStore(AlarmActions):
             q += f' WHERE "sensor" = {_literal(sensor)}'
         series = self._query(q)
         return sum(int(v[1]) for s in series for v in s["values"])
+
+    def evidence(self, sensor: str, start_ns: int, end_ns: int) -> list[Evidence]:
+        check_name(sensor, "sensor")
+        check_range(start_ns, end_ns)
+        series = self._query(
+            f'SELECT * FROM "evidence" WHERE "sensor" = {_literal(sensor)} '
+            f"AND time >= {int(start_ns)} AND time < {int(end_ns)}"
+        )
+        out = []
+        for s in series:
+            for v in s["values"]:
+                row = dict(zip(s["columns"], v, strict=True))
+                try:
+                    out.append(_evidence_from_row(row))
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise StoreError(f"{self.url}: unreadable evidence point: {exc}") from None
+        out.sort(key=lambda r: (r.time_ns, r.asset))
+        return out
 
     def ping(self) -> bool:
         """True when the server answers ``/ping``."""

@@ -37,6 +37,7 @@ from vibration.errors import StoreError, StoreUnavailable
 from vibration.telemetry.stores.base import (
     AlarmActions,
     Event,
+    Evidence,
     PartialWriteError,
     ScorePoint,
     ScoreSeries,
@@ -78,27 +79,31 @@ class SpoolFull(StoreError):
 
 @dataclass(frozen=True)
 class Batch:
-    """Points written together: scores, statuses and events (any may be empty)."""
+    """Points written together: scores, statuses, events and alarm evidence (any may be
+    empty)."""
 
     scores: Sequence[ScorePoint] = ()
     statuses: Sequence[SensorStatus] = ()
     events: Sequence[Event] = ()
+    evidence: Sequence[Evidence] = ()
 
     def __post_init__(self) -> None:
-        for name in ("scores", "statuses", "events"):
+        for name in ("scores", "statuses", "events", "evidence"):
             value = getattr(self, name)
             if not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(value))
 
     def __len__(self) -> int:
-        return len(self.scores) + len(self.statuses) + len(self.events)
+        return len(self.scores) + len(self.statuses) + len(self.events) + len(self.evidence)
 
     def to_bytes(self) -> bytes:
-        doc = {
+        doc: dict[str, list[Any]] = {
             "s": [_SCORE_ROW(p) for p in self.scores],
             "st": [_STATUS_ROW(s) for s in self.statuses],
             "e": [_EVENT_ROW(e) for e in self.events],
         }
+        if self.evidence:
+            doc["ev"] = [r.to_dict() for r in self.evidence]
         text = json.dumps(doc, separators=(",", ":"), allow_nan=False)
         return zlib.compress(text.encode(), 1)
 
@@ -109,6 +114,7 @@ class Batch:
             scores=[ScorePoint(*row) for row in doc["s"]],
             statuses=[SensorStatus(*row) for row in doc["st"]],
             events=[Event(*row) for row in doc["e"]],
+            evidence=[Evidence.from_dict(r) for r in doc.get("ev", ())],
         )
 
     @staticmethod
@@ -117,6 +123,7 @@ class Batch:
             scores=[p for b in batches for p in b.scores],
             statuses=[s for b in batches for s in b.statuses],
             events=[e for b in batches for e in b.events],
+            evidence=[r for b in batches for r in b.evidence],
         )
 
 
@@ -514,6 +521,7 @@ class SpooledStore(AlarmActions):
             (batch.scores, self.inner.write_scores),
             (batch.statuses, self.inner.write_status),
             (batch.events, self.inner.write_events),
+            (batch.evidence, self.inner.write_evidence),
         ]
         for points, write in kinds:
             if not points:
@@ -642,6 +650,12 @@ class SpooledStore(AlarmActions):
 
     def count_scores(self, sensor: str | None = None) -> int:
         return self.inner.count_scores(sensor)
+
+    def write_evidence(self, records: Sequence[Evidence]) -> None:
+        self.write(Batch(evidence=records))
+
+    def evidence(self, sensor: str, start_ns: int, end_ns: int) -> list[Evidence]:
+        return self.inner.evidence(sensor, start_ns, end_ns)
 
     def close(self) -> None:
         """Stop the replay thread and close spool and store (pending batches stay on

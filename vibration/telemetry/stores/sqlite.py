@@ -11,6 +11,7 @@ Opening a database written by an older tinypdm adds the columns it lacks (``ALTE
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -18,10 +19,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from vibration.errors import StoreError, StoreUnavailable
 from vibration.telemetry.stores.base import (
     AlarmActions,
     Event,
+    Evidence,
     ScorePoint,
     ScoreSeries,
     SensorStatus,
@@ -75,6 +79,21 @@ CREATE TABLE IF NOT EXISTS event (
     PRIMARY KEY (time_ns, kind, sensor, asset)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS event_by_sensor ON event (sensor, time_ns);
+CREATE TABLE IF NOT EXISTS evidence (
+    time_ns     INTEGER NOT NULL,
+    sensor      TEXT    NOT NULL,
+    asset       TEXT    NOT NULL,
+    sample_rate REAL    NOT NULL,
+    scale       REAL    NOT NULL,
+    units       TEXT    NOT NULL,
+    axes        INTEGER NOT NULL,
+    window      INTEGER NOT NULL,
+    speed_rpm   REAL,
+    model       TEXT    NOT NULL,
+    source      TEXT    NOT NULL,
+    samples     BLOB    NOT NULL,
+    PRIMARY KEY (sensor, time_ns, asset)
+) WITHOUT ROWID;
 """
 
 # Distinct values of the leading primary-key column in O(k log n) (a "skip scan").
@@ -101,6 +120,10 @@ _ADDED_COLUMNS = (
     ("anomaly_score", "iso_zone", "INTEGER"),
     ("anomaly_score", "top_features", "TEXT"),
     ("event", "expires_ns", "INTEGER"),
+)
+_EVIDENCE_COLUMNS = (
+    "time_ns, sensor, asset, sample_rate, scale, units, axes, window, speed_rpm, model, "
+    "source, samples"
 )
 _STATUS_COLUMNS = (
     "time_ns, sensor, asset, firmware, model_hash, sample_rate, crc_errors, dropped_frames"
@@ -334,6 +357,43 @@ class SqliteStore(AlarmActions):
             )
         return int(row[0])
 
+    # -- evidence -----------------------------------------------------------------------
+
+    def write_evidence(self, records: Sequence[Evidence]) -> None:
+        rows = [
+            (
+                r.time_ns,
+                r.sensor,
+                r.asset,
+                r.sample_rate,
+                r.scale,
+                r.units,
+                r.axes,
+                r.window,
+                None if math.isnan(r.speed_rpm) else r.speed_rpm,
+                r.model,
+                r.source,
+                np.ascontiguousarray(r.samples, dtype="<i2").tobytes(),
+            )
+            for r in records
+        ]
+        self._write(
+            f"INSERT OR REPLACE INTO evidence ({_EVIDENCE_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def evidence(self, sensor: str, start_ns: int, end_ns: int) -> list[Evidence]:
+        check_name(sensor, "sensor")
+        check_range(start_ns, end_ns)
+        sql = (
+            f"SELECT {_EVIDENCE_COLUMNS} FROM evidence "
+            "WHERE sensor = ? AND time_ns >= ? AND time_ns < ? ORDER BY time_ns, asset"
+        )
+        params = (sensor, int(start_ns), int(end_ns))
+        rows = self._read(lambda conn: conn.execute(sql, params).fetchall())
+        return [_evidence_from_row(row) for row in rows]
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -372,4 +432,22 @@ def _score_from_row(row: Sequence[Any]) -> ScorePoint:
         velocity_rms_mm_s=None if velocity is None else float(velocity),
         iso_zone=None if zone is None else int(zone),
         top_features=_features(top),
+    )
+
+
+def _evidence_from_row(row: Sequence[Any]) -> Evidence:
+    t, sensor, asset, rate, scale, units, axes, window, speed, model, source, blob = row
+    samples = np.frombuffer(bytes(blob), dtype="<i2").astype(np.int16).reshape(-1, int(axes))
+    return Evidence(
+        time_ns=int(t),
+        sensor=sensor,
+        asset=asset,
+        sample_rate=float(rate),
+        scale=float(scale),
+        units=units,
+        samples=samples,
+        window=int(window),
+        speed_rpm=math.nan if speed is None else float(speed),
+        model=model,
+        source=source,
     )
