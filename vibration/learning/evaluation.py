@@ -3,8 +3,9 @@
 Definitions (``docs/model.md``), per recording and per detector (the autoencoder and
 every baseline, each with its own threshold):
 
-* ``detection_rate``: share of the recording's windows whose score is over the threshold,
-  whatever the label.
+* ``detection_rate``: share of the recording's judged windows whose score is over the
+  threshold, whatever the label (judged: not of unknown operating point, see below; null
+  when the detector judged none).
 * ``false_alarm_rate``: the same share, for recordings labelled normal only (null otherwise).
 * ``alarms``: alarms raised under the alarm policy (rising edges of the k-of-n state,
   starting idle), applied to the recording's windows in time order across its segments
@@ -324,9 +325,13 @@ def detection_figures(
     """
     s = np.asarray(scores, dtype=np.float64)
     over = s > threshold
+    known = np.ones(s.shape, dtype=np.bool_)
     if unknown is not None:
-        over &= ~np.asarray(unknown, dtype=np.bool_)
-    rate = float(np.mean(over)) if s.size else None
+        known = ~np.asarray(unknown, dtype=np.bool_)
+        over &= known
+    # Rates count the windows the detector judged: a window of unknown operating point is
+    # neither detected nor missed nor a false alarm (its share is reported on its own).
+    rate = float(np.mean(over[known])) if np.any(known) else None
     alarms = int(alarm_states(over, policy, unknown, scores=scores, threshold=threshold)[1].size)
     auc = None
     if not is_normal and reference is not None and s.size and np.size(reference):
@@ -456,7 +461,11 @@ class Evaluation:
             )
             alarms = sum(r.figures[name]["alarms"] for r in normal)
             hours = sum(r.duration_s for r in normal) / 3600.0
-            rates = [r.figures[name]["detection_rate"] for r in others]
+            rates = [
+                r.figures[name]["detection_rate"]
+                for r in others
+                if r.figures[name]["detection_rate"] is not None
+            ]
             aucs = [r.figures[name]["auc"] for r in others if r.figures[name]["auc"] is not None]
             out[name] = {
                 "threshold": self.thresholds[name],
