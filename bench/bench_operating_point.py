@@ -109,11 +109,18 @@ def _by(ev: Any, detector: str, keep: Any) -> tuple[float, int, int]:
     for r in ev.recordings:
         if not keep(r):
             continue
+        # The operating envelope is the model's; the baselines have none.
         unknown = (r.info or WindowInfo()).unknown(r.windows.n_windows)
+        if detector != "autoencoder":
+            unknown = np.zeros_like(unknown)
         over += int(np.sum((r.scores[detector] > ev.thresholds[detector]) & ~unknown))
         alarms += int(r.figures[detector]["alarms"])
         n += r.windows.n_windows
     return (over / n if n else float("nan")), alarms, n
+
+
+def _pct(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{100 * rate:.0f}"
 
 
 def _unknown_rate(ev: Any, keep: Any) -> float:
@@ -150,15 +157,24 @@ def _protocol_a(
                 Row(TOPIC, f"(a) {name} train {tag}: healthy {rpm} rpm ({seen}, {n} held-out "
                     "windows) flagged / alarms", f"{100 * share:.1f} % / {alarms}")
             )  # fmt: skip
-            rates = [
-                r.figures[name]["detection_rate"]
-                for r in ev.recordings
-                if not r.is_normal and _rpm(r) == rpm
-            ]
-            labels = [r.windows.label for r in ev.recordings if not r.is_normal and _rpm(r) == rpm]
-            text = ", ".join(f"{lab} {100 * v:.0f}" for lab, v in zip(labels, rates, strict=True))
+            faulty = [r for r in ev.recordings if not r.is_normal and _rpm(r) == rpm]
+            text = ", ".join(
+                f"{r.windows.label} {_pct(r.figures[name]['detection_rate'])}"
+                + (
+                    f" ({100 * r.unknown_operating_point_rate:.0f} % unknown)"
+                    if name == "autoencoder" and r.unknown_operating_point_rate
+                    else ""
+                )
+                for r in faulty
+            )
             rows.append(
-                Row(TOPIC, f"(a) {name} train {tag}: faults {rpm} rpm detection", text, "%")
+                Row(
+                    TOPIC,
+                    f"(a) {name} train {tag}: faults {rpm} rpm detection of judged windows "
+                    "(unknown operating point: estimator warm-up)",
+                    text,
+                    "%",
+                )
             )
     return rows
 
@@ -184,15 +200,19 @@ def _protocol_b(
         for name in ev.detectors:
             share, alarms, n = _by(ev, name, lambda r: r.is_normal)
             unknown = _unknown_rate(ev, lambda r: r.is_normal)
-            faults = [r.figures[name]["detection_rate"] for r in ev.recordings if not r.is_normal]
+            faults = [
+                r.figures[name]["detection_rate"]
+                for r in ev.recordings
+                if not r.is_normal and r.figures[name]["detection_rate"] is not None
+            ]
             rows.append(
                 Row(TOPIC, f"(b) {name} train {rpm}: healthy at {'/'.join(map(str, others))} "
                     f"({n} windows) alarms / flagged / unknown op. point",
                     f"{alarms} / {100 * share:.1f} % / {100 * unknown:.1f} %")
             )  # fmt: skip
             rows.append(
-                Row(TOPIC, f"(b) {name} train {rpm}: faults at {rpm} rpm, min detection",
-                    100 * min(faults), "%")
+                Row(TOPIC, f"(b) {name} train {rpm}: faults at {rpm} rpm, min detection of "
+                    "judged windows", 100 * min(faults) if faults else "n/a", "%")
             )  # fmt: skip
     return rows
 
