@@ -40,8 +40,17 @@ def _train_subprocess(dataset: Path, out: Path) -> float:
         # The rig's speed range from its motor's nameplate (4-pole, 60 Hz: below the 1800 rpm
         # synchronous speed, above half of it), as a user would give it: the generic
         # 300-3600 rpm search lets the tachless estimator lock onto strong defect tones.
-        [sys.executable, "-m", "vibration.app.cli", "train", str(dataset), "--out", str(out),
-         "--rpm-range", "900:1860"],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "vibration.app.cli",
+            "train",
+            str(dataset),
+            "--out",
+            str(out),
+            "--rpm-range",
+            "900:1860",
+        ],
         check=True,
         capture_output=True,
     )
