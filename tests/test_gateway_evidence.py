@@ -59,7 +59,7 @@ def test_gateway_keeps_the_raw_window_of_a_device_alarm(tmp_path: Path, link: Pt
 
     store = open_store(f"sqlite://{tmp_path}/scores.db")
     try:
-        alarms = [e for e in store.events(0, 2**62, "dev-1") if e.kind == "alarm"]
+        alarms = [e for e in store.events(0, 2**62, "dev-1") if e.kind == "alarm_raised"]
         assert len(alarms) == 1
         onset = alarms[0].time_ns
         evidence = store.evidence("dev-1", 0, 2**62)
@@ -97,7 +97,7 @@ def test_gateway_keeps_the_raw_windows_of_a_shadow_alarm(tmp_path: Path, link: P
 
     store = open_store(f"sqlite://{tmp_path}/scores.db")
     try:
-        alarms = [e for e in store.events(0, 2**62, "raw-1") if e.kind == "alarm"]
+        alarms = [e for e in store.events(0, 2**62, "raw-1") if e.kind == "alarm_raised"]
         evidence = store.evidence("raw-1", 0, 2**62)
         assert len(alarms) == 1 and len(evidence) == 1
         ev = evidence[0]
@@ -133,7 +133,7 @@ def test_gateway_links_a_samples_burst_after_the_alarm_score(tmp_path: Path, lin
 
     store = open_store(f"sqlite://{tmp_path}/scores.db")
     try:
-        alarms = [e for e in store.events(0, 2**62, "dev-2") if e.kind == "alarm"]
+        alarms = [e for e in store.events(0, 2**62, "dev-2") if e.kind == "alarm_raised"]
         evidence = store.evidence("dev-2", 0, 2**62)
         assert len(alarms) == 1 and len(evidence) == 1
         assert evidence[0].time_ns == alarms[0].time_ns
@@ -183,7 +183,7 @@ def test_gateway_stores_evidence_of_an_onboard_sensor_alarm(sim_bundle: Path, tm
         gw.stop()
     store = open_store(cfg.store_url)
     try:
-        alarms = [e for e in store.events(0, 2**62, "pump-7") if e.kind == "alarm"]
+        alarms = [e for e in store.events(0, 2**62, "pump-7") if e.kind == "alarm_raised"]
         evidence = store.evidence("pump-7", 0, 2**62)
         assert alarms and len(evidence) == len(alarms)
         for alarm, ev in zip(alarms, evidence, strict=True):
