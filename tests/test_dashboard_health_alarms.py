@@ -11,13 +11,12 @@ import time
 
 import pytest
 
-from dashboard import data
+from dashboard import data, ui
 from dashboard.health import (
     feature_labels,
     format_health,
     health_index,
     iso_zone_label,
-    md_escape,
     name_features,
 )
 from dashboard.state import SensorState, classify
@@ -87,7 +86,7 @@ def test_sensor_page_names_top_features_from_the_models_feature_config(fleet, tm
     names = feature_labels(config.to_dict())
     assert names is not None
     assert names[9] == "band 2.70-3.00 kHz" and names[17] == "kurtosis"
-    assert f"{md_escape(names[9])}, kurtosis" in captions
+    assert f"{ui.md(names[9])}, kurtosis" in captions
 
 
 def test_sensor_page_shows_unknown_operating_point_with_advice(fleet):  # noqa: F811
@@ -189,7 +188,6 @@ def test_feature_labels_match_the_learning_layers_band_edges(config):
             else f"band {lo:.0f}-{hi:.0f} Hz"
         )
         assert labels[j] == want
-    assert md_escape("**x** :red[y]\nz") == "\\*\\*x\\*\\* \\:red\\[y\\] z"
 
 
 def test_state_unknown_operating_point_is_its_own_state():

@@ -99,6 +99,17 @@ def test_alarms_page_messages_escape_the_sensor_name(hostile_fleet):
     _assert_inert(_rendered(at))
 
 
+def test_alarms_page_messages_are_escaped_exactly_once(hostile_fleet):
+    """The message reads as the literal sensor name: no backslash of a second escape."""
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("app_pages/alarms.py").run()
+    at.text_input(key="ack_author").input("Ada")
+    at.button(key="ack_submit").click().run()
+    assert not at.exception
+    shown = _PARSER.render(at.success[0].value)
+    assert shown == "<p>" + _escape_html(f"Alarm of {HOSTILE_SENSOR} acknowledged.") + "</p>\n"
+
+
 @pytest.mark.parametrize(
     "text",
     ["![](//h/x)", "`a`", "<b>", ":red[x]", "[l](u)", "https://h", "www.h.com", "a\n# h", "\\"],
