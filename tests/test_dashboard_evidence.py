@@ -8,18 +8,12 @@ import os
 from pathlib import Path
 
 from dashboard.sample_fleet import outer_race_fault
-from tests.test_dashboard_pages import app, chart_layers, fleet  # noqa: F401 (fixture)
+from tests.support import BEARING, app, chart_layers
 from vibration.telemetry.stores import Event, Evidence, Store
 
 FS = 12_000.0
 RPM = 1797.0
 BPFO = 3.5848 * RPM / 60  # SKF 6205 (the default BearingGeometry)
-BEARING = {
-    "n_balls": 9,
-    "ball_diameter_mm": 7.94,
-    "pitch_diameter_mm": 39.04,
-    "contact_angle_deg": 0.0,
-}
 
 
 def add_evidence(
@@ -68,7 +62,7 @@ def _models() -> Path:
     return Path(os.environ["TINYPDM_DASHBOARD_MODELS"])
 
 
-def test_sensor_page_shows_alarm_evidence_with_defect_frequencies(fleet: Store) -> None:  # noqa: F811
+def test_sensor_page_shows_alarm_evidence_with_defect_frequencies(fleet: Store) -> None:
     models = _models()
     record = add_evidence(fleet, "pump-1", models, _hash(models))
     at = app("sensor", sensor="pump-1")
@@ -91,7 +85,7 @@ def test_sensor_page_shows_alarm_evidence_with_defect_frequencies(fleet: Store) 
     assert len(waveform[0][1]) == 4096
 
 
-def test_sensor_page_evidence_without_geometry_says_so(fleet: Store) -> None:  # noqa: F811
+def test_sensor_page_evidence_without_geometry_says_so(fleet: Store) -> None:
     add_evidence(fleet, "pump-1", None, "ab" * 32, units="**g**<b>", speed_rpm=float("nan"))
     at = app("sensor", sensor="pump-1")
     assert not at.exception
@@ -102,10 +96,12 @@ def test_sensor_page_evidence_without_geometry_says_so(fleet: Store) -> None:  #
     assert len(at.get("vega_lite_chart")) == 8
 
 
-def test_sensor_page_alarm_without_evidence_says_no_raw_window(fleet: Store) -> None:  # noqa: F811
+def test_sensor_page_alarm_without_evidence_says_no_raw_window(fleet: Store) -> None:
     alarm = next(e for e in fleet.events(0, 2**62, "pump-1") if e.kind == "alarm_raised")
     add_evidence(fleet, "pump-1", None, "ab" * 32)
-    fleet.write_events([Event(alarm.time_ns + 10**9, "alarm_raised", "pump-1", "pump", "again", "gw")])
+    fleet.write_events(
+        [Event(alarm.time_ns + 10**9, "alarm_raised", "pump-1", "pump", "again", "gw")]
+    )
     at = app("sensor", sensor="pump-1")
     box = at.selectbox(key="evidence_alarm")
     assert box.value == alarm.time_ns  # the newest alarm with a raw window is preselected

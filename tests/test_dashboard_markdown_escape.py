@@ -19,10 +19,9 @@ from streamlit.testing.v1 import AppTest
 from dashboard import ui
 from dashboard.config import ENV_MODELS, ENV_STORE
 from dashboard.sample_fleet import SensorSpec, seed_fleet
-from tests.test_dashboard_registry import make_registry
+from tests.support import APP, make_registry
 from vibration.telemetry.stores import Event, open_store
 
-APP = Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py"
 S = 1_000_000_000
 
 HOSTILE_SENSOR = "![](//host/s)"
