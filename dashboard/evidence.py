@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vibration.telemetry.stores import ALARM_KINDS
+
 from .registry import Registry, RegistryEntry
 from .spectra import (
     DEFECT_NAMES,
@@ -217,7 +219,9 @@ def show_evidence(
     with data.guard():
         records = data.evidence(cfg.store_url, sensor, start_ns, end_ns)
     by_time = {r.time_ns: r for r in records}
-    onsets = sorted({e.time_ns for e in events if e.kind == "alarm"} | set(by_time), reverse=True)
+    onsets = sorted(
+        {e.time_ns for e in events if e.kind in ALARM_KINDS} | set(by_time), reverse=True
+    )
     if not onsets:
         st.caption("No alarm of this sensor in this range.")
         return

@@ -29,7 +29,6 @@ __all__ = [
     "format_health",
     "health_index",
     "iso_zone_label",
-    "md_escape",
     "name_features",
 ]
 
@@ -48,7 +47,6 @@ _ZONE_TEXT = {
 }
 #: Colour of each ISO zone letter (green to red).
 ISO_ZONE_COLORS = {"A": "#2ca02c", "B": "#98df8a", "C": "#ff7f0e", "D": "#d62728"}
-_MD_SPECIAL = set("\\`*_{}[]()<>#+-.!|~:$&")
 
 
 def health_index(score: float | None, threshold: float | None) -> float | None:
@@ -124,11 +122,3 @@ def name_features(indices: Sequence[int], labels: Sequence[str] | None) -> list[
         labels[i] if labels is not None and 0 <= i < len(labels) else f"feature #{i}"
         for i in indices
     ]
-
-
-def md_escape(text: object) -> str:
-    """``text`` with every Markdown (and Streamlit colour/icon directive) character
-    backslash-escaped and newlines flattened: safe to put device-supplied strings into
-    ``st.markdown`` / ``st.caption``."""
-    s = " ".join(str(text).splitlines())
-    return "".join("\\" + c if c in _MD_SPECIAL else c for c in s)

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vibration.telemetry.stores import Event, Evidence, ScorePoint, SensorStatus, Store
+from vibration.telemetry.stores import (
+    ALARM_KINDS,
+    Event,
+    Evidence,
+    ScorePoint,
+    SensorStatus,
+    Store,
+)
 
 __all__ = ["DEFAULT_FLEET", "SensorSpec", "outer_race_fault", "sample_evidence", "seed_fleet"]
 
@@ -210,9 +217,10 @@ def sample_evidence(
     window: int = 2048,
     seed: int = 0,
 ) -> Evidence | None:
-    """Write synthetic evidence (:func:`outer_race_fault`) for the latest ``alarm`` event of
-    ``sensor`` (as :func:`seed_fleet` writes it); None when it has no alarm event."""
-    alarms = [e for e in store.events(0, 2**63 - 1, sensor) if e.kind == "alarm"]
+    """Write synthetic evidence (:func:`outer_race_fault`) for the latest alarm onset
+    (``alarm_raised``, or a legacy ``alarm``) of ``sensor`` (as :func:`seed_fleet` writes
+    it); None when it has no alarm event."""
+    alarms = [e for e in store.events(0, 2**63 - 1, sensor) if e.kind in ALARM_KINDS]
     if not alarms:
         return None
     alarm = alarms[-1]

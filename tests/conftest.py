@@ -1,5 +1,10 @@
 """Shared fixtures: real tools, loud in CI (helpers in ``tests/support.py``).
 
+* ``links``: three real ptys for gateway tests;
+* ``fleet``: the sample fleet in a SQLite store with a model registry beside it, and the
+  dashboard's settings pointing at both (the page tests);
+* ``influxd_url``, ``influxd_server``, ``cwru_dir``, ``sim_bundle``: real tools and data.
+
 A test that needs a tool which is absent (influxd, qemu, arm gcc, chromium) fails in CI
 (``CI=true``) and skips with a clear reason elsewhere.
 """
@@ -7,12 +12,15 @@ A test that needs a tool which is absent (influxd, qemu, arm gcc, chromium) fail
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, require, require_tool
+from tests.support import REPO, make_registry, require, require_tool, specs_for
+from vibration.acquisition.serial_link import PtyLink
+from vibration.telemetry.stores import Event, Store, open_store
 
 SHARED_DATA = REPO.parent / "shared" / "data"
 CWRU_DIR = SHARED_DATA / "cwru"
@@ -71,6 +79,37 @@ def sim_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     train_model([root / "ds"], root / "model", epochs=5, seed=0)
     export_bundle(root / "model", root / "bundle", options=ExportOptions(measure=False))
     return root / "bundle"
+
+
+@pytest.fixture
+def links(tmp_path: Path) -> Iterator[list[PtyLink]]:
+    """Three real ptys under ``tmp_path`` (closed after the test)."""
+    made = [PtyLink(tmp_path / f"tty{i}") for i in range(3)]
+    yield made
+    for lk in made:
+        lk.close()
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """The page tests' sample fleet (:func:`tests.support.specs_for`, 2 h, seed 7) in a
+    SQLite store, a maintenance note on fan-1, and a registry from
+    :func:`tests.support.make_registry`; the dashboard's settings point at both."""
+    from dashboard.config import ENV_MODELS, ENV_STORE
+    from dashboard.sample_fleet import seed_fleet
+
+    hashes = make_registry(tmp_path / "models")
+    url = f"sqlite:///{tmp_path}/scores.db"
+    store = open_store(url)
+    now = time.time_ns()
+    seed_fleet(store, now_ns=now, specs=specs_for(hashes), hours=2.0, seed=7)
+    store.write_events(
+        [Event(now - 3000 * 10**9, "maintenance", "fan-1", "fan", "belt tensioned", "bo")]
+    )
+    monkeypatch.setenv(ENV_STORE, url)
+    monkeypatch.setenv(ENV_MODELS, str(tmp_path / "models"))
+    yield store
+    store.close()
 
 
 #: Fixtures that train a model (TensorFlow): a test using one must carry the marker.

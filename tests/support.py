@@ -7,8 +7,16 @@
   on a pty) and :class:`DevicePump` (one thread stepping many of them in real time), also
   used by ``bench/bench_gateway.py``;
 * frame bodies: Hypothesis strategies (:data:`bodies`, :func:`samples_bodies`, :data:`seqs`);
+* gateway: :func:`gateway_config`, :func:`frames_seen`, :func:`raw_sender`,
+  :class:`MeanAbsScorer`, :data:`DOWN_STORE_URL` (the ``links`` fixture is in conftest);
+* crafted byte streams: :class:`PtyFeeder` (given chunks on a real pty, on a schedule);
+* CLI subprocesses on ptys: :func:`tinypdm_process`, :func:`simulate_on_link`,
+  :func:`finish_json`, :func:`simulated_truth`, :func:`tinypdm_command`,
+  :func:`wait_healthy`, :data:`CHROMEDRIVER`;
+* stores: :func:`with_database`, :func:`drop_database`;
 * dashboard fixtures: :func:`make_registry`, :func:`specs_for`, :func:`frame`,
-  :data:`APP`, :func:`with_database`.
+  :func:`app`, :func:`chart_layers`, :data:`APP`, :data:`BEARING` (the ``fleet`` fixture
+  is in conftest).
 
 Heavy packages (Streamlit, pandas, the dashboard) are imported only by the helpers that
 need them.
@@ -20,12 +28,15 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -48,29 +59,61 @@ if TYPE_CHECKING:
     from streamlit.testing.v1 import AppTest
 
     from dashboard.sample_fleet import SensorSpec
+    from vibration.telemetry.gateway import Gateway, GatewayConfig, ShadowResult
+    from vibration.telemetry.stores import Store
 
 __all__ = [
     "APP",
+    "BEARING",
+    "CHROMEDRIVER",
+    "DOWN_STORE_URL",
     "IN_CI",
     "REPO",
+    "STARTUP_S",
     "DevicePump",
+    "MeanAbsScorer",
+    "PtyFeeder",
     "ScoreDevice",
+    "app",
     "bodies",
+    "chart_layers",
+    "drop_database",
+    "finish_json",
     "frame",
+    "frames_seen",
+    "gateway_config",
     "make_registry",
+    "raw_sender",
     "require",
     "require_tool",
     "samples_bodies",
     "scores_v1",
     "seqs",
+    "simulate_on_link",
+    "simulated_truth",
     "specs_for",
+    "tinypdm_command",
+    "tinypdm_process",
     "wait_for",
+    "wait_healthy",
     "with_database",
 ]
 
 REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 APP = REPO / "dashboard" / "streamlit_app.py"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+#: Seconds a CLI subprocess may take to start: a loaded 2-core CI machine starts Python slowly.
+STARTUP_S = 60.0
+#: Nothing listens on port 1: every write is refused at once (the store is down).
+DOWN_STORE_URL = "influxdb://127.0.0.1:1/down?timeout=1"
+#: Geometry of an SKF 6205 (the default BearingGeometry), as a bundle manifest's ``bearing``.
+BEARING = {
+    "n_balls": 9,
+    "ball_diameter_mm": 7.94,
+    "pitch_diameter_mm": 39.04,
+    "contact_angle_deg": 0.0,
+}
 
 
 # --------------------------------------------------------------------------- tools
@@ -405,3 +448,205 @@ def with_database(url: str, database: str) -> str:
     base, _, query = url.partition("?")
     base = base.rsplit("/", 1)[0] + "/" + database
     return f"{base}?{query}" if query else base
+
+
+def drop_database(store: Store) -> None:
+    """Drop the influx database of ``store`` (an InfluxStore) after a test."""
+    from vibration.telemetry.stores.influx import InfluxStore
+
+    assert isinstance(store, InfluxStore)
+    store._query(f'DROP DATABASE "{store.database}"', db=False)
+
+
+def app(page: str | None = None, **query: str) -> AppTest:
+    """The Streamlit app run under AppTest, switched to ``page`` with URL ``query``."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception, at.exception
+    if page is not None:
+        at.query_params.update(query)
+        at.switch_page(f"app_pages/{page}.py").run()
+    return at
+
+
+def chart_layers(chart: Any) -> list[tuple[str, pd.DataFrame]]:
+    """(mark type, data frame) of each layer of a drawn Altair chart."""
+    import pyarrow as pa
+
+    spec = json.loads(chart.proto.spec)
+    frames = {d.name: pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets}
+    return [(layer["mark"]["type"], frames[layer["data"]["name"]]) for layer in spec["layer"]]
+
+
+# --------------------------------------------------------------------------- gateway
+
+
+def frames_seen(gw: Gateway, kind: str = "SCORE") -> int:
+    """Frames of ``kind`` the gateway has read so far (scores may still wait for the
+    clock to settle; they are all handed over at stop)."""
+    return sum(lk.frames[kind] for lk in gw.link_reports())
+
+
+def gateway_config(tmp_path: Path, ports: list[PtyLink], **kw: object) -> GatewayConfig:
+    """A fast-polling gateway config on ``ports`` with a SQLite store under ``tmp_path``."""
+    from vibration.telemetry.gateway import GatewayConfig
+
+    base: dict[str, object] = dict(
+        ports=tuple(str(lk.path) for lk in ports),
+        store_url=f"sqlite://{tmp_path}/scores.db",
+        spool_dir=str(tmp_path / "spool"),
+        asset="pump-7",
+        batch_interval_s=0.2,
+        reconnect_min_s=0.05,
+        reconnect_max_s=0.2,
+        read_timeout_s=0.05,
+    )
+    base.update(kw)
+    return GatewayConfig(**base)  # type: ignore[arg-type]
+
+
+def raw_sender(link: PtyLink, frames: list[bytes], interval: float = 0.0) -> None:
+    """Write ``frames`` (encoded bytes) to ``link`` once a reader has opened it."""
+    wait_for(link.has_reader, what="reader")
+    time.sleep(0.2)  # pyserial flushes the input right after opening
+    for data in frames:
+        while data:
+            data = data[link.write(data) :]
+            time.sleep(0.001)
+        time.sleep(interval)
+
+
+class MeanAbsScorer:
+    """A stand-in for the device's pipeline: mean |x| of 100-sample windows."""
+
+    model_tag = "toy@host"
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._buf = np.zeros(0)
+        self._first_us: int | None = None
+        self._n = 0
+
+    def feed(self, samples: Samples) -> list[ShadowResult]:
+        from vibration.telemetry.gateway import ShadowResult
+
+        if self._first_us is None:
+            self._first_us = samples.t_us
+        self._buf = np.concatenate([self._buf, samples.samples[:, 0].astype(float)])
+        out = []
+        while len(self._buf) >= 100:
+            w, self._buf = self._buf[:100], self._buf[100:]
+            self._n += 100
+            score = float(np.mean(np.abs(w)))
+            t_us = self._first_us + (self._n - 1) * 1000
+            out.append(ShadowResult(t_us, score, 50.0, score > 50.0, score > 50.0, 0.0, 3.0))
+        return out
+
+
+class PtyFeeder(threading.Thread):
+    """Publish a pty at ``path``; once a reader opens it, write ``chunks`` (bytes, delay
+    before it in seconds) in order, wait until the reader has taken them, then close the
+    pty (the reader sees the link close)."""
+
+    def __init__(self, path: Path, chunks: Sequence[tuple[bytes, float]]) -> None:
+        super().__init__(daemon=True)
+        self.link = PtyLink(path)
+        self.chunks = list(chunks)
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        link = self.link
+        try:
+            deadline = time.monotonic() + 60.0
+            while not link.has_reader():
+                if time.monotonic() > deadline:
+                    raise TimeoutError("nobody opened the pty")
+                time.sleep(0.005)
+            time.sleep(0.05)  # the reader's open settles
+            due = time.monotonic()
+            for data, delay in self.chunks:
+                due += delay
+                pause = due - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                view = memoryview(data)
+                while view:
+                    n = link.write(view)
+                    view = view[n:]
+                    if not n:
+                        link.discard_input()
+                        time.sleep(0.001)
+            link.wait_drained(30.0)
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+        finally:
+            link.close()
+            self.done.set()
+
+
+# --------------------------------------------------------------------------- CLI subprocesses
+
+
+def tinypdm_process(*args: str) -> subprocess.Popen[str]:
+    """``python -m vibration.app.cli ARGS`` in the repository, text pipes."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "vibration.app.cli", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def simulate_on_link(link: Path, *args: str) -> subprocess.Popen[str]:
+    """``tinypdm simulate --link LINK --json ARGS``, returned once the link exists."""
+    proc = tinypdm_process("simulate", "--link", str(link), "--json", *args)
+    deadline = time.monotonic() + STARTUP_S
+    while not link.is_symlink():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            _, err = proc.communicate()
+            pytest.fail(f"simulate did not create its link: {err}")
+        time.sleep(0.02)
+    return proc
+
+
+def finish_json(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    """Wait for ``proc``; assert it succeeded and return its JSON stdout."""
+    out, err = proc.communicate(timeout=STARTUP_S)
+    assert proc.returncode == 0, err
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def simulated_truth(rate: float, seed: int, n: int) -> np.ndarray:
+    """The first ``n`` int16 samples ``tinypdm simulate --rate RATE --seed SEED`` sends."""
+    from vibration.data.simulator import BearingSimulator, SimulatorConfig
+
+    return BearingSimulator(SimulatorConfig(sample_rate=rate, seed=seed)).generate_int16(n)
+
+
+def tinypdm_command() -> list[str]:
+    """The installed ``tinypdm`` script, else ``python -m vibration.app.cli``."""
+    script = Path(sys.executable).parent / "tinypdm"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "vibration.app.cli"]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Wait until the Streamlit server at ``url`` answers its health check."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"tinypdm dashboard exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"dashboard did not answer on {url} within {timeout} s")

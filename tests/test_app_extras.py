@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support import REPO
 from vibration.app.cli import main
 from vibration.app.extras import EXTRAS
 

@@ -21,15 +21,20 @@ from vibration.errors import ProtocolError
 from vibration.learning.features import FeatureConfig
 from vibration.protocol.cobs import cobs_decode, cobs_encode
 from vibration.protocol.decoder import FrameDecoder
-from vibration.protocol.frames import Hello, Samples, Score, Text, Unknown, encode_frame
+from vibration.protocol.frames import (
+    PROTOCOL_VERSION,
+    Hello,
+    Samples,
+    Score,
+    Text,
+    Unknown,
+    encode_frame,
+)
 
 GOLDEN = json.loads((Path(__file__).parent / "data" / "protocol_golden.json").read_text("utf-8"))
 
 
-@pytest.fixture(scope="module")
-def host(tmp_path_factory):
-    require_tool("gcc", "gcc")
-    tmp = tmp_path_factory.mktemp("frame")
+def _build_host(tmp: Path, defines: tuple[str, ...] = ()) -> HostLibrary:
     config = FeatureConfig()
     spec = FirmwareSpec(
         model=random_int8_model(config.n_features),
@@ -39,7 +44,21 @@ def host(tmp_path_factory):
         threshold=1.0,
     )
     write_c_sources(tmp / "src", spec)
-    return HostLibrary(build_host_library(tmp / "src", tmp / "build"))
+    return HostLibrary(build_host_library(tmp / "src", tmp / "build", defines=defines))
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    """The library as tinypdm builds it: this protocol version (2)."""
+    require_tool("gcc", "gcc")
+    return _build_host(tmp_path_factory.mktemp("frame"))
+
+
+@pytest.fixture(scope="module")
+def host_v1(tmp_path_factory):
+    """The library built for protocol version 1: a 28-byte SCORE, as older devices send."""
+    require_tool("gcc", "gcc")
+    return _build_host(tmp_path_factory.mktemp("frame-v1"), ("TINYPDM_PROTOCOL_VERSION=1u",))
 
 
 def _golden(name: str) -> dict:
@@ -84,7 +103,7 @@ def test_c_frame_cobs_decode_accepts_what_python_accepts(host, block):
     assert host.cobs_decode(block) == expected
 
 
-def test_c_frame_encoders_reproduce_golden_wire_bytes(host):
+def test_c_frame_encoders_reproduce_golden_wire_bytes(host, host_v1):
     hello = _golden("hello")
     f = hello["fields"]
     wire = host.encode_hello(
@@ -106,9 +125,10 @@ def test_c_frame_encoders_reproduce_golden_wire_bytes(host):
     values = np.array(f["samples_interleaved"], np.int16).reshape(f["n"], f["axes"])
     assert host.encode_samples(samples["seq"], f["t_us"], values).hex() == samples["wire_hex"]
 
-    score = _golden("score")
+    score = _golden("score")  # a version-1 SCORE
+    assert score["version"] == 1
     f = score["fields"]
-    wire = host.encode_score(
+    wire = host_v1.encode_score(
         score["seq"],
         f["t_us"],
         f["score"],
@@ -119,6 +139,11 @@ def test_c_frame_encoders_reproduce_golden_wire_bytes(host):
         f["over"],
     )
     assert wire.hex() == score["wire_hex"]
+
+    score = _golden("score_v2")
+    f = dict(score["fields"])
+    f["top_feature_1"], f["top_feature_2"] = f.pop("top_features")
+    assert host.encode_score_v2(score["seq"], f).hex() == score["wire_hex"]
 
     text = _golden("text")
     f = text["fields"]
@@ -188,11 +213,12 @@ _BODIES = st.one_of(
 
 @settings(max_examples=120, deadline=None)
 @given(seq=st.integers(0, 2**32 - 2), body=_BODIES)
-def test_c_frame_encoders_match_python_encoder(host, seq, body):
+def test_c_frame_encoders_match_python_encoder(host, host_v1, seq, body):
     if isinstance(body, Samples):
         wire = host.encode_samples(seq, body.t_us, body.samples)
     elif isinstance(body, Score):
-        wire = host.encode_score(
+        # the library's v1 SCORE call on a version-1 build: the 28-byte SCORE
+        wire = host_v1.encode_score(
             seq,
             body.t_us,
             body.score,
@@ -207,7 +233,8 @@ def test_c_frame_encoders_match_python_encoder(host, seq, body):
         if len(raw) > 255:
             return
         wire = host.encode_text(seq, body.level, raw)
-    assert wire == encode_frame(seq, body)
+    version = 1 if isinstance(body, Score) else PROTOCOL_VERSION
+    assert wire == encode_frame(seq, body, version=version)
 
 
 def _stream(rng: np.random.Generator, n_items: int) -> bytes:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests._pty_feeder import PtyFeeder
+from tests.support import PtyFeeder
 from vibration.acquisition.capture import CaptureConfig, capture
 from vibration.acquisition.serial_link import open_port
 from vibration.app.cli import main

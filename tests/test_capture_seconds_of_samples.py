@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.test_capture_pty import _finish, _simulate, _truth
+from tests.support import finish_json, simulate_on_link, simulated_truth
 from vibration.acquisition.capture import CaptureConfig, capture
 from vibration.acquisition.serial_link import open_port
 from vibration.app.cli import main
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 def test_capture_seconds_records_seconds_times_rate_despite_a_backlog(tmp_path):
     link = tmp_path / "tty"
-    sim = _simulate(link, "--rate", "12000", "--seed", "4")  # streams before capture reads
+    sim = simulate_on_link(link, "--rate", "12000", "--seed", "4")  # streams before capture reads
     port = open_port(str(link))
     try:
         deadline = time.monotonic() + 30
@@ -31,14 +31,14 @@ def test_capture_seconds_records_seconds_times_rate_despite_a_backlog(tmp_path):
     finally:
         port.close()
     sim.send_signal(signal.SIGTERM)
-    _finish(sim)
+    finish_json(sim)
 
     assert result.end_reason == "time" and result.sample_rate == 12000.0
     assert result.samples == 24000 and result.gaps == 0 and result.dropped_frames == 0
     assert result.seconds < 2.0  # the backlog made it quicker than real time
     rec = open_recording(result.path)
     assert rec.meta.samples == 24000 and rec.meta.complete
-    truth = _truth(12000.0, 4, 12000 * 30)
+    truth = simulated_truth(12000.0, 4, 12000 * 30)
     data = rec.samples()
     starts = [k for k in range(0, len(truth) - len(data), 256) if (truth[k] == data[0]).all()]
     assert any(np.array_equal(truth[k : k + len(data)], data) for k in starts)

@@ -5,39 +5,22 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-import urllib.request
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
-from tests.support import make_registry, require, require_tool, specs_for
+from tests.support import (
+    CHROMEDRIVER,
+    make_registry,
+    require,
+    require_tool,
+    specs_for,
+    tinypdm_command,
+    wait_healthy,
+)
 
 pytestmark = [pytest.mark.chromium, pytest.mark.slow]
-
-CHROMEDRIVER = "/usr/bin/chromedriver"
-
-
-def _tinypdm() -> list[str]:
-    script = Path(sys.executable).parent / "tinypdm"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "vibration.app.cli"]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"tinypdm dashboard exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"dashboard did not answer on {url} within {timeout} s")
 
 
 def metric_values(driver: object) -> list[str]:
@@ -71,7 +54,7 @@ def test_dashboard_fleet_page_renders_in_headless_chromium(tmp_path):
     log = (tmp_path / "dashboard.log").open("wb")
     proc = subprocess.Popen(
         [
-            *_tinypdm(),
+            *tinypdm_command(),
             "dashboard",
             "--store",
             store_url,
@@ -89,7 +72,7 @@ def test_dashboard_fleet_page_renders_in_headless_chromium(tmp_path):
     )
     driver = None
     try:
-        _wait_healthy(url, proc)
+        wait_healthy(url, proc)
         options = webdriver.ChromeOptions()
         options.binary_location = "/usr/bin/chromium"
         for flag in (

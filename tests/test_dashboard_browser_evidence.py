@@ -12,8 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import make_registry, require, require_tool, specs_for
-from tests.test_dashboard_browser import CHROMEDRIVER, _tinypdm, _wait_healthy
+from tests.support import (
+    BEARING,
+    CHROMEDRIVER,
+    make_registry,
+    require,
+    require_tool,
+    specs_for,
+    tinypdm_command,
+    wait_healthy,
+)
 
 pytestmark = [pytest.mark.chromium, pytest.mark.slow]
 
@@ -27,7 +35,6 @@ def test_dashboard_alarm_evidence_renders_in_headless_chromium(tmp_path: Path) -
     from selenium.webdriver.support.ui import WebDriverWait
 
     from dashboard.sample_fleet import sample_evidence, seed_fleet
-    from tests.test_dashboard_evidence import BEARING
     from vibration.telemetry.stores import open_store
     from vibration.telemetry.stores.influxd_process import free_port
 
@@ -45,7 +52,7 @@ def test_dashboard_alarm_evidence_renders_in_headless_chromium(tmp_path: Path) -
     url = f"http://127.0.0.1:{port}"
     log = (tmp_path / "dashboard.log").open("wb")
     proc = subprocess.Popen(
-        [*_tinypdm(), "dashboard", "--store", store_url, "--port", str(port),
+        [*tinypdm_command(), "dashboard", "--store", store_url, "--port", str(port),
          "--models", str(tmp_path / "models")],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -54,7 +61,7 @@ def test_dashboard_alarm_evidence_renders_in_headless_chromium(tmp_path: Path) -
     )  # fmt: skip
     driver = None
     try:
-        _wait_healthy(url, proc)
+        wait_healthy(url, proc)
         options = webdriver.ChromeOptions()
         options.binary_location = "/usr/bin/chromium"
         for flag in (

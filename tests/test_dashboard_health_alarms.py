@@ -11,17 +11,16 @@ import time
 
 import pytest
 
-from dashboard import data
+from dashboard import data, ui
 from dashboard.health import (
     feature_labels,
     format_health,
     health_index,
     iso_zone_label,
-    md_escape,
     name_features,
 )
 from dashboard.state import SensorState, classify
-from tests.test_dashboard_pages import app, chart_layers, fleet, frame  # noqa: F401
+from tests.support import app, chart_layers, frame
 from vibration.learning.features import FeatureConfig
 from vibration.telemetry.stores import Store, shelved_sensors
 
@@ -33,7 +32,7 @@ def _spec(chart: object) -> dict:
     return json.loads(chart.proto.spec)  # type: ignore[attr-defined]
 
 
-def test_fleet_page_shows_health_index_velocity_zone_and_unknown_state(fleet):  # noqa: F811
+def test_fleet_page_shows_health_index_velocity_zone_and_unknown_state(fleet):
     at = app()
     df = frame(at, "fleet_table").set_index("sensor")
     assert df.loc["pump-2", "health index"] == pytest.approx(0.9)
@@ -53,7 +52,7 @@ def test_fleet_page_shows_health_index_velocity_zone_and_unknown_state(fleet):  
     assert spec["layer"][1]["encoding"]["x"]["scale"]["type"] == "log"  # the 1.0 rule
 
 
-def test_sensor_page_draws_health_index_on_a_log_axis_with_raw_score_in_tooltips(fleet):  # noqa: F811
+def test_sensor_page_draws_health_index_on_a_log_axis_with_raw_score_in_tooltips(fleet):
     at = app("sensor", sensor="pump-1")
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
@@ -76,7 +75,7 @@ def test_sensor_page_draws_health_index_on_a_log_axis_with_raw_score_in_tooltips
     assert "Top contributing features" in captions and "feature \\#9" in captions
 
 
-def test_sensor_page_names_top_features_from_the_models_feature_config(fleet, tmp_path):  # noqa: F811
+def test_sensor_page_names_top_features_from_the_models_feature_config(fleet, tmp_path):
     manifest = tmp_path / "models" / "bundles" / "v2" / "manifest.json"
     config = FeatureConfig()
     manifest.write_text(json.dumps({"model_version": "v2", "feature_config": config.to_dict()}))
@@ -87,10 +86,10 @@ def test_sensor_page_names_top_features_from_the_models_feature_config(fleet, tm
     names = feature_labels(config.to_dict())
     assert names is not None
     assert names[9] == "band 2.70-3.00 kHz" and names[17] == "kurtosis"
-    assert f"{md_escape(names[9])}, kurtosis" in captions
+    assert f"{ui.md(names[9])}, kurtosis" in captions
 
 
-def test_sensor_page_shows_unknown_operating_point_with_advice(fleet):  # noqa: F811
+def test_sensor_page_shows_unknown_operating_point_with_advice(fleet):
     at = app("sensor", sensor="fan-2")
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
@@ -99,7 +98,7 @@ def test_sensor_page_shows_unknown_operating_point_with_advice(fleet):  # noqa: 
     assert any(ADVICE in w.value for w in at.warning)
 
 
-def test_alarms_page_shelve_and_unshelve_write_events(fleet: Store):  # noqa: F811
+def test_alarms_page_shelve_and_unshelve_write_events(fleet: Store):
     at = app("alarms")
     at.selectbox(key="shelve_sensor").select("pump-1")
     at.text_input(key="shelve_author").input("Ada")
@@ -134,7 +133,7 @@ def test_alarms_page_shelve_and_unshelve_write_events(fleet: Store):  # noqa: F8
     assert list(frame(at, "open_alarms")["state"]) == ["alarm"]
 
 
-def test_alarms_page_shelving_needs_a_reason(fleet: Store):  # noqa: F811
+def test_alarms_page_shelving_needs_a_reason(fleet: Store):
     at = app("alarms")
     at.text_input(key="shelve_author").input("Ada")
     at.button(key="shelve_submit").click().run()
@@ -142,7 +141,7 @@ def test_alarms_page_shelving_needs_a_reason(fleet: Store):  # noqa: F811
     assert not [e for e in fleet.events(0, time.time_ns() + S) if e.kind == "alarm_shelved"]
 
 
-def test_alarms_page_acknowledge_records_who_when_comment(fleet: Store):  # noqa: F811
+def test_alarms_page_acknowledge_records_who_when_comment(fleet: Store):
     at = app("alarms")
     at.text_input(key="ack_author").input("Ada")
     at.text_input(key="ack_text").input("seen")
@@ -189,7 +188,6 @@ def test_feature_labels_match_the_learning_layers_band_edges(config):
             else f"band {lo:.0f}-{hi:.0f} Hz"
         )
         assert labels[j] == want
-    assert md_escape("**x** :red[y]\nz") == "\\*\\*x\\*\\* \\:red\\[y\\] z"
 
 
 def test_state_unknown_operating_point_is_its_own_state():

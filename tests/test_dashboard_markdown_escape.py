@@ -19,10 +19,9 @@ from streamlit.testing.v1 import AppTest
 from dashboard import ui
 from dashboard.config import ENV_MODELS, ENV_STORE
 from dashboard.sample_fleet import SensorSpec, seed_fleet
-from tests.test_dashboard_registry import make_registry
+from tests.support import APP, make_registry
 from vibration.telemetry.stores import Event, open_store
 
-APP = Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_app.py"
 S = 1_000_000_000
 
 HOSTILE_SENSOR = "![](//host/s)"
@@ -97,6 +96,17 @@ def test_alarms_page_messages_escape_the_sensor_name(hostile_fleet):
     assert not at.exception
     assert at.success and ui.md(HOSTILE_SENSOR) in at.success[0].value
     _assert_inert(_rendered(at))
+
+
+def test_alarms_page_messages_are_escaped_exactly_once(hostile_fleet):
+    """The message reads as the literal sensor name: no backslash of a second escape."""
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("app_pages/alarms.py").run()
+    at.text_input(key="ack_author").input("Ada")
+    at.button(key="ack_submit").click().run()
+    assert not at.exception
+    shown = _PARSER.render(at.success[0].value)
+    assert shown == "<p>" + _escape_html(f"Alarm of {HOSTILE_SENSOR} acknowledged.") + "</p>\n"
 
 
 @pytest.mark.parametrize(

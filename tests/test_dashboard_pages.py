@@ -7,13 +7,8 @@ in alarm, pump-2 warning, motor-1 offline), with a model registry beside it.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
-import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -21,44 +16,10 @@ from dashboard import data, ui
 from dashboard.config import ENV_MODELS, ENV_STORE
 from dashboard.sample_fleet import seed_fleet
 from dashboard.state import SensorState
-from tests.support import APP, frame, make_registry, specs_for
-from vibration.telemetry.stores import ACK_KINDS, Event, SensorStatus, Store, open_store
+from tests.support import APP, app, chart_layers, frame
+from vibration.telemetry.stores import ACK_KINDS, SensorStatus, open_store
 
 S = 1_000_000_000
-
-
-def app(page: str | None = None, **query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    assert not at.exception, at.exception
-    if page is not None:
-        at.query_params.update(query)
-        at.switch_page(f"app_pages/{page}.py").run()
-    return at
-
-
-@pytest.fixture
-def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
-    hashes = make_registry(tmp_path / "models")
-    url = f"sqlite:///{tmp_path}/scores.db"
-    store = open_store(url)
-    now = time.time_ns()
-    seed_fleet(store, now_ns=now, specs=specs_for(hashes), hours=2.0, seed=7)
-    store.write_events(
-        [Event(now - 3000 * S, "maintenance", "fan-1", "fan", "belt tensioned", "bo")]
-    )
-    monkeypatch.setenv(ENV_STORE, url)
-    monkeypatch.setenv(ENV_MODELS, str(tmp_path / "models"))
-    yield store
-    store.close()
-
-
-def chart_layers(chart: Any) -> list[tuple[str, pd.DataFrame]]:
-    """(mark type, data frame) of each layer of a drawn Altair chart."""
-    import pyarrow as pa
-
-    spec = json.loads(chart.proto.spec)
-    frames = {d.name: pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets}
-    return [(layer["mark"]["type"], frames[layer["data"]["name"]]) for layer in spec["layer"]]
 
 
 def test_fleet_page_shows_every_sensor_worst_first(fleet):

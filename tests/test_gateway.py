@@ -7,20 +7,27 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.support import REPO, DevicePump, ScoreDevice, wait_for
+from tests.support import (
+    REPO,
+    DevicePump,
+    MeanAbsScorer,
+    ScoreDevice,
+    frames_seen,
+    gateway_config,
+    raw_sender,
+    wait_for,
+)
 from vibration.acquisition.serial_link import PtyLink
 from vibration.app.cli import main
 from vibration.protocol import Hello, Samples, Score, Text, encode_frame, pack_frame
 from vibration.protocol.cobs import cobs_encode
 from vibration.telemetry.gateway import (
     Gateway,
-    GatewayConfig,
     PipelineShadowScorer,
     ShadowResult,
     format_status,
@@ -29,38 +36,9 @@ from vibration.telemetry.stores import open_store
 from vibration.telemetry.stores.spool import Spool
 
 
-def frames_seen(gw: Gateway, kind: str = "SCORE") -> int:
-    """Frames of ``kind`` the gateway has read so far (scores may still wait for the
-    clock to settle; they are all handed over at stop)."""
-    return sum(lk.frames[kind] for lk in gw.link_reports())
-
-
-def config(tmp_path: Path, ports: list[PtyLink], **kw: object) -> GatewayConfig:
-    base: dict[str, object] = dict(
-        ports=tuple(str(lk.path) for lk in ports),
-        store_url=f"sqlite://{tmp_path}/scores.db",
-        spool_dir=str(tmp_path / "spool"),
-        asset="pump-7",
-        batch_interval_s=0.2,
-        reconnect_min_s=0.05,
-        reconnect_max_s=0.2,
-        read_timeout_s=0.05,
-    )
-    base.update(kw)
-    return GatewayConfig(**base)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def links(tmp_path: Path) -> Iterator[list[PtyLink]]:
-    made = [PtyLink(tmp_path / f"tty{i}") for i in range(3)]
-    yield made
-    for lk in made:
-        lk.close()
-
-
 def test_gateway_every_score_frame_lands_once(tmp_path: Path, links: list[PtyLink]) -> None:
     devices = [ScoreDevice(lk, f"dev-{i}", seed=i, alarm_every=7) for i, lk in enumerate(links)]
-    gw = Gateway(config(tmp_path, links)).start()
+    gw = Gateway(gateway_config(tmp_path, links)).start()
     pump = DevicePump(devices).start()
     wait_for(lambda: gw.status().scores >= 60, what="scores")
     status = gw.status()
@@ -99,16 +77,6 @@ def test_gateway_every_score_frame_lands_once(tmp_path: Path, links: list[PtyLin
     assert report.spool_pending == 0
 
 
-def _raw_sender(link: PtyLink, frames: list[bytes], interval: float = 0.0) -> None:
-    wait_for(link.has_reader, what="reader")
-    time.sleep(0.2)  # pyserial flushes the input right after opening
-    for data in frames:
-        while data:
-            data = data[link.write(data) :]
-            time.sleep(0.001)
-        time.sleep(interval)
-
-
 def _bad_crc(seq: int, body: Score) -> bytes:
     raw = bytearray(pack_frame(seq, body))
     raw[10] ^= 0x40
@@ -130,8 +98,8 @@ def test_gateway_counts_gaps_crc_errors_reboots_and_invalid(
     frames += [score(13, 1300), score(14, 1400, float("nan"))]  # a NaN score: invalid
     frames += [encode_frame(15, Text(Text.WARNING, "fan stalled"))]
     frames += [encode_frame(0, hello), score(1, 100), score(2, 200)]  # rebooted
-    gw = Gateway(config(tmp_path, links[:1])).start()
-    _raw_sender(links[0], frames)
+    gw = Gateway(gateway_config(tmp_path, links[:1])).start()
+    raw_sender(links[0], frames)
     wait_for(lambda: frames_seen(gw) == 12, what="SCORE frames")
     report = gw.stop()
     lk = report.links[0]
@@ -157,8 +125,8 @@ def test_gateway_another_device_on_the_port_is_not_a_gap(
 
     frames = [encode_frame(0, hello("dev-a")), score(1), score(2), score(3)]
     frames += [encode_frame(500, hello("dev-b")), score(501), score(502)]  # swapped, running
-    gw = Gateway(config(tmp_path, links[:1])).start()
-    _raw_sender(links[0], frames, interval=0.01)
+    gw = Gateway(gateway_config(tmp_path, links[:1])).start()
+    raw_sender(links[0], frames, interval=0.01)
     wait_for(lambda: frames_seen(gw) == 5, what="SCORE frames")
     report = gw.stop()
     assert report.links[0].sensor == "dev-b"
@@ -174,8 +142,8 @@ def test_gateway_names_sensor_after_port_when_no_hello_comes(
     frames = [
         encode_frame(s, Score(s * 10_000, 0.1, 1.0, 0.2, 3.0, False, False)) for s in range(5, 10)
     ]
-    gw = Gateway(config(tmp_path, links[:1], hello_wait_s=0.5)).start()
-    _raw_sender(links[0], frames)
+    gw = Gateway(gateway_config(tmp_path, links[:1], hello_wait_s=0.5)).start()
+    raw_sender(links[0], frames)
     wait_for(
         lambda: frames_seen(gw) == 5 and gw.link_reports()[0].sensor is not None,
         what="frames named after the HELLO wait",
@@ -186,8 +154,8 @@ def test_gateway_names_sensor_after_port_when_no_hello_comes(
 
 def test_gateway_reads_plain_ascii_sensors(tmp_path: Path, links: list[PtyLink]) -> None:
     lines = [("".join(f"{v}\n" for v in range(k * 20, k * 20 + 20))).encode() for k in range(10)]
-    gw = Gateway(config(tmp_path, links[:1], hello_wait_s=0.3)).start()
-    _raw_sender(links[0], lines, interval=0.02)
+    gw = Gateway(gateway_config(tmp_path, links[:1], hello_wait_s=0.3)).start()
+    raw_sender(links[0], lines, interval=0.02)
     wait_for(lambda: gw.link_reports()[0].sensor == "tty0", what="named after the port")
     wait_for(lambda: frames_seen(gw, "SAMPLES") >= 1, what="samples")
     report = gw.stop()
@@ -198,7 +166,7 @@ def test_gateway_reads_plain_ascii_sensors(tmp_path: Path, links: list[PtyLink])
 def test_gateway_reconnects_when_a_port_disappears(tmp_path: Path, links: list[PtyLink]) -> None:
     steady = ScoreDevice(links[1], "steady", seed=1)
     first = ScoreDevice(links[0], "hotplug", seed=2)
-    gw = Gateway(config(tmp_path, links[:2])).start()
+    gw = Gateway(gateway_config(tmp_path, links[:2])).start()
     pump_steady = DevicePump([steady]).start()
     pump = DevicePump([first]).start()
     wait_for(lambda: gw.status().scores >= 20, what="scores")
@@ -229,7 +197,7 @@ def test_gateway_resumes_from_its_checkpoint_without_a_hello(
     tmp_path: Path, links: list[PtyLink]
 ) -> None:
     device = ScoreDevice(links[0], "resumer", seed=4)
-    cfg = config(tmp_path, links[:1], hello_wait_s=60.0)
+    cfg = gateway_config(tmp_path, links[:1], hello_wait_s=60.0)
     gw = Gateway(cfg).start()
     pump = DevicePump([device]).start()
     wait_for(lambda: gw.status().scores >= 10, what="scores")
@@ -251,33 +219,6 @@ def test_gateway_resumes_from_its_checkpoint_without_a_hello(
     store.close()
 
 
-class _MeanAbsScorer:
-    """A stand-in for the device's pipeline: mean |x| of 100-sample windows."""
-
-    model_tag = "toy@host"
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self._buf = np.zeros(0)
-        self._first_us: int | None = None
-        self._n = 0
-
-    def feed(self, samples: Samples) -> list[ShadowResult]:
-        if self._first_us is None:
-            self._first_us = samples.t_us
-        self._buf = np.concatenate([self._buf, samples.samples[:, 0].astype(float)])
-        out = []
-        while len(self._buf) >= 100:
-            w, self._buf = self._buf[:100], self._buf[100:]
-            self._n += 100
-            score = float(np.mean(np.abs(w)))
-            t_us = self._first_us + (self._n - 1) * 1000
-            out.append(ShadowResult(t_us, score, 50.0, score > 50.0, score > 50.0, 0.0, 3.0))
-        return out
-
-
 def test_gateway_shadow_mode_scores_raw_streams(tmp_path: Path, links: list[PtyLink]) -> None:
     hello = Hello(1, Hello.FLAG_STREAMS, 50, 1000.0, 0.5, "g", "raw-1", "fw", bytes(32))
     rng = np.random.default_rng(5)
@@ -287,12 +228,12 @@ def test_gateway_shadow_mode_scores_raw_streams(tmp_path: Path, links: list[PtyL
         frames.append(encode_frame(k + 1, Samples(k * 50_000, block)))
     made: list[Hello] = []
 
-    def factory(h: Hello) -> _MeanAbsScorer:
+    def factory(h: Hello) -> MeanAbsScorer:
         made.append(h)
-        return _MeanAbsScorer()
+        return MeanAbsScorer()
 
-    gw = Gateway(config(tmp_path, links[:1]), shadow=factory).start()
-    _raw_sender(links[0], frames, interval=0.05)  # in real time: 50 samples at 1 kHz
+    gw = Gateway(gateway_config(tmp_path, links[:1]), shadow=factory).start()
+    raw_sender(links[0], frames, interval=0.05)  # in real time: 50 samples at 1 kHz
     wait_for(lambda: frames_seen(gw, "SAMPLES") == 20, what="SAMPLES frames")
     report = gw.stop()
     assert made == [hello] and report.frames["SAMPLES"] == 20

@@ -13,15 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require
-from tests.test_gateway import _raw_sender, config, frames_seen, links, wait_for
-from tests.test_gateway_spool_full import DOWN
+from tests.support import DOWN_STORE_URL, frames_seen, gateway_config, raw_sender, require, wait_for
 from vibration.acquisition.serial_link import PtyLink
 from vibration.protocol import Hello, Score, encode_frame
 from vibration.telemetry.gateway import Gateway
 from vibration.telemetry.stores import open_store
-
-__all__ = ["links"]  # the fixture
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,17 +59,17 @@ def test_gateway_spool_on_a_full_disk_reports_without_traceback(
 ) -> None:
     spool = small_fs / "spool"
     hello = Hello(1, Hello.FLAG_SCORES, 256, 1000.0, 1e-3, "g", "dusty", "fw", bytes(32))
-    cfg = config(
+    cfg = gateway_config(
         tmp_path,
         links[:1],
-        store_url=DOWN,
+        store_url=DOWN_STORE_URL,
         spool_dir=str(spool),
         status_interval_s=3600.0,
         drain_timeout_s=0.0,
     )
     _fill(small_fs, leave=192 * 1024)
     gw = Gateway(cfg).start()
-    _raw_sender(links[0], [encode_frame(0, hello), *_scores(1, 6000)], interval=0.01)
+    raw_sender(links[0], [encode_frame(0, hello), *_scores(1, 6000)], interval=0.01)
     wait_for(lambda: frames_seen(gw) == 6000, what="SCORE frames")
     first = gw.stop()
     # The disk filled up during the first run: what the spool refused is counted once.
@@ -115,7 +111,9 @@ def test_gateway_spool_on_a_full_disk_reports_without_traceback(
 
     # With space again, the next run deletes them (a replay changes nothing in the store).
     (small_fs / "filler").unlink()
-    third = Gateway(config(tmp_path, links[:1], store_url=f"sqlite://{db}", spool_dir=str(spool)))
+    third = Gateway(
+        gateway_config(tmp_path, links[:1], store_url=f"sqlite://{db}", spool_dir=str(spool))
+    )
     end = third.start().stop()
     assert (end.spool_pending, end.lost) == (0, 0)
     store = open_store(f"sqlite://{db}")

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support import wait_for
-from tests.test_gateway import _MeanAbsScorer, _raw_sender, config, frames_seen
+from tests.support import MeanAbsScorer, frames_seen, gateway_config, raw_sender, wait_for
 from vibration.acquisition.serial_link import PtyLink
 from vibration.protocol import Hello, Samples, Score, encode_frame
 from vibration.telemetry.gateway import Gateway
@@ -51,15 +50,15 @@ def test_gateway_keeps_the_raw_window_of_a_device_alarm(tmp_path: Path, link: Pt
             body = Score(t_us, 2.0 if loud else 0.1, 1.0, 1.0, 3.0, loud, loud)
             frames.append(encode_frame(seq, body))
             seq += 1
-    gw = Gateway(config(tmp_path, [link])).start()
-    _raw_sender(link, frames, interval=0.01)
+    gw = Gateway(gateway_config(tmp_path, [link])).start()
+    raw_sender(link, frames, interval=0.01)
     wait_for(lambda: frames_seen(gw, "SCORE") == 12, what="SCORE frames")
     report = gw.stop()
     assert report.frames["SAMPLES"] == 24
 
     store = open_store(f"sqlite://{tmp_path}/scores.db")
     try:
-        alarms = [e for e in store.events(0, 2**62, "dev-1") if e.kind == "alarm"]
+        alarms = [e for e in store.events(0, 2**62, "dev-1") if e.kind == "alarm_raised"]
         assert len(alarms) == 1
         onset = alarms[0].time_ns
         evidence = store.evidence("dev-1", 0, 2**62)
@@ -76,7 +75,7 @@ def test_gateway_keeps_the_raw_window_of_a_device_alarm(tmp_path: Path, link: Pt
         store.close()
 
 
-class _WindowedScorer(_MeanAbsScorer):
+class _WindowedScorer(MeanAbsScorer):
     window = WINDOW
 
 
@@ -90,14 +89,14 @@ def test_gateway_keeps_the_raw_windows_of_a_shadow_alarm(tmp_path: Path, link: P
         frames.append(
             encode_frame(k + 1, Samples(k * BLOCK * 1000, x[k * BLOCK : (k + 1) * BLOCK]))
         )
-    gw = Gateway(config(tmp_path, [link]), shadow=lambda h: _WindowedScorer()).start()
-    _raw_sender(link, frames, interval=0.01)
+    gw = Gateway(gateway_config(tmp_path, [link]), shadow=lambda h: _WindowedScorer()).start()
+    raw_sender(link, frames, interval=0.01)
     wait_for(lambda: frames_seen(gw, "SAMPLES") == 20, what="SAMPLES frames")
     gw.stop()
 
     store = open_store(f"sqlite://{tmp_path}/scores.db")
     try:
-        alarms = [e for e in store.events(0, 2**62, "raw-1") if e.kind == "alarm"]
+        alarms = [e for e in store.events(0, 2**62, "raw-1") if e.kind == "alarm_raised"]
         evidence = store.evidence("raw-1", 0, 2**62)
         assert len(alarms) == 1 and len(evidence) == 1
         ev = evidence[0]
@@ -126,14 +125,14 @@ def test_gateway_links_a_samples_burst_after_the_alarm_score(tmp_path: Path, lin
                 block = Samples(start * 1000, x[start : start + BLOCK])
                 frames.append(encode_frame(seq, block))
                 seq += 1
-    gw = Gateway(config(tmp_path, [link])).start()
-    _raw_sender(link, frames, interval=0.01)
+    gw = Gateway(gateway_config(tmp_path, [link])).start()
+    raw_sender(link, frames, interval=0.01)
     wait_for(lambda: frames_seen(gw, "SCORE") == 12, what="SCORE frames")
     gw.stop()
 
     store = open_store(f"sqlite://{tmp_path}/scores.db")
     try:
-        alarms = [e for e in store.events(0, 2**62, "dev-2") if e.kind == "alarm"]
+        alarms = [e for e in store.events(0, 2**62, "dev-2") if e.kind == "alarm_raised"]
         evidence = store.evidence("dev-2", 0, 2**62)
         assert len(alarms) == 1 and len(evidence) == 1
         assert evidence[0].time_ns == alarms[0].time_ns
@@ -183,7 +182,7 @@ def test_gateway_stores_evidence_of_an_onboard_sensor_alarm(sim_bundle: Path, tm
         gw.stop()
     store = open_store(cfg.store_url)
     try:
-        alarms = [e for e in store.events(0, 2**62, "pump-7") if e.kind == "alarm"]
+        alarms = [e for e in store.events(0, 2**62, "pump-7") if e.kind == "alarm_raised"]
         evidence = store.evidence("pump-7", 0, 2**62)
         assert alarms and len(evidence) == len(alarms)
         for alarm, ev in zip(alarms, evidence, strict=True):

@@ -23,16 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import DevicePump, ScoreDevice, require_tool, wait_for
+from tests.support import REPO, DevicePump, ScoreDevice, require_tool, wait_for
 from vibration.acquisition.serial_link import PtyLink
 from vibration.telemetry.stores import open_store
 from vibration.telemetry.stores.influx import InfluxStore
 from vibration.telemetry.stores.influxd_process import InfluxdServer
 
-REPO = Path(__file__).resolve().parents[1]
 
-
-def _spooled(spool_dir: Path) -> int:
+def _spooled(spool_dir: Path, where: str = "1") -> int:
     """Points waiting in the gateway's spool (read-only peek at its SQLite file; WAL mode
     lets a reader in while the gateway writes); -1 while it cannot be read."""
     db = spool_dir / "spool.db"
@@ -40,9 +38,16 @@ def _spooled(spool_dir: Path) -> int:
         return 0
     try:
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as c:
-            return int(c.execute("SELECT COALESCE(SUM(points), 0) FROM batch").fetchone()[0])
+            sql = f"SELECT COALESCE(SUM(points), 0) FROM batch WHERE {where}"
+            return int(c.execute(sql).fetchone()[0])
     except sqlite3.Error:
         return -1
+
+
+def _deferred(spool_dir: Path) -> int:
+    """Points the gateway has counted as spooled: batches it marked deferred after a
+    write or replay found the store unavailable."""
+    return _spooled(spool_dir, "deferred = 1")
 
 
 def _count(url: str) -> int:
@@ -108,8 +113,12 @@ def test_gateway_influx_outage_and_sigkill_lose_nothing_uncounted(tmp_path: Path
             10,
             "frames sent while no gateway reads",
         )
+        deferred = _deferred(spool)
         gateway = start_gateway()
-        wait_for(lambda: _spooled(spool) > left, 30, "the restarted gateway spooling")
+        # Journaled is not yet spooled: wait until the restarted gateway has found the
+        # store down and counted its own points as spooled (deferred), not a fixed time.
+        wait_for(lambda: _spooled(spool) > left, 30, "the restarted gateway journaling")
+        wait_for(lambda: _deferred(spool) > deferred, 30, "the restarted gateway spooling")
         server.start()
         wait_for(lambda: _spooled(spool) == 0, 60, "the spool replayed into influxd")
         pump.stop()  # each sensor's last frame has been read when this returns

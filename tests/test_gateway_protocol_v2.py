@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_gateway import _raw_sender, config, frames_seen, links, wait_for  # noqa: F401
+from tests.support import frames_seen, gateway_config, raw_sender, wait_for
 from vibration.acquisition.serial_link import PtyLink
 from vibration.protocol import Hello, Score, Text, cobs_encode, crc32, encode_frame, pack_frame
 from vibration.telemetry.gateway import Gateway
@@ -31,7 +31,7 @@ def _score(seq: int, value: float, alarm: bool, state: int, **kw: object) -> byt
 
 def test_gateway_v2_fields_and_alarm_lifecycle_reach_the_store(
     tmp_path: Path,
-    links: list[PtyLink],  # noqa: F811
+    links: list[PtyLink],
 ) -> None:
     v2 = {"speed_rpm": 1480.0, "velocity_rms_mm_s": 4.5, "iso_zone": 2, "top_features": (7, 3)}
     frames = [encode_frame(0, _HELLO)]
@@ -40,8 +40,8 @@ def test_gateway_v2_fields_and_alarm_lifecycle_reach_the_store(
     frames += [_score(3, 0.3, False, UNKNOWN, speed_rpm=2900.0)]
     frames += [_score(4, 2.5, True, 2, **v2), _score(5, 0.4, False, 0, **v2)]  # cleared
     frames += [_score(6, 9.0, False, UNKNOWN), _score(7, 9.0, False, UNKNOWN)]  # no alarm
-    gw = Gateway(config(tmp_path, links[:1])).start()
-    _raw_sender(links[0], frames)
+    gw = Gateway(gateway_config(tmp_path, links[:1])).start()
+    raw_sender(links[0], frames)
     wait_for(lambda: frames_seen(gw) == 7, what="SCORE frames")
     gw.stop()
     store = open_store(f"sqlite://{tmp_path}/scores.db")
@@ -61,14 +61,14 @@ def test_gateway_v2_fields_and_alarm_lifecycle_reach_the_store(
         store.close()
 
 
-def test_gateway_v1_device_still_scores(tmp_path: Path, links: list[PtyLink]) -> None:  # noqa: F811
+def test_gateway_v1_device_still_scores(tmp_path: Path, links: list[PtyLink]) -> None:
     frames = [encode_frame(0, _HELLO, version=1)]
     frames += [
         encode_frame(s, Score(s * 1000, 2.0 * (s % 2), 1.0, 0.2, 3.0, s % 2 == 1, False), version=1)
         for s in range(1, 5)
     ]
-    gw = Gateway(config(tmp_path, links[:1])).start()
-    _raw_sender(links[0], frames)
+    gw = Gateway(gateway_config(tmp_path, links[:1])).start()
+    raw_sender(links[0], frames)
     wait_for(lambda: frames_seen(gw) == 4, what="SCORE frames")
     report = gw.stop()
     assert report.links[0].last_error == ""
@@ -89,15 +89,15 @@ def _version(raw: bytes, version: int) -> bytes:
 
 def test_gateway_names_an_unsupported_protocol_version_once(
     tmp_path: Path,
-    links: list[PtyLink],  # noqa: F811
+    links: list[PtyLink],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     frames = [_version(pack_frame(0, _HELLO), 3)]
     frames += [_version(pack_frame(s, Text(1, f"t{s}")), 3) for s in range(1, 6)]
     frames += [encode_frame(9, Text(Text.INFO, "v2 text"))]
-    gw = Gateway(config(tmp_path, links[:1], hello_wait_s=0.2)).start()
+    gw = Gateway(gateway_config(tmp_path, links[:1], hello_wait_s=0.2)).start()
     with caplog.at_level(logging.ERROR, logger="tinypdm.gateway"):
-        _raw_sender(links[0], frames)
+        raw_sender(links[0], frames)
         wait_for(lambda: frames_seen(gw, "TEXT") == 1, what="the v2 TEXT frame")
         report = gw.stop()
     message = "protocol version 3 is not supported by this tinypdm (1..2): update tinypdm"
@@ -108,21 +108,21 @@ def test_gateway_names_an_unsupported_protocol_version_once(
 
 def test_gateway_v2_fields_reach_the_dashboard(
     tmp_path: Path,
-    links: list[PtyLink],  # noqa: F811
+    links: list[PtyLink],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from streamlit.testing.v1 import AppTest
 
     from dashboard import data
     from dashboard.config import ENV_STORE
-    from tests.test_dashboard_pages import APP, frame
+    from tests.support import APP, frame
 
     v2 = {"speed_rpm": 1480.0, "velocity_rms_mm_s": 5.25, "iso_zone": 4, "top_features": (2,)}
     frames = [encode_frame(0, _HELLO)]
     frames += [_score(s, 0.5, False, 0, **v2) for s in range(1, 4)]
     frames += [_score(4, 0.2, False, UNKNOWN, speed_rpm=2900.0, velocity_rms_mm_s=1.0)]
-    gw = Gateway(config(tmp_path, links[:1])).start()
-    _raw_sender(links[0], frames)
+    gw = Gateway(gateway_config(tmp_path, links[:1])).start()
+    raw_sender(links[0], frames)
     wait_for(lambda: frames_seen(gw) == 4, what="SCORE frames")
     gw.stop()
     monkeypatch.setenv(ENV_STORE, f"sqlite://{tmp_path}/scores.db")

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.test_gateway import _raw_sender, config, frames_seen, links, wait_for
+from tests.support import frames_seen, gateway_config, raw_sender, wait_for
 from vibration.acquisition.serial_link import PtyLink
 from vibration.protocol import Hello, Score, encode_frame
 from vibration.telemetry.gateway import Gateway
 from vibration.telemetry.stores import open_store
-
-__all__ = ["links"]  # the fixture
 
 
 def test_gateway_repeated_frame_is_neither_drop_nor_reboot(
@@ -23,8 +21,8 @@ def test_gateway_repeated_frame_is_neither_drop_nor_reboot(
 
     seqs = [*range(1, 21), 20, *range(21, 41)]
     frames = [encode_frame(0, hello)] + [score(s) for s in seqs]
-    gw = Gateway(config(tmp_path, links[:1])).start()
-    _raw_sender(links[0], frames, interval=0.002)
+    gw = Gateway(gateway_config(tmp_path, links[:1])).start()
+    raw_sender(links[0], frames, interval=0.002)
     wait_for(lambda: frames_seen(gw) == 41, what="SCORE frames")
     report = gw.stop()
     lk = report.links[0]

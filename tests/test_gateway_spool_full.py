@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.test_gateway import _raw_sender, config, frames_seen, links, wait_for
+from tests.support import DOWN_STORE_URL, frames_seen, gateway_config, raw_sender, wait_for
 from vibration.acquisition.serial_link import PtyLink
 from vibration.protocol import Hello, Score, encode_frame
 from vibration.telemetry.gateway import Gateway
-
-__all__ = ["links"]  # the fixture
-
-#: Nothing listens on port 1: every write is refused at once (the store is down).
-DOWN = "influxdb://127.0.0.1:1/down?timeout=1"
 
 
 def test_gateway_counts_points_the_full_spool_refuses_once(
@@ -28,17 +23,17 @@ def test_gateway_counts_points_the_full_spool_refuses_once(
                 for s in seqs
             )
         )
-    cfg = config(
+    cfg = gateway_config(
         tmp_path,
         links[:1],
-        store_url=DOWN,
+        store_url=DOWN_STORE_URL,
         spool_max_bytes=16 * 1024,
         batch_points=100,  # batches much smaller than the spool
         status_interval_s=3600.0,
         drain_timeout_s=0.0,
     )
     gw = Gateway(cfg).start()
-    _raw_sender(links[0], frames, interval=0.01)
+    raw_sender(links[0], frames, interval=0.01)
     wait_for(lambda: frames_seen(gw) == 3000, what="SCORE frames")
     report = gw.stop()
     made = report.scores + 2  # the HELLO's status and the final one

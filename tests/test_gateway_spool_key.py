@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_gateway import config, links
+from tests.support import gateway_config
 from vibration.acquisition.serial_link import PtyLink
 from vibration.telemetry.gateway import Gateway, default_spool_dir
-
-__all__ = ["links"]  # the fixture
 
 
 @pytest.fixture
@@ -53,7 +51,7 @@ def test_gateway_uses_the_spool_of_the_resolved_store(
     tmp_path: Path, state_home: Path, monkeypatch: pytest.MonkeyPatch, links: list[PtyLink]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    cfg = config(tmp_path, links[:1], store_url="sqlite:tinypdm-scores.db", spool_dir=None)
+    cfg = gateway_config(tmp_path, links[:1], store_url="sqlite:tinypdm-scores.db", spool_dir=None)
     gw = Gateway(cfg).start()
     try:
         assert gw.store is not None
@@ -79,6 +77,6 @@ def test_gateway_warns_about_a_spool_keyed_on_the_url_text(
     url = "sqlite:tinypdm-scores.db"
     old = state_home / "tinypdm" / "spool" / hashlib.sha256(url.encode()).hexdigest()[:16]
     Spool(old).close()
-    gw = Gateway(config(tmp_path, links[:1], store_url=url, spool_dir=None)).start()
+    gw = Gateway(gateway_config(tmp_path, links[:1], store_url=url, spool_dir=None)).start()
     gw.stop()
     assert f"deliver them with --spool {old}" in caplog.text

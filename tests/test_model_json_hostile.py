@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import ui
-from tests.test_dashboard_pages import APP, fleet  # noqa: F401 (fixture)
+from tests.support import APP
 from vibration.app.cli import main
 
 HOSTILE = {
@@ -42,7 +42,7 @@ def test_cli_hostile_model_json_is_one_error(tmp_path, capsys, text, command):
 
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
 @pytest.mark.parametrize("page", [None, "models"])
-def test_dashboard_skips_a_hostile_model_json_with_a_warning(fleet, monkeypatch, text, page):  # noqa: F811
+def test_dashboard_skips_a_hostile_model_json_with_a_warning(fleet, monkeypatch, text, page):
     import os
 
     from dashboard import data

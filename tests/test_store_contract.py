@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.support import drop_database, with_database
 from vibration.telemetry.stores import (
     Event,
     ScorePoint,
@@ -32,17 +33,6 @@ NASTY_NAMES = [
 ]
 
 
-def _influx_url_for(base: str, db: str) -> str:
-    return base.rsplit("/", 1)[0] + "/" + db
-
-
-def _drop_database(store: Store) -> None:
-    from vibration.telemetry.stores.influx import InfluxStore
-
-    assert isinstance(store, InfluxStore)
-    store._query(f'DROP DATABASE "{store.database}"', db=False)
-
-
 @pytest.fixture(params=["sqlite", pytest.param("influxdb", marks=pytest.mark.influxd)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "sqlite":
@@ -51,9 +41,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         s.close()
         return
     base = request.getfixturevalue("influxd_url")
-    s = open_store(_influx_url_for(base, "t_" + uuid.uuid4().hex[:12]))
+    s = open_store(with_database(base, "t_" + uuid.uuid4().hex[:12]))
     yield s
-    _drop_database(s)
+    drop_database(s)
     s.close()
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_store_contract import _drop_database, _influx_url_for
+from tests.support import drop_database, with_database
 from vibration.errors import StoreUnavailable
 from vibration.telemetry.stores import Evidence, SpooledStore, Store, open_store
 from vibration.telemetry.stores.influx import EVIDENCE_CHUNK_CHARS, evidence_lines
@@ -45,9 +45,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         s.close()
         return
     base = request.getfixturevalue("influxd_url")
-    s = open_store(_influx_url_for(base, "t_" + uuid.uuid4().hex[:12]))
+    s = open_store(with_database(base, "t_" + uuid.uuid4().hex[:12]))
     yield s
-    _drop_database(s)
+    drop_database(s)
     s.close()
 
 

@@ -8,7 +8,7 @@ import time
 import streamlit as st
 
 from dashboard import charts, data, ui
-from dashboard.health import health_index, md_escape
+from dashboard.health import health_index
 from dashboard.state import SensorState, clean_text, format_age
 from vibration.telemetry.stores import ACK_KINDS
 
@@ -39,7 +39,7 @@ def _write(kind: str, sensor: str, text: str, author: str, *, result_key: str, d
         )
         data.write_event(cfg, event)
     except (ValueError, KeyError, TinyPdmError) as exc:
-        st.session_state[result_key] = ("error", md_escape(exc))
+        st.session_state[result_key] = ("error", str(exc))
     else:
         st.session_state[result_key] = ("success", done)
 
@@ -55,9 +55,9 @@ def _ack() -> None:
         sensor = str(ss.get("ack_sensor"))
         data.acknowledge(cfg, sensor, assets[sensor], author, text)
     except (ValueError, KeyError, TinyPdmError) as exc:
-        ss.ack_result = ("error", md_escape(exc))
+        ss.ack_result = ("error", str(exc))
         return
-    ss.ack_result = ("success", f"Alarm of {md_escape(sensor)} acknowledged.")
+    ss.ack_result = ("success", f"Alarm of {sensor} acknowledged.")
 
 
 def _shelve() -> None:
@@ -75,9 +75,9 @@ def _shelve() -> None:
         expires = time.time_ns() + int(hours * 3600) * _NS
         data.shelve(cfg, sensor, assets[sensor], author, reason, expires)
     except (ValueError, KeyError, TinyPdmError) as exc:
-        ss.shelve_result = ("error", md_escape(exc))
+        ss.shelve_result = ("error", str(exc))
         return
-    ss.shelve_result = ("success", f"Alarms of {md_escape(sensor)} shelved for {hours:g} h.")
+    ss.shelve_result = ("success", f"Alarms of {sensor} shelved for {hours:g} h.")
 
 
 def _unshelve() -> None:
@@ -90,9 +90,9 @@ def _unshelve() -> None:
         sensor = str(ss.get("unshelve_sensor"))
         data.unshelve(cfg, sensor, assets[sensor], author)
     except (ValueError, KeyError, TinyPdmError) as exc:
-        ss.shelve_result = ("error", md_escape(exc))
+        ss.shelve_result = ("error", str(exc))
         return
-    ss.shelve_result = ("success", f"Alarms of {md_escape(sensor)} no longer shelved.")
+    ss.shelve_result = ("success", f"Alarms of {sensor} no longer shelved.")
 
 
 def _note() -> None:
@@ -111,7 +111,7 @@ def _note() -> None:
         text,
         author,
         result_key="note_result",
-        done=f"Note added to {md_escape(sensor)}; it shows on the sensor's timeline.",
+        done=f"Note added to {sensor}; it shows on the sensor's timeline.",
     )
 
 

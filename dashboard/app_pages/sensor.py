@@ -16,7 +16,6 @@ from dashboard.health import (
     format_health,
     health_index,
     iso_zone_label,
-    md_escape,
     name_features,
 )
 from dashboard.state import alarm_periods, choose_bucket_s, format_age, raw_window_paths
@@ -118,7 +117,7 @@ if latest is not None and latest.top_features:
     named = name_features(latest.top_features, labels)
     st.caption(
         "Top contributing features (largest reconstruction error first): "
-        + ", ".join(md_escape(n) for n in named)
+        + ", ".join(ui.md(n) for n in named)
     )
 if status is not None:
     st.caption(
