@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.support import REPO
-from vibration.app.cli import main
 from vibration.app.extras import EXTRAS
 
 
@@ -24,23 +23,30 @@ from vibration.app.extras import EXTRAS
     ids=["train-without-sklearn", "dashboard-without-streamlit"],
 )
 def test_cli_missing_extra_names_the_extra(
-    argv: list[str],
-    blocked: str,
-    extra: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    argv: list[str], blocked: str, extra: str, tmp_path: Path
 ) -> None:
-    # A None entry in sys.modules makes `import NAME` raise ModuleNotFoundError(name=NAME),
-    # exactly what a missing package does.
-    monkeypatch.setitem(sys.modules, blocked, None)
-    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
-    rc = main([a.format(tmp=tmp_path) for a in argv])
-    err = capsys.readouterr().err
-    assert rc == 1
-    assert f"pip install 'tinypdm[{extra}]'" in err
-    assert len(err.strip().splitlines()) == 1
-    assert "Traceback" not in err
+    # A fresh interpreter in which the package cannot be imported: a None entry in
+    # sys.modules makes `import NAME` raise ModuleNotFoundError(name=NAME) and find_spec
+    # report it missing, exactly what an absent package does.
+    child = (
+        "import importlib.util, sys\n"
+        f"sys.modules[{blocked!r}] = None\n"
+        "find_spec = importlib.util.find_spec\n"
+        f"importlib.util.find_spec = lambda n, *a: None if n == {blocked!r} else find_spec(n, *a)\n"
+        "from vibration.app.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", child, *(a.format(tmp=tmp_path) for a in argv)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert f"pip install 'tinypdm[{extra}]'" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr
 
 
 def test_extras_map_names_packages_of_the_declared_extras() -> None:
