@@ -164,7 +164,10 @@ class SpeedPlan:
     ----------
     enabled : bool
         False when ``buffer > window`` (the estimate's FFT runs in the pipeline's
-        ``window``-float work buffer): every speed is then NaN.
+        ``window``-float work buffer) or the rate cannot cover ``rpm_max``: every speed is
+        then NaN.
+    reason : str
+        Why it is disabled ("" when enabled).
     q : int
         Decimation factor.
     rate_d : float
@@ -176,12 +179,13 @@ class SpeedPlan:
     cand_first, n_cand : int
         Candidates ``a = cand_first .. cand_first + n_cand - 1`` in units of 1/H bin.
     max_bin : int
-        Highest FFT bin the comb reads.
+        Highest FFT bin the comb reads (the refinement reads up to ``max_bin + 2``).
     rpm_per_step : numpy.float32
         rpm of one candidate step (``60 fs_d / (buffer H)``).
     """
 
     enabled: bool
+    reason: str
     q: int
     rate_d: float
     taps: NDArray[np.float32]
@@ -190,6 +194,7 @@ class SpeedPlan:
     n_cand: int
     max_bin: int
     rpm_per_step: np.float32
+    rpm_per_bin: np.float32
     buffer: int
     hop: int
     median: int
@@ -214,29 +219,36 @@ def decimator_taps(q: int) -> NDArray[np.float32]:
 
 
 def speed_plan(config: FeatureConfig, speed: SpeedConfig) -> SpeedPlan:
-    """Derive the estimator's constants; ``ValueError`` when the range cannot be covered."""
+    """Derive the estimator's constants (disabled, with a reason, when they cannot work)."""
     q = max(1, int(round(config.sample_rate / speed.decimated_rate_hz)))
     rate_d = config.sample_rate / q
     df = rate_d / speed.buffer
     f_min, f_max = speed.rpm_min / 60.0, speed.rpm_max / 60.0
     band = BAND_FRACTION * rate_d
     harmonics = min(speed.harmonics, int(math.floor(band / f_max)))
+    reason = ""
+    if speed.buffer > config.window:
+        reason = f"buffer {speed.buffer} exceeds the feature window {config.window}"
     if harmonics < 1:
-        raise ValueError(
+        reason = (
             f"rpm_max {speed.rpm_max:g} ({f_max:g} Hz) is above a third of the decimated "
-            f"rate {rate_d:g} Hz: raise decimated_rate_hz"
+            f"rate {rate_d:g} Hz"
         )
+        harmonics = 1
     cand_first = max(1, int(math.ceil(f_min / df * harmonics)))
     cand_last = int(math.floor(f_max / df * harmonics))
-    n_cand = cand_last - cand_first + 1
-    if n_cand < 3:
-        raise ValueError(
+    if cand_last - cand_first + 1 < 3 and not reason:
+        reason = (
             f"speed range {speed.rpm_min:g}..{speed.rpm_max:g} rpm spans fewer than 3 "
-            f"candidates at {df:g} Hz bins: widen it or lengthen buffer"
+            f"candidates at {df:g} Hz bins"
         )
+    if reason:
+        cand_first, cand_last = 1, 3
+    n_cand = cand_last - cand_first + 1
     max_bin = (2 * harmonics * cand_last + harmonics) // (2 * harmonics)
     return SpeedPlan(
-        enabled=speed.buffer <= config.window,
+        enabled=not reason,
+        reason=reason,
         q=q,
         rate_d=rate_d,
         taps=decimator_taps(q),
@@ -245,6 +257,7 @@ def speed_plan(config: FeatureConfig, speed: SpeedConfig) -> SpeedPlan:
         n_cand=n_cand,
         max_bin=max_bin,
         rpm_per_step=np.float32(60.0 * df / harmonics),
+        rpm_per_bin=np.float32(60.0 * df),
         buffer=speed.buffer,
         hop=speed.hop,
         median=speed.median,
@@ -317,7 +330,7 @@ def estimate_buffer(
     d = (x - mean) * _hann_f32(n, window)
     y = np.fft.rfft(d.astype(np.float64))
     power = (y.real.astype(np.float32) ** 2 + y.imag.astype(np.float32) ** 2).astype(np.float32)
-    logp = np.log10((power[: plan.max_bin + 1] + LOG_FLOOR).astype(np.float64)).astype(
+    logp = np.log10((power[: plan.max_bin + 3] + LOG_FLOOR).astype(np.float64)).astype(
         np.float32
     )
     on, off = _comb_bins(plan)
@@ -369,6 +382,10 @@ def _pick(s: NDArray[np.float32], logp: NDArray[np.float32], plan: SpeedPlan) ->
             kl = lo + int(np.argmax(s[lo : hi + 1]))
             if _own_lines(logp, plan.cand_first + kl, d, plan):
                 k = kl
+    a = plan.cand_first + k
+    refined = _refine(logp, a, plan)
+    if not math.isnan(refined):
+        return refined
     delta = np.float32(0.0)
     if 0 < k < n_cand - 1:
         a_, b_, c_ = s[k - 1], s[k], s[k + 1]
@@ -376,8 +393,62 @@ def _pick(s: NDArray[np.float32], logp: NDArray[np.float32], plan: SpeedPlan) ->
         if den < 0:
             delta = np.float32(0.5) * (a_ - c_) / den
             delta = np.float32(min(max(delta, -1.0), 1.0))
-    pos = np.float32(plan.cand_first + k) + delta
+    pos = np.float32(a) + delta
     return float(np.float32(pos * plan.rpm_per_step))
+
+
+def _refine(logp: NDArray[np.float32], a: int, plan: SpeedPlan) -> float:
+    """Least-squares fundamental from the interpolated peaks of the harmonics that are lines.
+
+    Two passes, the first centred on candidate ``a`` (``f0 = a / H`` bins), the second on
+    the first's result. For each h: the largest of bins ``round(h f0) + (-1, 0, 1)``, a
+    parabola through the log power at it and its neighbours (vertex offset clamped to
+    +-1 bin), kept when it stands ``line_decades`` above bin ``round((h - 1/2) f0)``;
+    ``f0 = sum h p_h / sum h^2`` bins (p_h / h weighted by h^2: its error shrinks as 1/h).
+    NaN when the first pass keeps no harmonic.
+    """
+    f0 = np.float32(a) / np.float32(plan.harmonics)
+    result = math.nan
+    for _ in range(2):
+        f1 = _refine_pass(logp, f0, plan)
+        if math.isnan(f1):
+            break
+        f0 = np.float32(f1)
+        result = float(np.float32(f0 * plan.rpm_per_bin))
+    return result
+
+
+def _round_bin(x: np.float32) -> int:
+    return int(np.floor(np.float32(x + np.float32(0.5))))
+
+
+def _refine_pass(logp: NDArray[np.float32], f0: np.float32, plan: SpeedPlan) -> float:
+    num = np.float32(0.0)
+    den = np.float32(0.0)
+    top = plan.max_bin + 1
+    for h in range(1, plan.harmonics + 1):
+        b = _round_bin(np.float32(np.float32(h) * f0))
+        off = _round_bin(np.float32(np.float32(h - 0.5) * f0))
+        if b < 2 or b + 1 > top or off < 0:
+            continue
+        best = b - 1
+        for j in (b, b + 1):
+            if logp[j] > logp[best]:
+                best = j
+        if not logp[best] - logp[off] >= plan.line_decades:
+            continue
+        left, mid, right = logp[best - 1], logp[best], logp[best + 1]
+        curv = (left - np.float32(2.0) * mid) + right
+        shift = np.float32(0.0)
+        if curv < 0:
+            shift = np.float32(0.5) * (left - right) / curv
+            shift = np.float32(min(max(shift, -1.0), 1.0))
+        peak = np.float32(best) + shift
+        num = np.float32(num + np.float32(np.float32(h) * peak))
+        den = np.float32(den + np.float32(h * h))
+    if den == 0:
+        return math.nan
+    return float(np.float32(num / den))
 
 
 def _median_f32(values: list[float]) -> float:
