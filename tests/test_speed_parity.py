@@ -22,7 +22,13 @@ from firmware_export.runtime.host_build import HostLibrary, build_host_library
 from tests.conftest import require_tool
 from vibration.data.simulator import BearingSimulator, SimulatorConfig
 from vibration.learning.features import FeatureConfig, frame_windows
-from vibration.learning.speed import SpeedConfig, speed_plan, speed_track, window_speeds
+from vibration.learning.speed import (
+    SpeedConfig,
+    decimate,
+    speed_plan,
+    speed_track,
+    window_speeds,
+)
 
 UESTC = Path("/work/shared/data/uestc")
 REL = 1e-4
@@ -109,6 +115,18 @@ def test_speed_disabled_when_the_buffer_exceeds_the_window():
     assert not speed_plan(config, SpeedConfig()).enabled
     rep = window_speeds(_simulated(1500.0, "none", 3.0, seed=2), config, SpeedConfig())
     assert rep.size > 0 and np.all(np.isnan(rep))
+
+
+@pytest.mark.parametrize("fs", [12000.0, 20000.0, 25600.0, 48000.0])
+def test_speed_c_decimator_is_bit_exact(tmp_path, fs):
+    config = FeatureConfig.for_rate(fs)
+    host = _host(tmp_path, config)
+    plan = speed_plan(config, SpeedConfig())
+    x = _simulated(1500.0, "inner", 2.0, seed=9, fs=fs)
+    c = host.speed_decimate(x)
+    py = decimate(decimate(x, plan.taps1, plan.r), plan.taps, plan.q2)
+    assert c.size == py.size == x.size // plan.q
+    np.testing.assert_array_equal(c.view(np.int32), py.view(np.int32))
 
 
 @pytest.mark.parametrize("rpm", [600.0, 1797.0, 3300.0], ids=lambda r: f"{r:g}rpm")

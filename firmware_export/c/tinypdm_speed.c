@@ -45,12 +45,27 @@ void tinypdm_speed_init(tinypdm_speed_t *s) {
 
 int tinypdm_speed_push(tinypdm_speed_t *s, float x) {
 #if TINYPDM_SPEED_ENABLED
-  const float *g = &tinypdm_speed_taps[s->phase * TINYPDM_SPEED_TAPS_PER_PHASE];
+  const float *g;
   uint32_t r;
+#if TINYPDM_SPEED_R > 1
+  /* stage 1: triangle, two polyphase branches */
+  g = &tinypdm_speed_taps1[2u * s->phase1];
+  s->acc1[0] += g[0] * x;
+  s->acc1[1] += g[1] * x;
+  if (++s->phase1 < TINYPDM_SPEED_R) {
+    return 0;
+  }
+  s->phase1 = 0;
+  x = s->acc1[0];
+  s->acc1[0] = s->acc1[1];
+  s->acc1[1] = 0.0f;
+#endif
+  /* stage 2: windowed sinc, TAPS_PER_PHASE branches */
+  g = &tinypdm_speed_taps[s->phase * TINYPDM_SPEED_TAPS_PER_PHASE];
   for (r = 0; r < TINYPDM_SPEED_TAPS_PER_PHASE; ++r) {
     s->acc[r] += g[r] * x;
   }
-  if (++s->phase < TINYPDM_SPEED_Q) {
+  if (++s->phase < TINYPDM_SPEED_Q2) {
     return 0;
   }
   s->phase = 0;

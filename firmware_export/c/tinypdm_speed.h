@@ -2,8 +2,10 @@
  * @file tinypdm_speed.h
  * @brief Tachless shaft speed from the vibration itself (docs/features.md, "Shaft speed").
  *
- * Every raw sample (physical units) enters a polyphase low-pass decimator (factor
- * TINYPDM_SPEED_Q, TINYPDM_SPEED_TAPS_PER_PHASE multiply-adds per sample); the decimated
+ * Every raw sample (physical units) enters a two-stage polyphase decimator (factor
+ * TINYPDM_SPEED_Q = R * Q2: a triangle by R, 2 multiply-adds per raw sample, then a
+ * Hamming-windowed sinc by Q2, TINYPDM_SPEED_TAPS_PER_PHASE multiply-adds per stage-1
+ * sample); the decimated
  * samples fill a ring of TINYPDM_SPEED_BUFFER floats. Every TINYPDM_SPEED_HOP decimated
  * samples once the ring is full an estimate is due: tinypdm_speed_update runs it in a
  * caller's work buffer (the pipeline lends its window buffer, free between windows):
@@ -25,12 +27,14 @@ extern "C" {
 
 /** @brief Estimator state; initialise with tinypdm_speed_init. */
 typedef struct {
-  float acc[TINYPDM_SPEED_TAPS_PER_PHASE];   /**< decimator partial outputs, oldest first */
+  float acc1[2];                             /**< stage-1 (triangle) partial outputs */
+  float acc[TINYPDM_SPEED_TAPS_PER_PHASE];   /**< stage-2 (sinc) partial outputs, oldest first */
   float ring[TINYPDM_SPEED_ENABLED ? TINYPDM_SPEED_BUFFER : 1]; /**< decimated samples */
   float history[TINYPDM_SPEED_MEDIAN];       /**< last estimates, rpm (NaN: no contrast) */
   float external;                            /**< external speed, rpm; NaN: none */
   float rpm;                                 /**< median of history; NaN while warming up */
-  uint32_t phase;                            /**< raw samples into the current output */
+  uint32_t phase1;                           /**< raw samples into the stage-1 output */
+  uint32_t phase;                            /**< stage-1 samples into the current output */
   uint32_t head;                             /**< next ring slot */
   uint32_t filled;                           /**< decimated samples in the ring (<= BUFFER) */
   uint32_t until_estimate;                   /**< decimated samples before the next estimate */

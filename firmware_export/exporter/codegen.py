@@ -348,7 +348,9 @@ def _speed_macros(spec: FirmwareSpec) -> list[str]:
         f"#define TINYPDM_SPEED_RPM_MAX {_c_float(sc.rpm_max)}",
         f"#define TINYPDM_SPEED_Q {plan.q} /* decimation factor */",
         f"#define TINYPDM_SPEED_RATE_HZ {_c_float(plan.rate_d)} /* decimated rate */",
-        f"#define TINYPDM_SPEED_TAPS_PER_PHASE {plan.taps.size // plan.q}",
+        f"#define TINYPDM_SPEED_R {plan.r} /* stage 1: triangle (1: none) */",
+        f"#define TINYPDM_SPEED_Q2 {plan.q2} /* stage 2: windowed sinc */",
+        f"#define TINYPDM_SPEED_TAPS_PER_PHASE {plan.taps.size // plan.q2}",
         f"#define TINYPDM_SPEED_BUFFER {plan.buffer} /* decimated samples per estimate */",
         f"#define TINYPDM_SPEED_LOG2_BUFFER {plan.buffer.bit_length() - 1}",
         f"#define TINYPDM_SPEED_HOP {plan.hop} /* decimated samples between estimates */",
@@ -410,8 +412,10 @@ def _data_header(spec: FirmwareSpec) -> str:
         "/** cos and sin of 2 pi k / TINYPDM_WINDOW, k < TINYPDM_WINDOW / 2. */",
         "extern const float tinypdm_fft_cos[TINYPDM_WINDOW / 2];",
         "extern const float tinypdm_fft_sin[TINYPDM_WINDOW / 2];",
-        "/** Speed decimator taps, phase-major: [p * K + r] = h[(K - 1 - r) Q + p]. */",
-        "extern const float tinypdm_speed_taps[TINYPDM_SPEED_Q * TINYPDM_SPEED_TAPS_PER_PHASE];",
+        "/** Speed decimator taps, phase-major: [p * K + r] = h[(K - 1 - r) Q2 + p]. */",
+        "extern const float tinypdm_speed_taps[TINYPDM_SPEED_Q2 * TINYPDM_SPEED_TAPS_PER_PHASE];",
+        "/** Stage-1 triangle, phase-major: [p * 2 + r] = t[(1 - r) R + p]. */",
+        "extern const float tinypdm_speed_taps1[TINYPDM_SPEED_R > 1 ? 2 * TINYPDM_SPEED_R : 1];",
         "/** SHA-256 of the model's .tflite (the HELLO model_sha256). */",
         "extern const uint8_t tinypdm_model_sha256[32];",
         "",
@@ -481,20 +485,22 @@ def _data_source(spec: FirmwareSpec) -> str:
         f"TINYPDM_ALIGN16 const float tinypdm_fft_sin[TINYPDM_WINDOW / 2] = "
         f"{_init(sin, _c_float, per_line=6)};",
         "",
-        "const float tinypdm_speed_taps[TINYPDM_SPEED_Q * TINYPDM_SPEED_TAPS_PER_PHASE] = "
-        f"{_init(_speed_poly(spec), _c_float, per_line=6)};",
+        "const float tinypdm_speed_taps[TINYPDM_SPEED_Q2 * TINYPDM_SPEED_TAPS_PER_PHASE] = "
+        f"{_init(_speed_poly(spec, 2), _c_float, per_line=6)};",
+        "const float tinypdm_speed_taps1[TINYPDM_SPEED_R > 1 ? 2 * TINYPDM_SPEED_R : 1] = "
+        f"{_init(_speed_poly(spec, 1), _c_float, per_line=6)};",
         "",
     ]
     return "\n".join(out)
 
 
-def _speed_poly(spec: FirmwareSpec) -> np.ndarray:
+def _speed_poly(spec: FirmwareSpec, stage: int) -> np.ndarray:
     plan = speed_plan(spec.feature_config, spec.speed)
-    q = plan.q
-    k = plan.taps.size // q
+    q, taps = (plan.q2, plan.taps) if stage == 2 else (plan.r, plan.taps1)
+    k = taps.size // q
     # row p (phase), column r (output b + r): tap (K - 1 - r) q + p in time order
     idx = (k - 1 - np.arange(k))[None, :] * q + np.arange(q)[:, None]
-    return plan.taps[idx].reshape(-1)
+    return taps[idx].reshape(-1)
 
 
 def generate_tflite_array(

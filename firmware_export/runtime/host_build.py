@@ -197,6 +197,7 @@ class HostLibrary:
             "tinypdm_host_pipeline_push": ([vp, vp, u32, u32, vp, u32], ctypes.c_int),
             "tinypdm_host_decoder_feed": ([vp, vp, u32, vp], ctypes.c_int),
             "tinypdm_host_speed_config": ([vp, u32], None),
+            "tinypdm_host_speed_decimate": ([vp, u32, vp, u32], u32),
             "tinypdm_host_speed_run": (
                 [vp, u32, vp, u32, vp, vp, vp, u32, ctypes.c_float],
                 ctypes.c_int,
@@ -313,6 +314,8 @@ class HostLibrary:
             "enabled",
             "q",
             "taps_per_phase",
+            "r",
+            "q2",
             "buffer",
             "hop",
             "median",
@@ -326,6 +329,14 @@ class HostLibrary:
         out = np.zeros(len(keys), dtype=np.float64)
         self._lib.tinypdm_host_speed_config(_ptr(out), out.size)
         return dict(zip(keys, out.tolist(), strict=True))
+
+    def speed_decimate(self, x: ArrayLike) -> NDArray[np.float32]:
+        """The decimated samples a fresh ``tinypdm_speed_t`` makes from ``x`` (float32)."""
+        xs = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+        cap = xs.size // max(1, int(self.speed_config["q"])) + 1
+        out = np.zeros(cap, dtype=np.float32)
+        got = int(self._lib.tinypdm_host_speed_decimate(_ptr(xs), xs.size, _ptr(out), cap))
+        return out[: min(got, cap)]
 
     def speed(self, x: ArrayLike, external_rpm: float = 0.0) -> SpeedTrace:
         """Run a fresh ``tinypdm_speed_t`` over one contiguous signal.

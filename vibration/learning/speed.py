@@ -169,11 +169,15 @@ class SpeedPlan:
     reason : str
         Why it is disabled ("" when enabled).
     q : int
-        Decimation factor.
+        Decimation factor ``r * q2``.
     rate_d : float
         Decimated rate ``fs / q``, Hz.
-    taps : ndarray of shape (q * TAPS_PER_PHASE,), float32
-        Filter coefficients in time order (oldest sample first), unit DC gain.
+    r, q2 : int
+        Stage factors: a triangle by ``r`` (1: no first stage), then the sinc by ``q2``.
+    taps1 : ndarray of shape (2 r,), float32
+        First stage, time order: ``[0, 1, 2, .., r, .., 2, 1] / r^2``.
+    taps : ndarray of shape (q2 * TAPS_PER_PHASE,), float32
+        Second stage (:func:`decimator_taps`), time order (oldest sample first).
     harmonics : int
         Harmonics actually used.
     cand_first, n_cand : int
@@ -188,6 +192,9 @@ class SpeedPlan:
     reason: str
     q: int
     rate_d: float
+    r: int
+    q2: int
+    taps1: NDArray[np.float32]
     taps: NDArray[np.float32]
     harmonics: int
     cand_first: int
@@ -218,9 +225,32 @@ def decimator_taps(q: int) -> NDArray[np.float32]:
     return (h / h.sum()).astype(np.float32)
 
 
+def triangle_taps(r: int) -> NDArray[np.float32]:
+    """First decimation stage: a triangle of ``2 r - 1`` taps (two cascaded ``r``-sample
+    boxcars, response ``sinc^2``, nulls at multiples of ``fs / r``), led by one 0 tap to
+    make ``2 r`` (two polyphase branches). Exact in float32 for ``r <= 5``."""
+    if r == 1:
+        return np.ones(1, dtype=np.float32)
+    tri = np.concatenate([[0.0], np.arange(1, r + 1), np.arange(r - 1, 0, -1)]) / (r * r)
+    return tri.astype(np.float32)
+
+
+def first_stage_factor(q: int) -> int:
+    """Largest ``r`` in 5..2 dividing ``q`` with ``q / r >= 3``, else 1 (single stage).
+
+    ``q / r >= 3`` keeps the band the comb uses (below ``fs_d / 3``) at most a ninth of
+    the intermediate rate, where the triangle's images are at least 35 dB down.
+    """
+    for r in (5, 4, 3, 2):
+        if q % r == 0 and q // r >= 3:
+            return r
+    return 1
+
+
 def speed_plan(config: FeatureConfig, speed: SpeedConfig) -> SpeedPlan:
     """Derive the estimator's constants (disabled, with a reason, when they cannot work)."""
     q = max(1, int(round(config.sample_rate / speed.decimated_rate_hz)))
+    r = first_stage_factor(q)
     rate_d = config.sample_rate / q
     df = rate_d / speed.buffer
     f_min, f_max = speed.rpm_min / 60.0, speed.rpm_max / 60.0
@@ -251,7 +281,10 @@ def speed_plan(config: FeatureConfig, speed: SpeedConfig) -> SpeedPlan:
         reason=reason,
         q=q,
         rate_d=rate_d,
-        taps=decimator_taps(q),
+        r=r,
+        q2=q // r,
+        taps1=triangle_taps(r),
+        taps=decimator_taps(q // r),
         harmonics=harmonics,
         cand_first=cand_first,
         n_cand=n_cand,
@@ -489,7 +522,7 @@ def speed_track(
     empty = np.zeros(0, dtype=np.float64)
     if not plan.enabled:
         return np.zeros(0, dtype=np.int64), empty, empty
-    y = decimate(xs, plan.taps, plan.q)
+    y = decimate(decimate(xs, plan.taps1, plan.r), plan.taps, plan.q2)
     ends = np.arange(plan.buffer, y.shape[0] + 1, plan.hop, dtype=np.int64)
     raw = np.array(
         [estimate_buffer(y[e - plan.buffer : e], plan, config.window)[0] for e in ends],

@@ -30,6 +30,7 @@ void tinypdm_host_decoder_state(const tinypdm_frame_decoder_t *d, uint64_t *out)
 const uint8_t *tinypdm_host_decoder_payload(const tinypdm_frame_decoder_t *d);
 const int16_t *tinypdm_host_decoder_samples(const tinypdm_frame_decoder_t *d);
 void tinypdm_host_speed_config(double *out, uint32_t cap);
+uint32_t tinypdm_host_speed_decimate(const float *x, uint32_t n, float *out, uint32_t cap);
 int tinypdm_host_speed_run(const float *x, uint32_t n, double *window_rpm, uint32_t max_windows,
                            double *at, double *raw, double *reported, uint32_t max_estimates,
                            float external_rpm);
@@ -184,10 +185,11 @@ const uint8_t *tinypdm_host_decoder_payload(const tinypdm_frame_decoder_t *d) { 
 
 const int16_t *tinypdm_host_decoder_samples(const tinypdm_frame_decoder_t *d) { return d->samples; }
 
-/* enabled, q, taps per phase, buffer, hop, median, harmonics, cand_first, n_cand, max_bin,
+/* enabled, q, taps per phase, r, q2, buffer, hop, median, harmonics, cand_first, n_cand, max_bin,
  * rpm_per_step, decimated rate */
 void tinypdm_host_speed_config(double *out, uint32_t cap) {
   const double v[] = {TINYPDM_SPEED_ENABLED,     TINYPDM_SPEED_Q,         TINYPDM_SPEED_TAPS_PER_PHASE,
+                      TINYPDM_SPEED_R,           TINYPDM_SPEED_Q2,
                       TINYPDM_SPEED_BUFFER,      TINYPDM_SPEED_HOP,       TINYPDM_SPEED_MEDIAN,
                       TINYPDM_SPEED_HARMONICS,   TINYPDM_SPEED_CAND_FIRST, TINYPDM_SPEED_N_CAND,
                       TINYPDM_SPEED_MAX_BIN,     (double)TINYPDM_SPEED_RPM_PER_STEP,
@@ -234,4 +236,24 @@ int tinypdm_host_speed_run(const float *x, uint32_t n, double *window_rpm, uint3
     }
   }
   return estimates;
+}
+
+/* The decimated samples a fresh estimator produces from x (no estimates run). */
+uint32_t tinypdm_host_speed_decimate(const float *x, uint32_t n, float *out, uint32_t cap) {
+  static tinypdm_speed_t s;
+  uint32_t i;
+  uint32_t m = 0;
+  tinypdm_speed_init(&s);
+  for (i = 0; i < n; ++i) {
+    const uint32_t head = s.head;
+    (void)tinypdm_speed_push(&s, x[i]);
+    s.due = 0u;
+    if (s.head != head || (TINYPDM_SPEED_BUFFER == 1 && s.filled > m)) {
+      if (m < cap) {
+        out[m] = s.ring[head];
+      }
+      m++;
+    }
+  }
+  return m;
 }
