@@ -10,7 +10,10 @@
 4. **C vs Python**: C float32 features vs numpy float64, error
    ``|c - ref| / max(|ref|, 1) <= 1e-4``; the C pipeline's end-to-end scores vs the Python
    int8 score: equal to float32 rounding (``rtol 1e-4``) on windows whose int8 inputs are
-   identical, and identical over/alarm decisions on all windows.
+   identical, and identical over/alarm decisions on all windows; the C pipeline's
+   ``speed_rpm`` vs :func:`vibration.learning.speed.window_speeds`: equal to ``1e-4``
+   relative (or both NaN) on >= 99 % of windows (the FFTs round differently, so a comb
+   tie may break the other way; ``docs/features.md``).
 
 Each rung returns a :class:`RungResult` with its figures; :func:`run_ladder` runs all four.
 """
@@ -27,6 +30,7 @@ from numpy.typing import NDArray
 
 from firmware_export.runtime.scorer import reference_scores
 from vibration.learning.features import FeatureConfig, frame_windows, window_features
+from vibration.learning.speed import SpeedConfig, window_speeds
 from vibration.learning.thresholds import AlarmPolicy, apply_alarm_policy
 
 __all__ = [
@@ -49,6 +53,8 @@ DECISION_AGREEMENT = 0.995
 SPEARMAN_MIN = 0.99
 FEATURE_TOL = 1e-4
 SCORE_RTOL = 1e-4
+SPEED_RTOL = 1e-4
+SPEED_AGREEMENT = 0.99
 N_RANDOM_VECTORS = 2000
 
 
@@ -237,10 +243,13 @@ def rung4_c_vs_python(
     model: Any,
     threshold: float,
     policy: AlarmPolicy,
+    speed: SpeedConfig | None = None,
 ) -> RungResult:
-    """C features and the C pipeline's scores against the Python reference."""
+    """C features, the C pipeline's scores and speeds against the Python reference."""
+    speed = speed or SpeedConfig()
     worst = 0.0
     n_windows = n_compared = n_input_diff = decision_diff = 0
+    speed_diff = 0
     worst_score = 0.0
     for stream in streams:
         pipe = host.pipeline()
@@ -284,10 +293,17 @@ def rung4_c_vs_python(
         c_over = rows[:, 6] > 0
         ref_alarm = apply_alarm_policy(ref_over, policy)
         decision_diff += int(np.sum(ref_over != c_over) + np.sum(ref_alarm != (rows[:, 7] > 0)))
+        ref_rpm = window_speeds(stream.physical(), config, speed)
+        c_rpm = rows[:, 8]
+        same_rpm = (np.isnan(c_rpm) & np.isnan(ref_rpm)) | (
+            np.abs(c_rpm - ref_rpm) <= SPEED_RTOL * np.abs(ref_rpm)
+        )
+        speed_diff += int(np.sum(~same_rpm))
         n_windows += len(windows)
         n_compared += int(np.sum(same_inputs))
         n_input_diff += int(np.sum(~same_inputs))
-    ok = worst <= FEATURE_TOL and worst_score <= SCORE_RTOL and decision_diff == 0
+    speed_ok = speed_diff <= (1.0 - SPEED_AGREEMENT) * n_windows
+    ok = worst <= FEATURE_TOL and worst_score <= SCORE_RTOL and decision_diff == 0 and speed_ok
     return RungResult(
         4,
         RUNG_NAMES[4],
@@ -301,6 +317,9 @@ def rung4_c_vs_python(
             "score_rtol": SCORE_RTOL,
             "windows_with_input_step_diff": n_input_diff,
             "decision_mismatches": decision_diff,
+            "speed_mismatches": speed_diff,
+            "speed_rtol": SPEED_RTOL,
+            "speed_agreement_min": SPEED_AGREEMENT,
         },
     )
 
@@ -320,6 +339,7 @@ def run_ladder(
     policy: AlarmPolicy,
     features: NDArray[Any],
     streams: Sequence[ParityStream],
+    speed: SpeedConfig | None = None,
 ) -> list[RungResult]:
     """All four rungs.
 
@@ -337,6 +357,8 @@ def run_ladder(
     streams : sequence of ParityStream
         Raw samples for rung 4 (and, through their features, rungs 1 and 3, and rung 2
         unless synthetic).
+    speed : SpeedConfig, optional
+        The estimator constants the bundle was generated with (default: the defaults).
     """
     feats = [np.asarray(features, np.float64).reshape(-1, config.n_features)]
     real = [np.ones(len(feats[0]), bool)]
@@ -374,5 +396,6 @@ def run_ladder(
         model=model,
         threshold=threshold,
         policy=policy,
+        speed=speed,
     )
     return [r1, r2, r3, r4]
