@@ -26,7 +26,9 @@ from vibration.learning.features import FeatureConfig
 from vibration.learning.speed import SpeedConfig, speed_track
 
 
-def _errors(x: np.ndarray, fs: float, rpm_ref: float, speed: SpeedConfig) -> tuple[float, float, int]:
+def _errors(
+    x: np.ndarray, fs: float, rpm_ref: float, speed: SpeedConfig
+) -> tuple[float, float, int]:
     config = FeatureConfig.for_rate(fs)
     _, _, reported = speed_track(x, config, speed)
     rep = reported[np.isfinite(reported)]
@@ -56,7 +58,8 @@ def main(root: Path) -> None:
         line = _line_1x(x, 20000.0, nom)
         m1, p1, n = _errors(x, 20000.0, nom, speed)
         m2, p2, _ = _errors(x, 20000.0, line, speed)
-        print(f"| {f.stem} | {nom:.0f} | {line:.0f} | {m1:.2f} | {p1:.2f} | {m2:.2f} | {p2:.2f} | {n} |")
+        cells = f"{m1:.2f} | {p1:.2f} | {m2:.2f} | {p2:.2f} | {n}"
+        print(f"| {f.stem} | {nom:.0f} | {line:.0f} | {cells} |")
 
     print("\n## CWRU (drive end; manifest rpm)")
     print("| file | rpm | fs | generic median % | p95 | nameplate 900-1860 median % | p95 |")

@@ -134,7 +134,7 @@ def test_speed_c_matches_reference_on_simulated_signals(host12k, rpm):
     config, speed = FeatureConfig(), SpeedConfig()
     x = _simulated(rpm, "inner", 12.0, seed=3)
     c = host12k.speed(x)
-    at, raw, rep = speed_track(x, config, speed)
+    at, raw, _ = speed_track(x, config, speed)
     np.testing.assert_array_equal(c.at, at)
     ok = _agree(c.raw, raw)
     assert np.mean(ok) >= 0.99, (c.raw[~ok], raw[~ok])
@@ -168,10 +168,14 @@ def test_speed_c_decimated_rate_and_band_follow_the_sample_rate(tmp_path):
     host = _host(tmp_path, config)
     plan = speed_plan(config, SpeedConfig())
     cfg = host.speed_config
-    assert (cfg["q"], cfg["buffer"], cfg["harmonics"]) == (20, 1024, 5) == (
-        plan.q,
-        plan.buffer,
-        plan.harmonics,
+    assert (
+        (cfg["q"], cfg["buffer"], cfg["harmonics"])
+        == (20, 1024, 5)
+        == (
+            plan.q,
+            plan.buffer,
+            plan.harmonics,
+        )
     )
     assert cfg["max_bin"] * cfg["rate_hz"] / cfg["buffer"] <= cfg["rate_hz"] / 3
 
@@ -185,7 +189,17 @@ def test_speed_c_matches_reference_on_uestc(tmp_path):
     x = np.asarray(scipy.io.loadmat(UESTC / "B_1200_1.mat")["Data"], np.float64).ravel()
     x32 = x.astype(np.float32)
     c = host.speed(x32)
-    at, raw, rep = speed_track(x32, config, SpeedConfig())
+    at, raw, _ = speed_track(x32, config, SpeedConfig())
     np.testing.assert_array_equal(c.at, at)
     assert np.mean(_agree(c.raw, raw)) >= 0.99
     assert np.mean(_agree(c.window_rpm, window_speeds(x32, config, SpeedConfig()))) >= 0.99
+
+
+def test_speed_reports_nothing_on_a_femto_length_snapshot():
+    """A 0.1 s snapshot (2560 samples at 25.6 kHz, 98 decimated) never fills the 1024-sample
+    buffer: every window is NaN (unknown), there is no snapshot-length fallback."""
+    config = FeatureConfig.for_rate(25600.0)
+    snap = _simulated(1800.0, "none", 0.1, seed=6, fs=25600.0)
+    assert snap.size == 2560
+    rep = window_speeds(snap, config, SpeedConfig())
+    assert rep.size >= 1 and np.all(np.isnan(rep))

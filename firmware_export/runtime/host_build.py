@@ -363,7 +363,14 @@ class HostLibrary:
         cap = xs.size // max(1, int(self.speed_config["q"])) + 1 if buf else 1
         at, raw, rep = (np.zeros(cap) for _ in range(3))
         got = self._lib.tinypdm_host_speed_run(
-            _ptr(xs), xs.size, _ptr(rpm), n_win, _ptr(at), _ptr(raw), _ptr(rep), cap,
+            _ptr(xs),
+            xs.size,
+            _ptr(rpm),
+            n_win,
+            _ptr(at),
+            _ptr(raw),
+            _ptr(rep),
+            cap,
             float(external_rpm),
         )
         k = min(got, cap)

@@ -122,8 +122,7 @@ class SpeedConfig:
             object.__setattr__(self, name, float(value))
         if not 0.0 < self.rpm_min < self.rpm_max:
             raise ValueError(
-                f"need 0 < rpm_min < rpm_max, got rpm_min={self.rpm_min!r} "
-                f"rpm_max={self.rpm_max!r}"
+                f"need 0 < rpm_min < rpm_max, got rpm_min={self.rpm_min!r} rpm_max={self.rpm_max!r}"
             )
         if not 1 <= self.harmonics <= 16:
             raise ValueError(f"harmonics must be in 1..16, got {self.harmonics!r}")
@@ -138,9 +137,7 @@ class SpeedConfig:
         if self.line_db <= 0:
             raise ValueError(f"line_db must be > 0, got {self.line_db!r}")
         if not 0.0 < self.subharmonic_ratio <= 1.0:
-            raise ValueError(
-                f"subharmonic_ratio must be in (0, 1], got {self.subharmonic_ratio!r}"
-            )
+            raise ValueError(f"subharmonic_ratio must be in (0, 1], got {self.subharmonic_ratio!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``from_dict`` inverts it)."""
@@ -249,13 +246,13 @@ def first_stage_factor(q: int) -> int:
 
 def speed_plan(config: FeatureConfig, speed: SpeedConfig) -> SpeedPlan:
     """Derive the estimator's constants (disabled, with a reason, when they cannot work)."""
-    q = max(1, int(round(config.sample_rate / speed.decimated_rate_hz)))
+    q = max(1, round(config.sample_rate / speed.decimated_rate_hz))
     r = first_stage_factor(q)
     rate_d = config.sample_rate / q
     df = rate_d / speed.buffer
     f_min, f_max = speed.rpm_min / 60.0, speed.rpm_max / 60.0
     band = BAND_FRACTION * rate_d
-    harmonics = min(speed.harmonics, int(math.floor(band / f_max)))
+    harmonics = min(speed.harmonics, math.floor(band / f_max))
     reason = ""
     if speed.buffer > config.window:
         reason = f"buffer {speed.buffer} exceeds the feature window {config.window}"
@@ -265,8 +262,8 @@ def speed_plan(config: FeatureConfig, speed: SpeedConfig) -> SpeedPlan:
             f"rate {rate_d:g} Hz"
         )
         harmonics = 1
-    cand_first = max(1, int(math.ceil(f_min / df * harmonics)))
-    cand_last = int(math.floor(f_max / df * harmonics))
+    cand_first = max(1, math.ceil(f_min / df * harmonics))
+    cand_last = math.floor(f_max / df * harmonics)
     if cand_last - cand_first + 1 < 3 and not reason:
         reason = (
             f"speed range {speed.rpm_min:g}..{speed.rpm_max:g} rpm spans fewer than 3 "
@@ -363,9 +360,7 @@ def estimate_buffer(
     d = (x - mean) * _hann_f32(n, window)
     y = np.fft.rfft(d.astype(np.float64))
     power = (y.real.astype(np.float32) ** 2 + y.imag.astype(np.float32) ** 2).astype(np.float32)
-    logp = np.log10((power[: plan.max_bin + 3] + LOG_FLOOR).astype(np.float64)).astype(
-        np.float32
-    )
+    logp = np.log10((power[: plan.max_bin + 3] + LOG_FLOOR).astype(np.float64)).astype(np.float32)
     on, off = _comb_bins(plan)
     s_on = np.zeros(plan.n_cand, dtype=np.float32)
     s_off = np.zeros(plan.n_cand, dtype=np.float32)
