@@ -62,7 +62,8 @@ class PipelineShadowScorer:
     ----------
     make_pipeline : callable
         Returns a fresh pipeline: ``push(int16 array (n, axes)) -> ndarray (k, 9)`` whose
-        rows are ``sample_index, score, threshold, rms, kurtosis, crest, over, alarm``,
+        rows are ``sample_index, score, threshold, rms, kurtosis, crest, over, alarm,
+        speed_rpm``,
         ``sample_index`` counting samples from 0 at the pipeline's creation.
     sample_rate_hz : float
         The stream's sample rate (to turn sample indices into device time).
