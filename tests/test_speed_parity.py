@@ -203,3 +203,23 @@ def test_speed_reports_nothing_on_a_femto_length_snapshot():
     assert snap.size == 2560
     rep = window_speeds(snap, config, SpeedConfig())
     assert rep.size >= 1 and np.all(np.isnan(rep))
+
+
+def test_speed_c_external_speed_set_and_cleared(host12k):
+    import ctypes
+
+    lib = host12k._lib
+    lib.tinypdm_speed_init.argtypes = [ctypes.c_void_p]
+    lib.tinypdm_speed_set_external.argtypes = [ctypes.c_void_p, ctypes.c_float]
+    lib.tinypdm_speed_rpm.argtypes = [ctypes.c_void_p]
+    lib.tinypdm_speed_rpm.restype = ctypes.c_float
+    mem = np.zeros(host12k.sizeof("speed") + 16, np.uint8)
+    s = ctypes.c_void_p((mem.ctypes.data + 15) // 16 * 16)
+    lib.tinypdm_speed_init(s)
+    assert np.isnan(lib.tinypdm_speed_rpm(s))  # warming up, no external speed
+    lib.tinypdm_speed_set_external(s, 1480.0)
+    assert lib.tinypdm_speed_rpm(s) == np.float32(1480.0)
+    for back in (float("nan"), 0.0, -5.0):  # CONTROL command 1 with <= 0 or NaN
+        lib.tinypdm_speed_set_external(s, 1480.0)
+        lib.tinypdm_speed_set_external(s, back)
+        assert np.isnan(lib.tinypdm_speed_rpm(s))
