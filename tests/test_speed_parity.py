@@ -223,3 +223,51 @@ def test_speed_c_external_speed_set_and_cleared(host12k):
         lib.tinypdm_speed_set_external(s, 1480.0)
         lib.tinypdm_speed_set_external(s, back)
         assert np.isnan(lib.tinypdm_speed_rpm(s))
+
+
+def test_speed_export_reads_the_model_json_speed_section(tmp_path):
+    import json
+
+    from firmware_export.errors import ExportError
+    from firmware_export.exporter.bundle import _speed_config
+
+    (tmp_path / "model.json").write_text(json.dumps({"format": 1}))
+    assert _speed_config(tmp_path) == SpeedConfig()  # an older model: the defaults
+    wanted = SpeedConfig(rpm_min=900.0, rpm_max=1860.0)
+    doc = {"format": 1, "speed": {"config": wanted.to_dict(), "envelope_rpm": [1000, 1800]}}
+    (tmp_path / "model.json").write_text(json.dumps(doc))
+    assert _speed_config(tmp_path) == wanted
+    doc["speed"]["config"]["rpm_max"] = 100.0
+    (tmp_path / "model.json").write_text(json.dumps(doc))
+    with pytest.raises(ExportError, match="bad speed section"):
+        _speed_config(tmp_path)
+
+
+def test_speed_constants_are_generated_from_the_spec(tmp_path):
+    from firmware_export.exporter.codegen import generate_sources
+
+    config = FeatureConfig()
+    spec = FirmwareSpec(
+        model=random_int8_model(config.n_features),
+        feature_config=config,
+        feature_mean=(0.0,) * config.n_features,
+        feature_scale=(1.0,) * config.n_features,
+        threshold=1.0,
+        speed=SpeedConfig(rpm_min=900.0, rpm_max=1860.0),
+    )
+    header = generate_sources(spec)["tinypdm_model_config.h"]
+    plan = speed_plan(config, spec.speed)
+    assert "#define TINYPDM_SPEED_ENABLED 1" in header
+    assert f"#define TINYPDM_SPEED_CAND_FIRST {plan.cand_first} " in header
+    assert f"#define TINYPDM_SPEED_N_CAND {plan.n_cand}\n" in header
+    assert "#define TINYPDM_SPEED_R 4 " in header and "#define TINYPDM_SPEED_Q2 3 " in header
+    small = FeatureConfig(window=256, hop=128)
+    off = FirmwareSpec(
+        model=random_int8_model(small.n_features),
+        feature_config=small,
+        feature_mean=(0.0,) * small.n_features,
+        feature_scale=(1.0,) * small.n_features,
+        threshold=1.0,
+    )
+    text = generate_sources(off)["tinypdm_model_config.h"]
+    assert "#define TINYPDM_SPEED_ENABLED 0 /* off (buffer 1024 exceeds" in text
