@@ -49,16 +49,22 @@ static void score_window(tinypdm_pipeline_t *p, tinypdm_result_t *r) {
 static int push_strided(tinypdm_pipeline_t *p, const int16_t *samples, uint32_t n,
                         uint32_t stride, tinypdm_result_t *out, uint32_t max_out) {
   uint32_t produced = 0;
-  uint32_t i;
-  for (i = 0; i < n; ++i) {
-    const int16_t sample = samples[(size_t)i * stride];
-    p->ring[p->head] = sample;
-    if (tinypdm_speed_push(&p->speed, (float)sample * p->scale)) {
-      tinypdm_speed_update(&p->speed, p->work); /* work is free between windows */
+  uint32_t i = 0;
+  while (i < n) {
+    /* up to the next window's last sample: the speed it reports has seen exactly these */
+    const uint32_t seg = n - i < p->until_next ? n - i : p->until_next;
+    const int16_t *src = samples + (size_t)i * stride;
+    uint32_t k;
+    for (k = 0; k < seg; ++k) {
+      p->ring[p->head] = src[(size_t)k * stride];
+      p->head = p->head + 1u == TINYPDM_WINDOW ? 0u : p->head + 1u;
     }
-    p->head = p->head + 1u == TINYPDM_WINDOW ? 0u : p->head + 1u;
-    p->n_samples++;
-    if (--p->until_next == 0u) {
+    /* work is free between windows: due speed estimates run in it */
+    tinypdm_speed_push_int16(&p->speed, src, seg, stride, p->scale, p->work);
+    p->n_samples += seg;
+    i += seg;
+    p->until_next -= seg;
+    if (p->until_next == 0u) {
       p->until_next = TINYPDM_HOP;
       if (produced < max_out) {
         score_window(p, &out[produced]);

@@ -43,25 +43,11 @@ void tinypdm_speed_init(tinypdm_speed_t *s) {
   s->until_estimate = TINYPDM_SPEED_BUFFER;
 }
 
-int tinypdm_speed_push(tinypdm_speed_t *s, float x) {
 #if TINYPDM_SPEED_ENABLED
-  const float *g;
+/* Stage 2 (windowed sinc, TAPS_PER_PHASE branches) and the ring; 1: an estimate is due. */
+static int stage2(tinypdm_speed_t *s, float x) {
+  const float *g = &tinypdm_speed_taps[s->phase * TINYPDM_SPEED_TAPS_PER_PHASE];
   uint32_t r;
-#if TINYPDM_SPEED_R > 1
-  /* stage 1: triangle, two polyphase branches */
-  g = &tinypdm_speed_taps1[2u * s->phase1];
-  s->acc1[0] += g[0] * x;
-  s->acc1[1] += g[1] * x;
-  if (++s->phase1 < TINYPDM_SPEED_R) {
-    return 0;
-  }
-  s->phase1 = 0;
-  x = s->acc1[0];
-  s->acc1[0] = s->acc1[1];
-  s->acc1[1] = 0.0f;
-#endif
-  /* stage 2: windowed sinc, TAPS_PER_PHASE branches */
-  g = &tinypdm_speed_taps[s->phase * TINYPDM_SPEED_TAPS_PER_PHASE];
   for (r = 0; r < TINYPDM_SPEED_TAPS_PER_PHASE; ++r) {
     s->acc[r] += g[r] * x;
   }
@@ -84,10 +70,73 @@ int tinypdm_speed_push(tinypdm_speed_t *s, float x) {
     return 1;
   }
   return 0;
+}
+#endif
+
+int tinypdm_speed_push(tinypdm_speed_t *s, float x) {
+#if TINYPDM_SPEED_ENABLED
+#if TINYPDM_SPEED_R > 1
+  /* stage 1: triangle, two polyphase branches */
+  const float *g = &tinypdm_speed_taps1[2u * s->phase1];
+  s->acc1[0] += g[0] * x;
+  s->acc1[1] += g[1] * x;
+  if (++s->phase1 < TINYPDM_SPEED_R) {
+    return 0;
+  }
+  s->phase1 = 0;
+  x = s->acc1[0];
+  s->acc1[0] = s->acc1[1];
+  s->acc1[1] = 0.0f;
+#endif
+  return stage2(s, x);
 #else
   (void)s;
   (void)x;
   return 0;
+#endif
+}
+
+void tinypdm_speed_push_int16(tinypdm_speed_t *s, const int16_t *x, uint32_t n, uint32_t stride,
+                              float scale, float *work) {
+#if TINYPDM_SPEED_ENABLED
+  uint32_t i;
+#if TINYPDM_SPEED_R > 1
+  /* tinypdm_speed_push's stage 1 with its state in registers */
+  float a0 = s->acc1[0];
+  float a1 = s->acc1[1];
+  uint32_t ph = s->phase1;
+  for (i = 0; i < n; ++i) {
+    const float v = (float)x[(size_t)i * stride] * scale;
+    const float *g = &tinypdm_speed_taps1[2u * ph];
+    a0 += g[0] * v;
+    a1 += g[1] * v;
+    if (++ph == TINYPDM_SPEED_R) {
+      const float y = a0;
+      ph = 0;
+      a0 = a1;
+      a1 = 0.0f;
+      if (stage2(s, y)) {
+        tinypdm_speed_update(s, work);
+      }
+    }
+  }
+  s->acc1[0] = a0;
+  s->acc1[1] = a1;
+  s->phase1 = ph;
+#else
+  for (i = 0; i < n; ++i) {
+    if (stage2(s, (float)x[(size_t)i * stride] * scale)) {
+      tinypdm_speed_update(s, work);
+    }
+  }
+#endif
+#else
+  (void)s;
+  (void)x;
+  (void)n;
+  (void)stride;
+  (void)scale;
+  (void)work;
 #endif
 }
 

@@ -53,6 +53,15 @@ void tinypdm_speed_init(tinypdm_speed_t *s);
 int tinypdm_speed_push(tinypdm_speed_t *s, float x);
 
 /**
+ * @brief Push n int16 samples x[i * stride] as (float)x * scale (what the pipeline does),
+ *        running each estimate in work as soon as it is due. The same arithmetic as n
+ *        calls of tinypdm_speed_push, cheaper per sample.
+ * @param work TINYPDM_WINDOW floats of scratch
+ */
+void tinypdm_speed_push_int16(tinypdm_speed_t *s, const int16_t *x, uint32_t n, uint32_t stride,
+                              float scale, float *work);
+
+/**
  * @brief Run the due estimate (nothing when none is due).
  * @param work TINYPDM_WINDOW floats of scratch (TINYPDM_SPEED_BUFFER are used)
  */
