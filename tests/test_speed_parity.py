@@ -154,6 +154,8 @@ def test_speed_c_pipeline_reports_the_same_speed(host12k):
     assert rows.shape == (py.size, 9)
     assert np.mean(_agree(rows[:, 8], py)) >= 0.99
     assert np.isnan(rows[0, 8]) and np.isfinite(rows[-1, 8])
+    # the pipeline's block push is the same arithmetic as sample-by-sample pushes
+    np.testing.assert_array_equal(rows[:, 8], host12k.speed(x).window_rpm)
 
 
 def test_speed_c_external_speed_overrides(host12k):
