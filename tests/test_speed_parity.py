@@ -273,3 +273,17 @@ def test_speed_constants_are_generated_from_the_spec(tmp_path):
     )
     text = generate_sources(off)["tinypdm_model_config.h"]
     assert "#define TINYPDM_SPEED_ENABLED 0 /* off (buffer 1024 exceeds" in text
+
+
+@pytest.mark.parametrize("rpm", [900.0, 1797.0, 3000.0], ids=lambda r: f"{r:g}rpm")
+def test_speed_slow_sensor_configuration_within_two_percent(rpm):
+    """6 kHz (window 512): the default 1024-sample buffer is off; 512 samples at 500 Hz
+    keep 1 s and 1 Hz bins (docs/features.md)."""
+    config = FeatureConfig.for_rate(6000.0)
+    assert not speed_plan(config, SpeedConfig()).enabled
+    speed = SpeedConfig(buffer=512, hop=256, decimated_rate_hz=500.0)
+    x = _simulated(rpm, "none", 10.0, seed=2, fs=6000.0)
+    rep = window_speeds(x, config, speed)
+    after = rep[~np.isnan(rep)]
+    assert after.size > 0.8 * rep.size
+    assert np.max(np.abs(after / rpm - 1.0)) < 0.02
