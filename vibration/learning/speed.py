@@ -4,10 +4,11 @@ Pure numpy, no I/O. ``firmware_export/c/tinypdm_speed.c`` runs the same arithmet
 device; ``docs/features.md`` ("Shaft speed (tachless)") gives the math and the physics of
 every constant. Outline, per raw sample of the scored axis (physical units):
 
-1. **Decimate** by ``q = max(1, round(fs / decimated_rate_hz))`` with a Hamming-windowed
-   sinc low-pass of ``L = 10 q`` taps (cut-off at the decimated Nyquist), evaluated in
-   transposed polyphase form: 10 float32 multiply-adds per raw sample, one output every
-   ``q`` samples. The products are summed in time order from 0, exactly as the C does.
+1. **Decimate** by ``q = max(1, round(fs / decimated_rate_hz)) = r * q2`` in two stages,
+   both in transposed polyphase form (products rounded to float32 and summed in time
+   order from 0, exactly as the C does): a triangle of ``2 r - 1`` taps by ``r``
+   (2 multiply-adds per raw sample; :func:`first_stage_factor`), then a Hamming-windowed
+   sinc of ``10 q2`` taps (cut-off at the decimated Nyquist) by ``q2``.
 2. **Buffer** the last ``buffer`` decimated samples (1024 at about 1 kHz: about 1 s,
    1 Hz bins). Every ``hop`` decimated samples once the buffer is full:
 3. mean removed, periodic Hann window, real FFT, ``L[k] = log10(|Y[k]|^2 + 1e-30)`` for
@@ -17,9 +18,11 @@ every constant. Outline, per raw sample of the scored axis (physical units):
 
        S(a) = sum_h L[round(h a / H)] - sum_h L[round((h - 1/2) a / H)],  h = 1..H
 
-5. argmax, **sub-harmonic preference** (``a / 3`` then ``a / 2`` wins when its contrast is
-   at least ``subharmonic_ratio`` of the best, refined to the local maximum within
-   +-2 candidates), **parabolic** refinement;
+5. argmax; **octave checks**: the winner moves up to ``2 a`` when its odd harmonics are
+   not lines, then down to ``a / 3`` or ``a / 2`` when that contrast is at least
+   ``subharmonic_ratio`` of the best and its own harmonics are lines (``line_db``);
+   **refinement**: least-squares fundamental from the parabola-interpolated peaks of the
+   harmonics that are lines (two passes), else a parabola through the contrast;
 6. the reported speed is the **median** of the last ``median`` estimates (NaN until the
    first estimate, i.e. during the first ``buffer * q`` raw samples).
 
@@ -49,8 +52,10 @@ __all__ = [
     "decimate",
     "decimator_taps",
     "estimate_buffer",
+    "first_stage_factor",
     "speed_plan",
     "speed_track",
+    "triangle_taps",
     "window_speeds",
 ]
 
