@@ -11,6 +11,7 @@ import pytest
 from firmware_export.exporter.codegen import FirmwareSpec
 from firmware_export.exporter.sources import write_c_sources
 from firmware_export.exporter.testing import random_int8_model
+from firmware_export.runtime.host_build import RESULT_COL as COL
 from firmware_export.runtime.host_build import HostLibrary, build_host_library
 from tests.support import require_tool
 from vibration.learning.features import FeatureConfig
@@ -98,9 +99,10 @@ def test_c_pipeline_latched_alarm_acknowledged_by_control_frame(tmp_path):
     rng = np.random.default_rng(3)
     loud = rng.normal(0, 3000, 64 * 10).astype(np.int16)
     rows = pipe.push(loud)
-    assert (rows[:, 8] == STATE_ALARM).all() and (rows[:, 9] == FLAG_LATCHED).all()
+    assert (rows[:, COL["state"]] == STATE_ALARM).all()
+    assert (rows[:, COL["flags"]] == FLAG_LATCHED).all()
     rows = pipe.push(np.zeros(64 * 4, np.int16))
-    assert (rows[:, 7] == 1).all()  # still in alarm, latched
+    assert (rows[:, COL["alarm"]] == 1).all()  # still in alarm, latched
     # CONTROL command 2 from the host, decoded by the C decoder, acknowledges
     wire = lib.encode_control(0, 2, 0.0)
     dec = lib.decoder()
@@ -123,12 +125,12 @@ def test_c_pipeline_unknown_operating_point_does_not_advance(tmp_path):
     pipe = lib.pipeline()
     pipe.set_scale(1.0)
     rows = pipe.push(loud[:128])  # the first window: over, no alarm yet (k = 2)
-    assert rows[:, 8].tolist() == [1]
+    assert rows[:, COL["state"]].tolist() == [1]
     pipe.set_unknown(True)
     rows = pipe.push(loud[128:])
-    assert rows[:, 8].tolist() == [STATE_UNKNOWN]
-    assert rows[:, 6].tolist() == [0] and rows[:, 7].tolist() == [0]  # over, alarm 0
-    assert rows[:, 9].tolist() == [1]  # FLAG_UNKNOWN_OP
+    assert rows[:, COL["state"]].tolist() == [STATE_UNKNOWN]
+    assert rows[:, COL["over"]].tolist() == [0] and rows[:, COL["alarm"]].tolist() == [0]
+    assert rows[:, COL["flags"]].tolist() == [1]  # FLAG_UNKNOWN_OP
     pipe.set_unknown(False)
     rows = pipe.push(rng.normal(0, 3000, 64).astype(np.int16))
-    assert rows[:, 8].tolist() == [STATE_ALARM]  # the 2nd known over window raises
+    assert rows[:, COL["state"]].tolist() == [STATE_ALARM]  # the 2nd known over window raises

@@ -5,8 +5,9 @@
  * Push int16 samples of the scored axis as they arrive; every TINYPDM_HOP samples (once
  * the first TINYPDM_WINDOW have arrived) one window is scored:
  * physical = scale * sample, features, standardise, int8 model, score, threshold,
- * alarm lifecycle, ISO velocity and zone, the two features that explain the score most.
- * Window i covers samples [i*HOP, i*HOP + WINDOW), the same grid as
+ * alarm lifecycle, ISO velocity and zone, the two features that explain the score most, and
+ * the shaft speed (tinypdm_speed, fed every sample; its estimate borrows the work buffer
+ * between windows). Window i covers samples [i*HOP, i*HOP + WINDOW), the same grid as
  * vibration.features.frame_windows. All state lives in tinypdm_pipeline_t (static
  * storage, sizes from the generated header).
  */
@@ -19,6 +20,7 @@
 #include "tinypdm_frame.h"
 #include "tinypdm_model_config.h"
 #include "tinypdm_score.h"
+#include "tinypdm_speed.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,7 +34,7 @@ typedef struct {
   float rms;             /**< RMS of the window, physical units */
   float kurtosis;        /**< Pearson kurtosis of the window */
   float crest;           /**< crest factor of the window */
-  float speed_rpm;       /**< shaft speed, NaN: unknown (no estimator in this build) */
+  float speed_rpm;       /**< shaft speed at the window's last sample, rpm; NaN: unknown */
   float velocity_rms_mm_s; /**< ISO 10816 velocity RMS 10 Hz - 1 kHz; NaN: units unknown */
   uint8_t over;          /**< score > threshold (0 in an unknown-operating-point window) */
   uint8_t alarm;         /**< the alarm is raised (0 in an unknown-operating-point window) */
@@ -57,6 +59,7 @@ typedef struct {
   uint8_t unknown_op;           /**< the operating point of the next windows is unknown (the
                                      operating-envelope check sets it; 0 in this build) */
   tinypdm_alarm_t alarm;        /**< alarm lifecycle */
+  tinypdm_speed_t speed;        /**< tachless speed of the scored axis */
 } tinypdm_pipeline_t;
 
 /** @brief Reset: empty ring, scale TINYPDM_SAMPLE_SCALE, threshold TINYPDM_THRESHOLD, no alarm. */
@@ -84,7 +87,8 @@ uint8_t tinypdm_pipeline_acknowledge(tinypdm_pipeline_t *p);
 
 /**
  * @brief Act on a CONTROL frame from the host: command 2 acknowledges the alarm; command 1
- *        (external speed) is accepted but this build has no speed input.
+ *        sets the external speed (tinypdm_speed_set_external; value <= 0 or NaN: back to
+ *        the tachless estimate).
  * @return 1 when the command is known
  */
 int tinypdm_pipeline_control(tinypdm_pipeline_t *p, const tinypdm_control_t *control);

@@ -55,6 +55,7 @@ from vibration.acquisition.serial_link import DEFAULT_BAUD
 from vibration.fileio import replace_dir, sha256_file
 from vibration.learning.features import FeatureConfig
 from vibration.learning.severity import FOUNDATIONS, ISO_10816_3_LIMITS, ISO_BAND_HZ
+from vibration.learning.speed import SpeedConfig
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -188,6 +189,19 @@ def _golden(host: Any, model_tflite: bytes, config: FeatureConfig, scale: float)
     trace = host.score_features(feats)
     q_out = tflm_invoke(model_tflite, trace.q_in)
     return GoldenVectors(windows=windows, q_in=trace.q_in, q_out=q_out, scores=trace.scores)
+
+
+def _speed_config(model_dir: str | os.PathLike[str]) -> SpeedConfig:
+    """The model's ``SpeedConfig`` (``model.json`` -> ``speed`` -> ``config``), else the
+    defaults (a model directory written before speed conditioning has no such section)."""
+    try:
+        doc = json.loads((Path(model_dir) / "model.json").read_text(encoding="utf-8"))
+        section = doc.get("speed") if isinstance(doc, dict) else None
+        if not section:
+            return SpeedConfig()
+        return SpeedConfig.from_dict(section["config"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ExportError(f"model.json: bad speed section: {exc}") from None
 
 
 def _arduino_files(root: Path, spec: FirmwareSpec, version: str, banner: str) -> None:
@@ -444,6 +458,7 @@ def export_bundle(
     arena = tflm_arena_bytes(int8_blob)
     created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     version = opts.version or _default_version(created, model.sha256)
+    speed = _speed_config(model_dir)
     try:
         spec = FirmwareSpec(
             model=model,
@@ -465,6 +480,7 @@ def export_bundle(
             source_name=_TFLITE,
             target=opts.target,
             tflm_arena_bytes=arena,
+            speed=speed,
         )
     except ValueError as exc:
         raise ExportError(f"cannot generate firmware: {exc}") from None
@@ -489,6 +505,7 @@ def export_bundle(
             int8_tflite=int8_blob,
             model=model,
             config=config,
+            speed=speed,
             mean=mean32,
             scale=scale32,
             threshold=float(trained.threshold),

@@ -10,8 +10,11 @@
 4. **C vs Python**: C float32 features vs numpy float64, error
    ``|c - ref| / max(|ref|, 1) <= 1e-4``; the C pipeline's end-to-end scores vs the Python
    int8 score: equal to float32 rounding (``rtol 1e-4``) on windows whose int8 inputs are
-   identical, identical over decisions and alarm lifecycle states on all windows, and the
-   same two top features (largest squared errors) except where they are a near tie.
+   identical, identical over decisions and alarm lifecycle states on all windows, the
+   same two top features (largest squared errors) except where they are a near tie, and the
+   C pipeline's ``speed_rpm`` vs :func:`vibration.learning.speed.window_speeds`: equal to
+   ``1e-4`` relative (or both NaN) on >= 99 % of windows (the FFTs round differently, so a
+   comb tie may break the other way; ``docs/features.md``).
 5. **alarm lifecycle**: the C state machine (``tinypdm_alarm_step``) vs
    :class:`~vibration.learning.thresholds.AlarmLifecycle` on random score sequences with
    unknown-operating-point windows and acknowledgements: identical states and flags.
@@ -32,9 +35,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from firmware_export.runtime.host_build import RESULT_COL as _COL
 from firmware_export.runtime.scorer import reference_errors, reference_scores, top_features
 from vibration.learning.features import FeatureConfig, frame_windows, window_features
 from vibration.learning.severity import iso_zone, velocity_rms
+from vibration.learning.speed import SpeedConfig, window_speeds
 from vibration.learning.thresholds import AlarmLifecycle, AlarmPolicy, alarm_lifecycle
 
 __all__ = [
@@ -59,6 +64,8 @@ DECISION_AGREEMENT = 0.995
 SPEARMAN_MIN = 0.99
 FEATURE_TOL = 1e-4
 SCORE_RTOL = 1e-4
+SPEED_RTOL = 1e-4
+SPEED_AGREEMENT = 0.99
 N_RANDOM_VECTORS = 2000
 N_LIFECYCLE_SEQUENCES = 20
 LIFECYCLE_WINDOWS = 2000
@@ -251,10 +258,13 @@ def rung4_c_vs_python(
     model: Any,
     threshold: float,
     policy: AlarmPolicy,
+    speed: SpeedConfig | None = None,
 ) -> RungResult:
-    """C features and the C pipeline's scores against the Python reference."""
+    """C features, the C pipeline's scores and speeds against the Python reference."""
+    speed = speed or SpeedConfig()
     worst = 0.0
     n_windows = n_compared = n_input_diff = decision_diff = top_diff = n_ties = 0
+    speed_diff = 0
     worst_score = 0.0
     for stream in streams:
         pipe = host.pipeline()
@@ -278,7 +288,7 @@ def rung4_c_vs_python(
         )
         c_trace = host.score_features(c_feats)
         same_inputs = np.all(c_trace.q_in == q_in, axis=1)
-        c_scores = rows[:, 1]
+        c_scores = rows[:, _COL["score"]]
         if len(rows) != len(windows) or not np.array_equal(c_scores, c_trace.scores):
             # The streaming pipeline must see exactly the windows of the batch path.
             return RungResult(
@@ -295,20 +305,29 @@ def rung4_c_vs_python(
             worst_score = max(worst_score, float(rel[same_inputs].max()))
         thr = float(np.float32(threshold))
         ref_over = ref_scores > thr
-        c_over = rows[:, 6] > 0
+        c_over = rows[:, _COL["over"]] > 0
         ref_states = alarm_lifecycle(ref_scores, threshold, policy)
-        decision_diff += int(np.sum(ref_over != c_over) + np.sum(ref_states != rows[:, 8]))
+        decision_diff += int(
+            np.sum(ref_over != c_over) + np.sum(ref_states != rows[:, _COL["state"]])
+        )
         ref_top = top_features(ref_sq)
-        c_top = rows[:, 13:15].astype(np.uint8)
+        c_top = rows[:, [_COL["top_feature_1"], _COL["top_feature_2"]]].astype(np.uint8)
         tie = _near_tie(ref_sq)
         differ = np.any(ref_top != c_top, axis=1) | np.any(c_trace.top != c_top, axis=1)
         top_diff += int(np.sum(differ & same_inputs & ~tie))
         n_ties += int(np.sum(tie))
+        ref_rpm = window_speeds(stream.physical(), config, speed)
+        c_rpm = rows[:, _COL["speed_rpm"]]
+        same_rpm = (np.isnan(c_rpm) & np.isnan(ref_rpm)) | (
+            np.abs(c_rpm - ref_rpm) <= SPEED_RTOL * np.abs(ref_rpm)
+        )
+        speed_diff += int(np.sum(~same_rpm))
         n_windows += len(windows)
         n_compared += int(np.sum(same_inputs))
         n_input_diff += int(np.sum(~same_inputs))
+    speed_ok = speed_diff <= (1.0 - SPEED_AGREEMENT) * n_windows
     ok = worst <= FEATURE_TOL and worst_score <= SCORE_RTOL and decision_diff == 0
-    ok = ok and top_diff == 0
+    ok = ok and top_diff == 0 and speed_ok
     return RungResult(
         4,
         RUNG_NAMES[4],
@@ -325,6 +344,9 @@ def rung4_c_vs_python(
             "top_feature_mismatches": top_diff,
             "top_feature_near_ties": n_ties,
             "top_tie_rtol": TOP_TIE_RTOL,
+            "speed_mismatches": speed_diff,
+            "speed_rtol": SPEED_RTOL,
+            "speed_agreement_min": SPEED_AGREEMENT,
         },
     )
 
@@ -442,6 +464,7 @@ def run_ladder(
     policy: AlarmPolicy,
     features: NDArray[Any],
     streams: Sequence[ParityStream],
+    speed: SpeedConfig | None = None,
 ) -> list[RungResult]:
     """All six rungs.
 
@@ -459,6 +482,8 @@ def run_ladder(
     streams : sequence of ParityStream
         Raw samples for rung 4 (and, through their features, rungs 1 and 3, and rung 2
         unless synthetic).
+    speed : SpeedConfig, optional
+        The estimator constants the bundle was generated with (default: the defaults).
     """
     feats = [np.asarray(features, np.float64).reshape(-1, config.n_features)]
     real = [np.ones(len(feats[0]), bool)]
@@ -496,6 +521,7 @@ def run_ladder(
         model=model,
         threshold=threshold,
         policy=policy,
+        speed=speed,
     )
     r5 = rung5_lifecycle(host, threshold, policy, extra_scores=[int8_scores])
     r6 = rung6_severity(host, streams, config)

@@ -24,11 +24,13 @@ from firmware_export.runtime.library import LIBRARY_DIR, protocol_defines
 
 __all__ = [
     "CFLAGS",
+    "RESULT_COL",
     "RESULT_FIELDS",
     "HostDecoder",
     "HostLibrary",
     "HostPipeline",
     "ScoreTrace",
+    "SpeedTrace",
     "build_host_library",
 ]
 
@@ -63,6 +65,8 @@ RESULT_FIELDS = (
     "top_feature_1",
     "top_feature_2",
 )
+#: Column index of each :data:`RESULT_FIELDS` name.
+RESULT_COL: dict[str, int] = {name: i for i, name in enumerate(RESULT_FIELDS)}
 _COUNTERS = (
     "frames",
     "crc_errors",
@@ -165,6 +169,26 @@ class ScoreTrace:
     top: NDArray[np.uint8]
 
 
+@dataclass(frozen=True, eq=False)
+class SpeedTrace:
+    """Output of :meth:`HostLibrary.speed`.
+
+    Attributes
+    ----------
+    window_rpm : ndarray of shape (n_windows,)
+        ``tinypdm_speed_rpm`` after each window's last sample (NaN: unknown).
+    at : ndarray of shape (n_est,), int64
+        Raw sample index of each estimate.
+    raw, reported : ndarray of shape (n_est,)
+        The single estimate and the running median, rpm.
+    """
+
+    window_rpm: NDArray[np.float64]
+    at: NDArray[np.int64]
+    raw: NDArray[np.float64]
+    reported: NDArray[np.float64]
+
+
 def _ptr(a: np.ndarray) -> ctypes.c_void_p:
     return ctypes.c_void_p(a.ctypes.data)
 
@@ -196,10 +220,17 @@ class HostLibrary:
             "tinypdm_host_result_frame": ([vp, ctypes.c_uint64, u32, vp, sz], sz),
             "tinypdm_pipeline_set_units": ([vp, ctypes.c_char_p], None),
             "tinypdm_pipeline_acknowledge": ([vp], ctypes.c_uint8),
+            "tinypdm_pipeline_control": ([vp, vp], ctypes.c_int),
             "tinypdm_units_to_ms2": ([ctypes.c_char_p], ctypes.c_float),
             "tinypdm_frame_encode_control": ([vp, sz, vp, vp], sz),
             "tinypdm_host_pipeline_push": ([vp, vp, u32, u32, vp, u32], ctypes.c_int),
             "tinypdm_host_decoder_feed": ([vp, vp, u32, vp], ctypes.c_int),
+            "tinypdm_host_speed_config": ([vp, u32], None),
+            "tinypdm_host_speed_decimate": ([vp, u32, vp, u32], u32),
+            "tinypdm_host_speed_run": (
+                [vp, u32, vp, u32, vp, vp, vp, u32, ctypes.c_float],
+                ctypes.c_int,
+            ),
             "tinypdm_host_decoder_state": ([vp, vp], None),
             "tinypdm_host_decoder_payload": ([vp], vp),
             "tinypdm_host_decoder_samples": ([vp], vp),
@@ -260,8 +291,9 @@ class HostLibrary:
         }
 
     def sizeof(self, what: str) -> int:
-        """``sizeof`` of ``pipeline``, ``decoder``, ``result``, ``hello`` or ``score``."""
-        index = ("pipeline", "decoder", "result", "hello", "score").index(what)
+        """``sizeof`` of ``pipeline``, ``decoder``, ``result``, ``hello``, ``score`` or
+        ``speed``."""
+        index = ("pipeline", "decoder", "result", "hello", "score", "speed").index(what)
         return int(self._lib.tinypdm_host_sizeof(index))
 
     # ---- model and features -----------------------------------------------------------------
@@ -353,6 +385,75 @@ class HostLibrary:
         """The C ``tinypdm_units_to_ms2`` (0.0: unknown units)."""
         raw = units.encode("ascii")[:8].ljust(8, b"\0")
         return float(self._lib.tinypdm_units_to_ms2(raw))
+
+    @property
+    def speed_config(self) -> dict[str, float]:
+        """The generated ``TINYPDM_SPEED_*`` constants (see :func:`speed_plan`)."""
+        keys = (
+            "enabled",
+            "q",
+            "taps_per_phase",
+            "r",
+            "q2",
+            "buffer",
+            "hop",
+            "median",
+            "harmonics",
+            "cand_first",
+            "n_cand",
+            "max_bin",
+            "rpm_per_step",
+            "rate_hz",
+        )
+        out = np.zeros(len(keys), dtype=np.float64)
+        self._lib.tinypdm_host_speed_config(_ptr(out), out.size)
+        return dict(zip(keys, out.tolist(), strict=True))
+
+    def speed_decimate(self, x: ArrayLike) -> NDArray[np.float32]:
+        """The decimated samples a fresh ``tinypdm_speed_t`` makes from ``x`` (float32)."""
+        xs = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+        cap = xs.size // max(1, int(self.speed_config["q"])) + 1
+        out = np.zeros(cap, dtype=np.float32)
+        got = int(self._lib.tinypdm_host_speed_decimate(_ptr(xs), xs.size, _ptr(out), cap))
+        return out[: min(got, cap)]
+
+    def speed(self, x: ArrayLike, external_rpm: float = 0.0) -> SpeedTrace:
+        """Run a fresh ``tinypdm_speed_t`` over one contiguous signal.
+
+        Parameters
+        ----------
+        x : array_like of shape (n,)
+            Physical units, converted to float32 (what the pipeline pushes).
+        external_rpm : float
+            Set as the external speed before the first sample when > 0.
+
+        Returns
+        -------
+        SpeedTrace
+            Per window of the header's window/hop grid and per estimate.
+        """
+        xs = np.ascontiguousarray(x, dtype=np.float32)
+        if xs.ndim != 1:
+            raise ValueError(f"x must have shape (n,), got {xs.shape!r}")
+        window, hop = self.config["window"], self.config["hop"]
+        n_win = max(0, (xs.size - window) // hop + 1)
+        rpm = np.full(max(n_win, 1), np.nan)
+        buf = int(self.speed_config["buffer"] * self.speed_config["q"])
+        cap = xs.size // max(1, int(self.speed_config["q"])) + 1 if buf else 1
+        at, raw, rep = (np.zeros(cap) for _ in range(3))
+        got = self._lib.tinypdm_host_speed_run(
+            _ptr(xs),
+            xs.size,
+            _ptr(rpm),
+            n_win,
+            _ptr(at),
+            _ptr(raw),
+            _ptr(rep),
+            cap,
+            float(external_rpm),
+        )
+        k = min(got, cap)
+        return SpeedTrace(rpm[:n_win], at[:k].astype(np.int64), raw[:k], rep[:k])
 
     def pipeline(self) -> HostPipeline:
         """A fresh ``tinypdm_pipeline_t``."""
@@ -504,6 +605,12 @@ class HostLibrary:
         return HostDecoder(self)
 
 
+class _ControlMsg(ctypes.Structure):
+    """``tinypdm_control_t``."""
+
+    _fields_ = [("command", ctypes.c_uint8), ("value", ctypes.c_float)]
+
+
 class HostPipeline:
     """A ``tinypdm_pipeline_t`` in Python-owned memory."""
 
@@ -529,12 +636,18 @@ class HostPipeline:
         """``tinypdm_pipeline_acknowledge``: True when a latched alarm was released."""
         return bool(self._host._lib.tinypdm_pipeline_acknowledge(self._p))
 
+    def control(self, command: int, value: float = 0.0) -> bool:
+        """``tinypdm_pipeline_control`` with a CONTROL message (1 set external speed,
+        2 acknowledge): True when the command is known."""
+        msg = _ControlMsg(int(command), float(value))
+        return bool(self._host._lib.tinypdm_pipeline_control(self._p, ctypes.byref(msg)))
+
     def push(self, samples: ArrayLike) -> NDArray[np.float64]:
         """Push int16 samples: shape (n,) is the scored axis alone, (n, axes) all axes.
 
         Returns
         -------
-        ndarray of shape (n_results, 15), float64
+        ndarray of shape (n_results, len(RESULT_FIELDS)), float64
             Columns :data:`RESULT_FIELDS`.
         """
         s = np.ascontiguousarray(samples, dtype=np.int16)

@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from firmware_export.errors import ExportError
+from firmware_export.runtime.host_build import RESULT_FIELDS
 from vibration.learning.features import FeatureConfig, frame_windows, window_features
 from vibration.learning.severity import iso_zone, units_to_ms2, velocity_rms
 from vibration.learning.thresholds import (
@@ -308,20 +309,23 @@ class Int8Scorer:
             pipe.set_scale(physical_per_lsb)
             pipe.set_units(unit_name)
             rows = pipe.push(s)
+            col = {name: rows[:, i] for i, name in enumerate(RESULT_FIELDS)}
             return WindowScores(
-                sample_index=rows[:, 0].astype(np.int64),
-                score=rows[:, 1],
-                rms=rows[:, 3],
-                kurtosis=rows[:, 4],
-                crest=rows[:, 5],
-                over=rows[:, 6] > 0,
-                alarm=rows[:, 7] > 0,
+                sample_index=col["sample_index"].astype(np.int64),
+                score=col["score"],
+                rms=col["rms"],
+                kurtosis=col["kurtosis"],
+                crest=col["crest"],
+                over=col["over"] > 0,
+                alarm=col["alarm"] > 0,
                 threshold=self.threshold,
-                state=rows[:, 8].astype(np.uint8),
-                flags=rows[:, 9].astype(np.uint8),
-                velocity_rms_mm_s=rows[:, 11],
-                iso_zone=rows[:, 12].astype(np.uint8),
-                top_features=rows[:, 13:15].astype(np.uint8),
+                state=col["state"].astype(np.uint8),
+                flags=col["flags"].astype(np.uint8),
+                velocity_rms_mm_s=col["velocity_rms_mm_s"],
+                iso_zone=col["iso_zone"].astype(np.uint8),
+                top_features=np.stack([col["top_feature_1"], col["top_feature_2"]], axis=1).astype(
+                    np.uint8
+                ),
             )
         physical = s.astype(np.float32) * np.float32(physical_per_lsb)
         windows = frame_windows(physical, cfg)
