@@ -7,7 +7,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from vibration.learning.detector import AutoencoderDetector
-from vibration.learning.thresholds import calibrate_threshold, held_out_split
+from vibration.learning.thresholds import blocked_holdout, calibrate_threshold, held_out_split
 
 pytestmark = pytest.mark.tensorflow
 
@@ -27,8 +27,23 @@ def fitted() -> tuple[AutoencoderDetector, np.ndarray]:
     return AutoencoderDetector(epochs=60, random_state=0).fit(X), X
 
 
-def test_detector_separates_shifted_windows(fitted):
-    detector, _ = fitted
+def test_detector_separates_louder_windows_and_accepts_quieter_ones(fitted):
+    # One-sided (the default): more energy or impulsiveness than normal is evidence of a
+    # fault, less is not (a machine that settles after running-in).
+    detector, X = fitted
+    normal = _normal(400, seed=1)
+    sigma = X.std(axis=0)
+    louder = normal + 4.0 * sigma
+    quieter = normal - 4.0 * sigma
+    assert np.mean(detector.predict(normal) == 1) >= 0.98
+    assert np.all(detector.predict(louder) == -1)
+    assert np.median(detector.anomaly_score(louder)) > 2 * detector.threshold_
+    assert np.all(detector.predict(quieter) == 1)
+
+
+def test_detector_two_sided_separates_shifted_windows():
+    detector = AutoencoderDetector(epochs=60, random_state=0, one_sided=False, holdout="last")
+    detector.fit(_normal(300, seed=0))
     normal = _normal(400, seed=1)
     shifted = normal + 3.0 * np.random.default_rng(2).choice([-1.0, 1.0], size=N_FEATURES)
     assert np.mean(detector.predict(normal) == 1) >= 0.98
@@ -55,9 +70,9 @@ def test_detector_sklearn_relations_hold(fitted):
 
 def test_detector_threshold_comes_from_held_out_windows_only(fitted):
     detector, X = fitted
-    start = held_out_split(len(X), detector.validation_fraction)
-    assert (detector.n_train_, detector.n_held_out_) == (start, len(X) - start)
-    np.testing.assert_allclose(detector.held_out_scores_, detector.anomaly_score(X[start:]))
+    held = blocked_holdout(np.zeros(len(X)), detector.validation_fraction)
+    assert (detector.n_train_, detector.n_held_out_) == (np.sum(~held), np.sum(held))
+    np.testing.assert_allclose(detector.held_out_scores_, detector.anomaly_score(X[held]))
     expected = calibrate_threshold(
         detector.anomaly_score(X[start:]), detector.threshold_quantile, detector.threshold_margin
     )
