@@ -10,7 +10,7 @@ import pytest
 from firmware_export.exporter.codegen import FirmwareSpec
 from firmware_export.exporter.sources import write_c_sources
 from firmware_export.exporter.testing import random_int8_model
-from firmware_export.runtime.host_build import HostLibrary, build_host_library
+from firmware_export.runtime.host_build import RESULT_FIELDS, HostLibrary, build_host_library
 from firmware_export.runtime.scorer import reference_scores
 from firmware_export.runtime.tflite_model import read_tflite
 from tests.conftest import require_tool
@@ -105,7 +105,7 @@ def test_c_pipeline_refuses_stream_without_the_model_axis(host):
 
 def test_c_pipeline_short_stream_gives_no_window(host):
     lib, _ = host
-    assert lib.pipeline().push(np.zeros((CONFIG.window - 1, 2), np.int16)).shape == (0, 8)
+    assert lib.pipeline().push(np.zeros((CONFIG.window - 1, 2), np.int16)).shape == (0, len(RESULT_FIELDS))
 
 
 def test_c_score_matches_python_int8_reference(tmp_path):

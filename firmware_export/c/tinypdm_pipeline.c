@@ -4,6 +4,7 @@
  */
 #include "tinypdm_pipeline.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "model_data.h"
@@ -17,7 +18,12 @@ void tinypdm_pipeline_init(tinypdm_pipeline_t *p) {
   p->until_next = TINYPDM_WINDOW;
   p->scale = TINYPDM_SAMPLE_SCALE;
   p->threshold = TINYPDM_THRESHOLD;
+  p->speed_rpm = NAN;
   tinypdm_alarm_init(&p->alarm);
+}
+
+void tinypdm_pipeline_set_speed(tinypdm_pipeline_t *p, float rpm) {
+  p->speed_rpm = rpm > 0.0f ? rpm : NAN; /* NaN fails the comparison too */
 }
 
 void tinypdm_pipeline_set_scale(tinypdm_pipeline_t *p, float units_per_lsb) {
@@ -35,11 +41,19 @@ static void score_window(tinypdm_pipeline_t *p, tinypdm_result_t *r) {
   }
   tinypdm_features_compute(p->work, features, &stats);
   r->sample_index = p->n_samples - 1u;
-  r->score = tinypdm_score_features(features, NULL);
+  r->score = tinypdm_score_features_at(features, p->speed_rpm, NULL);
   r->threshold = p->threshold;
   r->rms = stats.rms;
   r->kurtosis = stats.kurtosis;
   r->crest = stats.crest;
+  r->speed_rpm = p->speed_rpm;
+  r->unknown_op = tinypdm_unknown_operating_point(p->speed_rpm);
+  if (r->unknown_op) {
+    /* neither over nor under: the alarm state does not advance */
+    r->over = 0u;
+    r->alarm = 0u;
+    return;
+  }
   r->over = r->score > p->threshold ? 1u : 0u;
   r->alarm = tinypdm_alarm_update(&p->alarm, r->over);
 }

@@ -4,8 +4,10 @@
  *
  * Push int16 samples of the scored axis as they arrive; every TINYPDM_HOP samples (once
  * the first TINYPDM_WINDOW have arrived) one window is scored:
- * physical = scale * sample, features, standardise, int8 model, score, threshold,
- * k-of-n alarm. Window i covers samples [i*HOP, i*HOP + WINDOW), the same grid as
+ * physical = scale * sample, features, standardise (at the pipeline's shaft speed),
+ * int8 model, score, threshold, k-of-n alarm. A speed-aware model reports a window whose
+ * speed is unknown or outside the trained envelope as of unknown operating point:
+ * never over, no alarm, and the alarm ring does not advance. Window i covers samples [i*HOP, i*HOP + WINDOW), the same grid as
  * vibration.features.frame_windows. All state lives in tinypdm_pipeline_t (static
  * storage, sizes from the generated header).
  */
@@ -31,8 +33,10 @@ typedef struct {
   float rms;             /**< RMS of the window, physical units */
   float kurtosis;        /**< Pearson kurtosis of the window */
   float crest;           /**< crest factor of the window */
-  uint8_t over;          /**< score > threshold */
-  uint8_t alarm;         /**< the k-of-n alarm policy holds */
+  float speed_rpm;       /**< shaft speed the window was scored at; NaN: unknown */
+  uint8_t over;          /**< score > threshold (0 in an unknown-operating-point window) */
+  uint8_t alarm;         /**< the k-of-n alarm policy holds (0 in an unknown window) */
+  uint8_t unknown_op;    /**< 1: unknown operating point (SCORE v2 state 3, flags bit 0) */
 } tinypdm_result_t;
 
 /** @brief Pipeline state; initialise with tinypdm_pipeline_init. */
@@ -44,15 +48,24 @@ typedef struct {
   uint64_t n_samples;           /**< samples pushed since init */
   float scale;                  /**< physical units per LSB (TINYPDM_SAMPLE_SCALE) */
   float threshold;              /**< TINYPDM_THRESHOLD */
+  float speed_rpm;              /**< shaft speed of the next windows, NaN: unknown (init) */
   uint32_t results_dropped;     /**< windows scored while out[] was full */
   tinypdm_alarm_t alarm;        /**< k-of-n state */
 } tinypdm_pipeline_t;
 
-/** @brief Reset: empty ring, scale TINYPDM_SAMPLE_SCALE, threshold TINYPDM_THRESHOLD, no alarm. */
+/** @brief Reset: empty ring, scale TINYPDM_SAMPLE_SCALE, threshold TINYPDM_THRESHOLD, no alarm,
+ *         speed unknown (NaN). */
 void tinypdm_pipeline_init(tinypdm_pipeline_t *p);
 
 /** @brief Physical units per LSB of the pushed samples (e.g. from the host's HELLO). */
 void tinypdm_pipeline_set_scale(tinypdm_pipeline_t *p, float units_per_lsb);
+
+/**
+ * @brief Shaft speed of the windows scored from now on (a tach input, CONTROL command 1).
+ * @param rpm revolutions per minute; NaN or <= 0: unknown (speed-aware models then report
+ *            the unknown operating point)
+ */
+void tinypdm_pipeline_set_speed(tinypdm_pipeline_t *p, float rpm);
 
 /**
  * @brief Push samples of the scored axis.

@@ -12,6 +12,13 @@ does. Two engines:
     and input quantisation in float64, the int8 model in the ``tflite-micro``
     interpreter, float64 score. No compiler needed; agrees with ``"c"`` to float32
     rounding (parity rung 4).
+
+The standardisation and score of a bundle's model are a :class:`Standardisation`: the
+mean may follow the shaft speed (``mean + slope * (ln(rpm) - u0)``), one-sided models feed
+``z+ = clip(z, 0, z_max)`` to the network and add the energy term to the score, and a
+speed-aware model reports windows outside its speed envelope as of unknown operating
+point (never over, the alarm does not advance). Bundles of older models are two-sided
+and speed-unaware, and score exactly as before.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +37,15 @@ from firmware_export.errors import ExportError
 from vibration.learning.features import FeatureConfig, frame_windows, window_features
 from vibration.learning.thresholds import AlarmPolicy, apply_alarm_policy
 
-__all__ = ["ENGINES", "Int8Scorer", "WindowScores", "quantize_inputs", "reference_scores"]
+__all__ = [
+    "ENGINES",
+    "Int8Scorer",
+    "Standardisation",
+    "WindowScores",
+    "alarms_skipping_unknown",
+    "quantize_inputs",
+    "reference_scores",
+]
 
 ENGINES = ("c", "tflm")
 
@@ -45,7 +60,12 @@ class WindowScores:
         Index of each window's last sample in the pushed stream.
     score, rms, kurtosis, crest : ndarray of shape (n,), float64
     over, alarm : ndarray of shape (n,), bool
+        Both False in windows of unknown operating point.
     threshold : float
+    speed_rpm : ndarray of shape (n,), float64
+        Shaft speed each window was scored at (NaN: unknown); empty when not given.
+    unknown_op : ndarray of shape (n,), bool
+        Unknown operating point (speed-aware models); empty when not given.
     """
 
     sample_index: NDArray[np.int64]
@@ -56,6 +76,8 @@ class WindowScores:
     over: NDArray[np.bool_]
     alarm: NDArray[np.bool_]
     threshold: float
+    speed_rpm: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    unknown_op: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
 
     def __len__(self) -> int:
         return int(self.score.shape[0])
@@ -75,6 +97,117 @@ def quantize_inputs(z: ArrayLike, scale: float, zero_point: int) -> NDArray[np.i
     return np.clip(rounded + int(zero_point), -128, 127).astype(np.int8)
 
 
+@dataclass(frozen=True, eq=False)
+class Standardisation:
+    """A model's standardisation, network inputs, score and operating envelope.
+
+    The Python reference (float64) of ``tinypdm_score_features_at`` and
+    ``tinypdm_unknown_operating_point``; pass the float32 values the firmware holds.
+
+    Attributes
+    ----------
+    mean, scale : ndarray of shape (d,), float64
+    slope : ndarray of shape (d,), float64
+        ``expected = mean + slope * (ln(rpm) - u0)`` for finite rpm > 0; zeros: no speed
+        conditioning.
+    u0 : float
+    envelope : (float, float) or None
+        Speed envelope in rpm of a speed-aware model.
+    one_sided : bool
+    z_max : float
+    """
+
+    mean: NDArray[np.float64]
+    scale: NDArray[np.float64]
+    slope: NDArray[np.float64] | None = None
+    u0: float = 0.0
+    envelope: tuple[float, float] | None = None
+    one_sided: bool = False
+    z_max: float = 10.0
+
+    def __post_init__(self) -> None:
+        mean = np.asarray(self.mean, np.float64).reshape(-1)
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "scale", np.asarray(self.scale, np.float64).reshape(-1))
+        slope = np.zeros_like(mean) if self.slope is None else self.slope
+        object.__setattr__(self, "slope", np.asarray(slope, np.float64).reshape(-1))
+
+    @property
+    def speed_conditioned(self) -> bool:
+        return bool(np.any(self.slope))
+
+    @property
+    def speed_aware(self) -> bool:
+        return self.envelope is not None
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> Standardisation:
+        """From a bundle manifest (``scaler``, ``speed``, ``scoring``); manifests written
+        before speed conditioning give a two-sided, speed-unaware model."""
+        speed = manifest.get("speed") or None
+        scoring = manifest.get("scoring") or {}
+        return cls(
+            mean=np.asarray(manifest["scaler"]["mean"], np.float64),
+            scale=np.asarray(manifest["scaler"]["scale"], np.float64),
+            slope=None if speed is None else np.asarray(speed["slope"], np.float64),
+            u0=0.0 if speed is None else float(speed["u0"]),
+            envelope=None
+            if speed is None
+            else (float(speed["envelope_rpm"][0]), float(speed["envelope_rpm"][1])),
+            one_sided=bool(scoring.get("one_sided", False)),
+            z_max=float(scoring.get("z_max", 10.0)),
+        )
+
+    def _rpm(self, speed_rpm: ArrayLike | None, n: int) -> NDArray[np.float64]:
+        if speed_rpm is None:
+            return np.full(n, np.nan)
+        rpm = np.asarray(speed_rpm, np.float64)
+        if rpm.ndim == 0:
+            return np.full(n, float(rpm))
+        if rpm.shape != (n,):
+            raise ValueError(f"speed_rpm must have shape ({n},), got {rpm.shape!r}")
+        return rpm
+
+    def expected(self, n: int, speed_rpm: ArrayLike | None = None) -> NDArray[np.float64]:
+        """Normal mean at each window's speed, shape (n, d)."""
+        if not self.speed_conditioned:
+            return np.broadcast_to(self.mean, (n, self.mean.size))
+        rpm = self._rpm(speed_rpm, n)
+        known = np.isfinite(rpm) & (rpm > 0)
+        du = np.where(known, np.log(np.where(known, rpm, 1.0)) - self.u0, 0.0)
+        return self.mean + np.outer(du, self.slope)
+
+    def inputs(self, features: ArrayLike, speed_rpm: ArrayLike | None = None) -> NDArray[np.float64]:
+        """The network's inputs: ``z``, or ``z+`` for a one-sided model, shape (n, d)."""
+        f = np.asarray(features, dtype=np.float64)
+        z = (f - self.expected(f.shape[0], speed_rpm)) / self.scale
+        if self.one_sided:
+            zmax = float(np.float32(self.z_max))
+            with np.errstate(invalid="ignore"):
+                z = np.where(z > 0, np.minimum(z, zmax), 0.0)  # NaN -> 0, as the C
+        return np.asarray(z, dtype=np.float64)
+
+    def score(self, z: ArrayLike, z_hat: ArrayLike) -> NDArray[np.float64]:
+        """Score of inputs ``z`` and reconstruction ``z_hat``, shape (n,)."""
+        zz = np.asarray(z, np.float64)
+        e = zz - np.asarray(z_hat, np.float64)
+        if not self.one_sided:
+            return np.asarray(np.mean(e**2, axis=1), dtype=np.float64)
+        r = np.maximum(e, 0.0)
+        return np.asarray(np.mean(r**2, axis=1) + np.mean(zz**2, axis=1), dtype=np.float64)
+
+    def unknown_operating_point(self, speed_rpm: ArrayLike | None, n: int) -> NDArray[np.bool_]:
+        """True where a speed-aware model's window speed is NaN or outside the envelope
+        (compared in float32, as the firmware does)."""
+        if self.envelope is None:
+            return np.zeros(n, dtype=np.bool_)
+        rpm = self._rpm(speed_rpm, n).astype(np.float32)
+        lo, hi = np.float32(self.envelope[0]), np.float32(self.envelope[1])
+        with np.errstate(invalid="ignore"):
+            inside = (rpm >= lo) & (rpm <= hi)
+        return np.asarray(~inside, dtype=np.bool_)
+
+
 def reference_scores(
     features: ArrayLike,
     *,
@@ -85,6 +218,8 @@ def reference_scores(
     input_zero_point: int,
     output_scale: float,
     output_zero_point: int,
+    standardisation: Standardisation | None = None,
+    speed_rpm: ArrayLike | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.int8], NDArray[np.int8]]:
     """The Python int8 score of feature vectors (TFLM interpreter for the model).
 
@@ -93,6 +228,11 @@ def reference_scores(
     features : array_like of shape (n, d)
     mean, scale : array_like of shape (d,)
         Standardisation; pass the float32 values the firmware holds.
+    standardisation : Standardisation or None
+        The model's full standardisation (speed line, one-sided inputs and score);
+        None: two-sided ``(f - mean) / scale`` (models made before speed conditioning).
+    speed_rpm : float or array_like of shape (n,) or None
+        Shaft speed of each window (NaN or None: unknown), for a speed-conditioned model.
 
     Returns
     -------
@@ -101,12 +241,38 @@ def reference_scores(
     """
     from firmware_export.runtime.interpreters import tflm_invoke
 
-    f = np.asarray(features, dtype=np.float64)
-    z = (f - np.asarray(mean, np.float64)) / np.asarray(scale, np.float64)
+    std = standardisation or Standardisation(
+        mean=np.asarray(mean, np.float64), scale=np.asarray(scale, np.float64)
+    )
+    z = std.inputs(features, speed_rpm)
     q_in = quantize_inputs(z, input_scale, input_zero_point)
     q_out = tflm_invoke(tflite, q_in) if len(q_in) else np.zeros_like(q_in)
     z_hat = float(np.float32(output_scale)) * (q_out.astype(np.float64) - output_zero_point)
-    return np.mean((z - z_hat) ** 2, axis=1), q_in, q_out
+    return std.score(z, z_hat), q_in, q_out
+
+
+def _float32_speeds(speed_rpm: ArrayLike | None, n: int) -> NDArray[np.float64]:
+    """Per-window speeds as the firmware holds them (float32; NaN unknown), shape (n,)."""
+    if speed_rpm is None:
+        return np.full(n, np.nan)
+    rpm = np.asarray(speed_rpm, np.float64)
+    rpm = np.full(n, float(rpm)) if rpm.ndim == 0 else rpm
+    if rpm.shape != (n,):
+        raise ValueError(f"speed_rpm must be a number or have shape ({n},), got {rpm.shape!r}")
+    with np.errstate(invalid="ignore"):
+        rpm = np.where(rpm > 0, rpm, np.nan)  # tinypdm_pipeline_set_speed: <= 0 is unknown
+    return rpm.astype(np.float32).astype(np.float64)
+
+
+def alarms_skipping_unknown(
+    over: NDArray[np.bool_], unknown: NDArray[np.bool_], policy: AlarmPolicy
+) -> NDArray[np.bool_]:
+    """The k-of-n alarm where windows of unknown operating point do not enter the ring and
+    report no alarm (the firmware's pipeline)."""
+    alarm = np.zeros(over.shape, dtype=np.bool_)
+    known = ~unknown
+    alarm[known] = apply_alarm_policy(over[known], policy)
+    return alarm
 
 
 def _as_samples(samples: ArrayLike, axis: int) -> NDArray[np.int16]:
@@ -182,7 +348,17 @@ class Int8Scorer:
         """Default physical units per LSB (the generated ``TINYPDM_SAMPLE_SCALE``)."""
         return self.bundle.sample_scale
 
-    def score_windows(self, samples: ArrayLike, scale: float | None = None) -> WindowScores:
+    @property
+    def standardisation(self) -> Standardisation:
+        """The model's standardisation, score and speed envelope (from the manifest)."""
+        return Standardisation.from_manifest(self.bundle.manifest)
+
+    def score_windows(
+        self,
+        samples: ArrayLike,
+        scale: float | None = None,
+        speed_rpm: ArrayLike | None = None,
+    ) -> WindowScores:
         """Score a contiguous stream from its first sample, as a freshly booted device.
 
         Parameters
@@ -191,6 +367,11 @@ class Int8Scorer:
             With several axes, the model's axis is scored.
         scale : float, optional
             Physical units per LSB; default :attr:`sample_scale`.
+        speed_rpm : float or array_like of shape (n_windows,), optional
+            Shaft speed of every window (or one for all), as ``tinypdm_pipeline_set_speed``
+            gives it to the device before the window's last sample; NaN or <= 0: unknown.
+            None: unknown throughout (a speed-aware model then reports every window as of
+            unknown operating point).
 
         Returns
         -------
@@ -202,10 +383,12 @@ class Int8Scorer:
         units = float(np.float32(self.sample_scale if scale is None else scale))
         if not (np.isfinite(units) and units > 0):
             raise ValueError(f"scale must be > 0, got {scale!r}")
+        n_windows = 0 if s.shape[0] < cfg.window else (s.shape[0] - cfg.window) // cfg.hop + 1
+        rpm = _float32_speeds(speed_rpm, n_windows)
         if self.engine == "c":
             pipe = self._host.pipeline()
             pipe.set_scale(units)
-            rows = pipe.push(s)
+            rows = pipe.push_at_speeds(s, rpm) if speed_rpm is not None else pipe.push(s)
             return WindowScores(
                 sample_index=rows[:, 0].astype(np.int64),
                 score=rows[:, 1],
@@ -215,14 +398,17 @@ class Int8Scorer:
                 over=rows[:, 6] > 0,
                 alarm=rows[:, 7] > 0,
                 threshold=self.threshold,
+                speed_rpm=rows[:, 8],
+                unknown_op=rows[:, 9] > 0,
             )
         physical = s.astype(np.float32) * np.float32(units)
         windows = frame_windows(physical, cfg)
         feats = window_features(windows, cfg)
-        scores = self.score_features(feats)
+        scores = self.score_features(feats, rpm)
         d = windows - windows.mean(axis=1, keepdims=True)
         m2 = np.mean(d * d, axis=1)
-        over = scores > self.threshold
+        unknown = self.standardisation.unknown_operating_point(rpm, len(windows))
+        over = (scores > self.threshold) & ~unknown
         return WindowScores(
             sample_index=np.arange(len(windows), dtype=np.int64) * cfg.hop + cfg.window - 1,
             score=scores,
@@ -230,20 +416,29 @@ class Int8Scorer:
             kurtosis=feats[:, cfg.n_bands + 1],
             crest=feats[:, cfg.n_bands + 2],
             over=over,
-            alarm=apply_alarm_policy(over, self.alarm_policy),
+            alarm=alarms_skipping_unknown(over, unknown, self.alarm_policy),
             threshold=self.threshold,
+            speed_rpm=rpm,
+            unknown_op=unknown,
         )
 
-    def score_features(self, features: ArrayLike) -> NDArray[np.float64]:
-        """Scores of feature vectors, shape (n, n_features) -> (n,)."""
+    def score_features(
+        self, features: ArrayLike, speed_rpm: ArrayLike | None = None
+    ) -> NDArray[np.float64]:
+        """Scores of feature vectors, shape (n, n_features) -> (n,).
+
+        ``speed_rpm``: a number or one per vector (NaN or None: unknown speed, the mean
+        is not conditioned on speed).
+        """
         b = self.bundle
         f = np.asarray(features, dtype=np.float64)
         if f.ndim != 2 or f.shape[1] != self.feature_config.n_features:
             raise ValueError(
                 f"features must have shape (n, {self.feature_config.n_features}), got {f.shape!r}"
             )
+        rpm = _float32_speeds(speed_rpm, f.shape[0])
         if self.engine == "c":
-            return self._host.score_features(f).scores.astype(np.float64)
+            return self._host.score_features(f, rpm).scores.astype(np.float64)
         scores, _, _ = reference_scores(
             f,
             mean=np.asarray(b.feature_mean, np.float32),
@@ -253,6 +448,8 @@ class Int8Scorer:
             input_zero_point=b.model.input_zero_point,
             output_scale=b.model.output_scale,
             output_zero_point=b.model.output_zero_point,
+            standardisation=self.standardisation,
+            speed_rpm=rpm,
         )
         return scores
 

@@ -19,8 +19,8 @@ uint32_t tinypdm_host_sizeof(uint32_t what);
 void tinypdm_host_config(int64_t *out, uint32_t cap);
 void tinypdm_host_invoke_batch(const int8_t *in, int8_t *out, uint32_t n);
 void tinypdm_host_features_batch(const float *windows, uint32_t n, float *features, float *stats);
-void tinypdm_host_score_batch(const float *features, uint32_t n, float *scores, float *z,
-                              int8_t *q_in, int8_t *q_out);
+void tinypdm_host_score_batch(const float *features, const float *rpm, uint32_t n, float *scores,
+                              float *z, int8_t *q_in, int8_t *q_out);
 int tinypdm_host_pipeline_push(tinypdm_pipeline_t *p, const int16_t *samples, uint32_t n,
                                uint32_t axes, double *out, uint32_t max_out);
 int tinypdm_host_decoder_feed(tinypdm_frame_decoder_t *d, const uint8_t *in, uint32_t n,
@@ -79,13 +79,15 @@ void tinypdm_host_features_batch(const float *windows, uint32_t n, float *featur
   }
 }
 
-void tinypdm_host_score_batch(const float *features, uint32_t n, float *scores, float *z,
-                              int8_t *q_in, int8_t *q_out) {
+/* rpm: one speed per vector, or NULL (unknown speed: tinypdm_score_features) */
+void tinypdm_host_score_batch(const float *features, const float *rpm, uint32_t n, float *scores,
+                              float *z, int8_t *q_in, int8_t *q_out) {
   uint32_t i;
   for (i = 0; i < n; ++i) {
     tinypdm_score_trace_t t;
     const size_t o = (size_t)i * TINYPDM_N_FEATURES;
-    scores[i] = tinypdm_score_features(features + o, &t);
+    scores[i] = rpm != NULL ? tinypdm_score_features_at(features + o, rpm[i], &t)
+                            : tinypdm_score_features(features + o, &t);
     if (z != NULL) {
       memcpy(z + o, t.z, sizeof(t.z));
     }
@@ -99,7 +101,9 @@ void tinypdm_host_score_batch(const float *features, uint32_t n, float *scores, 
 }
 
 /* axes 0: samples are the scored axis alone; else n frames of `axes` interleaved values.
- * Results flattened: sample_index, score, threshold, rms, kurtosis, crest, over, alarm */
+ * Results flattened (TINYPDM_HOST_RESULT_COLS): sample_index, score, threshold, rms, kurtosis,
+ * crest, over, alarm, speed_rpm, unknown_op */
+#define TINYPDM_HOST_RESULT_COLS 10u
 int tinypdm_host_pipeline_push(tinypdm_pipeline_t *p, const int16_t *samples, uint32_t n,
                                uint32_t axes, double *out, uint32_t max_out) {
   tinypdm_result_t r[8];
@@ -123,7 +127,7 @@ int tinypdm_host_pipeline_push(tinypdm_pipeline_t *p, const int16_t *samples, ui
     }
     for (k = 0; k < got; ++k) {
       if ((uint32_t)total < max_out) {
-        double *o = out + (size_t)total * 8u;
+        double *o = out + (size_t)total * TINYPDM_HOST_RESULT_COLS;
         o[0] = (double)r[k].sample_index;
         o[1] = (double)r[k].score;
         o[2] = (double)r[k].threshold;
@@ -132,6 +136,8 @@ int tinypdm_host_pipeline_push(tinypdm_pipeline_t *p, const int16_t *samples, ui
         o[5] = (double)r[k].crest;
         o[6] = r[k].over;
         o[7] = r[k].alarm;
+        o[8] = (double)r[k].speed_rpm;
+        o[9] = r[k].unknown_op;
       }
       total++;
     }
