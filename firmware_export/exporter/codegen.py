@@ -261,7 +261,9 @@ class FirmwareSpec:
         if self.speed_envelope is not None:
             lo, hi = (float(v) for v in self.speed_envelope)
             if not (0 < lo < hi and math.isfinite(hi)):
-                raise ValueError(f"speed_envelope must be 0 < low < high, got {self.speed_envelope!r}")
+                raise ValueError(
+                    f"speed_envelope must be 0 < low < high, got {self.speed_envelope!r}"
+                )
             object.__setattr__(self, "speed_envelope", (lo, hi))
         if not (math.isfinite(self.z_max) and self.z_max > 0):
             raise ValueError(f"z_max must be finite and > 0, got {self.z_max!r}")

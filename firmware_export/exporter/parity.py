@@ -10,7 +10,11 @@
 4. **C vs Python**: C float32 features vs numpy float64, error
    ``|c - ref| / max(|ref|, 1) <= 1e-4``; the C pipeline's end-to-end scores vs the Python
    int8 score: equal to float32 rounding (``rtol 1e-4``) on windows whose int8 inputs are
-   identical, and identical over/alarm decisions on all windows.
+   identical, and identical over/alarm/unknown-operating-point decisions on all windows.
+   A speed-aware model's streams are pushed at a deterministic speed sweep
+   (:func:`parity_speeds`: through the envelope, past both ends, a few unknown), set
+   with ``tinypdm_pipeline_set_speed`` before each window, so the speed-conditioned
+   standardisation and the envelope are checked too.
 
 Each rung returns a :class:`RungResult` with its figures; :func:`run_ladder` runs all four.
 """
@@ -25,9 +29,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from firmware_export.runtime.scorer import reference_scores
+from firmware_export.runtime.scorer import (
+    Standardisation,
+    alarms_skipping_unknown,
+    reference_scores,
+)
 from vibration.learning.features import FeatureConfig, frame_windows, window_features
-from vibration.learning.thresholds import AlarmPolicy, apply_alarm_policy
+from vibration.learning.thresholds import AlarmPolicy
 
 __all__ = [
     "RUNG_NAMES",
@@ -35,6 +43,7 @@ __all__ = [
     "RungResult",
     "feature_error",
     "load_streams",
+    "parity_speeds",
     "run_ladder",
 ]
 
@@ -128,6 +137,22 @@ def load_streams(
             codes = np.array(samples[start : min(stop, start + longest)], dtype=np.int16)
             streams.append(ParityStream(f"{rec.name}#{k}", codes, float(rec.meta.scale)))
     return streams
+
+
+def parity_speeds(n: int, envelope: tuple[float, float] | None) -> NDArray[np.float64] | None:
+    """Speeds (float32 values, rpm) for ``n`` windows of a rung-4 stream, or None without
+    an envelope.
+
+    Geometric sweep from 15 % of the envelope's log-width below its low end to 15 % above
+    its high end, every 7th window NaN (unknown): most windows inside, some outside.
+    """
+    if envelope is None:
+        return None
+    lo, hi = np.log(envelope[0]), np.log(envelope[1])
+    t = np.linspace(-0.15, 1.15, n) if n > 1 else np.full(n, 0.5)
+    rpm = np.exp(lo + t * (hi - lo))
+    rpm[3::7] = np.nan
+    return rpm.astype(np.float32).astype(np.float64)
 
 
 def feature_error(c: NDArray[Any], ref: NDArray[Any]) -> NDArray[np.float64]:
@@ -237,16 +262,21 @@ def rung4_c_vs_python(
     model: Any,
     threshold: float,
     policy: AlarmPolicy,
+    standardisation: Standardisation | None = None,
 ) -> RungResult:
     """C features and the C pipeline's scores against the Python reference."""
+    std = standardisation or Standardisation(
+        mean=np.asarray(mean, np.float64), scale=np.asarray(scale, np.float64)
+    )
     worst = 0.0
-    n_windows = n_compared = n_input_diff = decision_diff = 0
+    n_windows = n_compared = n_input_diff = decision_diff = n_unknown = 0
     worst_score = 0.0
     for stream in streams:
         pipe = host.pipeline()
         pipe.set_scale(stream.scale)
-        rows = pipe.push(stream.codes)
         windows = frame_windows(stream.physical(), config).astype(np.float32)
+        rpm = parity_speeds(len(windows), std.envelope)
+        rows = pipe.push(stream.codes) if rpm is None else pipe.push_at_speeds(stream.codes, rpm)
         if len(windows) == 0:
             continue
         c_feats, _ = host.features(windows)
@@ -261,8 +291,10 @@ def rung4_c_vs_python(
             input_zero_point=model.input_zero_point,
             output_scale=model.output_scale,
             output_zero_point=model.output_zero_point,
+            standardisation=std,
+            speed_rpm=rpm,
         )
-        c_trace = host.score_features(c_feats)
+        c_trace = host.score_features(c_feats, rpm)
         same_inputs = np.all(c_trace.q_in == q_in, axis=1)
         c_scores = rows[:, 1]
         if len(rows) != len(windows) or not np.array_equal(c_scores, c_trace.scores):
@@ -280,10 +312,16 @@ def rung4_c_vs_python(
         if np.any(same_inputs):
             worst_score = max(worst_score, float(rel[same_inputs].max()))
         thr = float(np.float32(threshold))
-        ref_over = ref_scores > thr
+        unknown = std.unknown_operating_point(rpm, len(windows))
+        ref_over = (ref_scores > thr) & ~unknown
         c_over = rows[:, 6] > 0
-        ref_alarm = apply_alarm_policy(ref_over, policy)
-        decision_diff += int(np.sum(ref_over != c_over) + np.sum(ref_alarm != (rows[:, 7] > 0)))
+        ref_alarm = alarms_skipping_unknown(ref_over, unknown, policy)
+        decision_diff += int(
+            np.sum(ref_over != c_over)
+            + np.sum(ref_alarm != (rows[:, 7] > 0))
+            + np.sum(unknown != (rows[:, 9] > 0))
+        )
+        n_unknown += int(np.sum(unknown))
         n_windows += len(windows)
         n_compared += int(np.sum(same_inputs))
         n_input_diff += int(np.sum(~same_inputs))
@@ -300,6 +338,8 @@ def rung4_c_vs_python(
             "max_score_rel_diff": worst_score,
             "score_rtol": SCORE_RTOL,
             "windows_with_input_step_diff": n_input_diff,
+            "windows_unknown_operating_point": n_unknown,
+            "speed_sweep": std.envelope is not None,
             "decision_mismatches": decision_diff,
         },
     )
@@ -320,6 +360,8 @@ def run_ladder(
     policy: AlarmPolicy,
     features: NDArray[Any],
     streams: Sequence[ParityStream],
+    standardisation: Standardisation | None = None,
+    speeds: NDArray[Any] | None = None,
 ) -> list[RungResult]:
     """All four rungs.
 
@@ -337,18 +379,32 @@ def run_ladder(
     streams : sequence of ParityStream
         Raw samples for rung 4 (and, through their features, rungs 1 and 3, and rung 2
         unless synthetic).
+    standardisation : Standardisation or None
+        The model's speed line, envelope and one-sided scoring (float32 values); None:
+        two-sided ``(f - mean) / scale``, speed-unaware.
+    speeds : ndarray of shape (n,) or None
+        Shaft speed of each of ``features`` (NaN: unknown); None: all unknown.
     """
+    m64, s64 = np.asarray(mean, np.float64), np.asarray(scale, np.float64)
+    std = standardisation or Standardisation(mean=m64, scale=s64)
     feats = [np.asarray(features, np.float64).reshape(-1, config.n_features)]
+    rpms = [
+        np.full(len(feats[0]), np.nan)
+        if speeds is None
+        else np.asarray(speeds, np.float64).reshape(-1)
+    ]
     real = [np.ones(len(feats[0]), bool)]
     for s in streams:
         w = frame_windows(s.physical(), config)
         if len(w):
             feats.append(window_features(w, config))
+            sweep = parity_speeds(len(w), std.envelope)
+            rpms.append(np.full(len(w), np.nan) if sweep is None else sweep)
             real.append(np.full(len(w), not s.synthetic))
     f = np.concatenate(feats)
+    rpm = np.concatenate(rpms)
     machine = np.concatenate(real)
-    m64, s64 = np.asarray(mean, np.float64), np.asarray(scale, np.float64)
-    z = (f - m64) / s64
+    z = std.inputs(f, rpm)
     r1 = rung1_float(keras_model, float_tflite, z)
     int8_scores, q_in, _ = reference_scores(
         f,
@@ -359,10 +415,15 @@ def run_ladder(
         input_zero_point=model.input_zero_point,
         output_scale=model.output_scale,
         output_zero_point=model.output_zero_point,
+        standardisation=std,
+        speed_rpm=rpm,
     )
-    r2 = rung2_int8(
-        detector.anomaly_score(f[machine]), int8_scores[machine], float(np.float32(threshold))
+    float_scores = (
+        detector.anomaly_score(f[machine], rpm[machine])
+        if std.speed_aware
+        else detector.anomaly_score(f[machine])
     )
+    r2 = rung2_int8(float_scores, int8_scores[machine], float(np.float32(threshold)))
     r3 = rung3_engine(int8_tflite, host, q_in)
     r4 = rung4_c_vs_python(
         host,
@@ -374,5 +435,6 @@ def run_ladder(
         model=model,
         threshold=threshold,
         policy=policy,
+        standardisation=std,
     )
     return [r1, r2, r3, r4]

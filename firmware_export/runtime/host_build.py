@@ -284,8 +284,13 @@ class HostLibrary:
         q_in = np.empty((n, nf), np.int8)
         q_out = np.empty((n, nf), np.int8)
         self._lib.tinypdm_host_score_batch(
-            _ptr(f), None if rpm is None else _ptr(rpm), n, _ptr(scores), _ptr(z), _ptr(q_in),
-            _ptr(q_out)
+            _ptr(f),
+            None if rpm is None else _ptr(rpm),
+            n,
+            _ptr(scores),
+            _ptr(z),
+            _ptr(q_in),
+            _ptr(q_out),
         )
         return ScoreTrace(scores, z, q_in, q_out)
 

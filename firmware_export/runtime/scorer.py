@@ -133,8 +133,13 @@ class Standardisation:
         object.__setattr__(self, "slope", np.asarray(slope, np.float64).reshape(-1))
 
     @property
+    def slopes(self) -> NDArray[np.float64]:
+        """``slope`` (zeros when not speed-conditioned), shape (d,)."""
+        return np.zeros_like(self.mean) if self.slope is None else self.slope
+
+    @property
     def speed_conditioned(self) -> bool:
-        return bool(np.any(self.slope))
+        return bool(np.any(self.slopes))
 
     @property
     def speed_aware(self) -> bool:
@@ -175,9 +180,11 @@ class Standardisation:
         rpm = self._rpm(speed_rpm, n)
         known = np.isfinite(rpm) & (rpm > 0)
         du = np.where(known, np.log(np.where(known, rpm, 1.0)) - self.u0, 0.0)
-        return self.mean + np.outer(du, self.slope)
+        return self.mean + np.outer(du, self.slopes)
 
-    def inputs(self, features: ArrayLike, speed_rpm: ArrayLike | None = None) -> NDArray[np.float64]:
+    def inputs(
+        self, features: ArrayLike, speed_rpm: ArrayLike | None = None
+    ) -> NDArray[np.float64]:
         """The network's inputs: ``z``, or ``z+`` for a one-sided model, shape (n, d)."""
         f = np.asarray(features, dtype=np.float64)
         z = (f - self.expected(f.shape[0], speed_rpm)) / self.scale
