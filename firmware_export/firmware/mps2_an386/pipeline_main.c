@@ -11,7 +11,9 @@
  * included), then one more window timed stage by stage:
  * `stages features=<insns> score=<insns>` (tinypdm_features_compute: mean, statistics, Hann,
  * FFT, bands, logarithms; tinypdm_score_features: standardise, quantise, int8 model,
- * score). Exits with status 0 (1 when no window was scored).
+ * score). A speed-aware model is measured at a known speed inside its envelope (the
+ * speed-conditioned standardisation, logf included, runs on every window).
+ * Exits with status 0 (1 when no window was scored).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +47,10 @@ int main(void)
 {
     board_init(0u);
     tinypdm_pipeline_init(&pipeline);
+#if defined(TINYPDM_SPEED_AWARE) && TINYPDM_SPEED_AWARE
+    tinypdm_pipeline_set_speed(&pipeline, 0.5f * (TINYPDM_SPEED_ENVELOPE_LO_RPM +
+                                                  TINYPDM_SPEED_ENVELOPE_HI_RPM));
+#endif
 
     uint32_t scored = 0;
     uint32_t samples = 0;
@@ -84,7 +90,7 @@ int main(void)
     tinypdm_features_compute(pipeline.work, features, &stats);
     const uint32_t feature_ticks = board_cycles_elapsed(t0, board_cycles());
     t0 = board_cycles_restart();
-    volatile float score = tinypdm_score_features(features, NULL);
+    volatile float score = tinypdm_score_features_at(features, pipeline.speed_rpm, NULL);
     const uint32_t score_ticks = board_cycles_elapsed(t0, board_cycles());
     (void)score;
 
