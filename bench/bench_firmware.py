@@ -6,9 +6,10 @@ virtual time; the firmware reads SysTick around the pipeline call, 40-instructio
 resolution). Method: docs/firmware-qemu.md.
 
 * ``pipeline`` image: the pipeline with the model and a tiny main (the size the project
-  budgets: flash <= 32 KB, RAM = .data + .bss + measured stack <= 8 KB, for a 1024-sample
-  window), and its instructions per window (ingest of ``hop`` samples included; goal
-  <= 400k, stretch 200k).
+  budgets: flash <= 32 KB, RAM = .data + .bss + measured stack <= 12 KB (8 KB before the
+  speed estimator's 4 KB buffer), for a 1024-sample window), and its instructions per
+  window averaged over whole speed-estimate periods (ingest of ``hop`` samples and the
+  speed estimator included; goal <= 400k, stretch 200k).
 * ``sensor`` image: the reference firmware (UART, frames, decoder): sizes, worst
   instructions per window over a stream, scores bit-exact with the host build, and how
   fast QEMU's UART moves the samples (machine-dependent, informational).
@@ -32,7 +33,9 @@ from bench._table import Row, print_rows
 
 TOPIC = "firmware"
 FLASH_GOAL = 32 * 1024
-RAM_GOAL = 8 * 1024
+# 8 KB before the tachless speed estimator; issue 12 allows 12 KB for its 1 s buffer of
+# decimated samples (docs/features.md, "Shaft speed (tachless)").
+RAM_GOAL = 12 * 1024
 INSNS_GOAL = 400_000
 INSNS_STRETCH = 200_000
 _GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "data" / "golden_dense_pc.tflite"
@@ -136,6 +139,8 @@ def run(quick: bool = False, bundle: Path | None = None) -> list[Row]:
                 "insn",
             ),
             _row("  of which standardise + int8 model + score", fig.score_instructions, "insn"),
+            _row("  one speed estimate (once per speed hop)", fig.speed_instructions, "insn"),
+            _row("  windows timed (whole speed periods)", fig.windows, ""),
         ]
 
         sensor = build_firmware(src, root / "fw", target="sensor")

@@ -81,7 +81,9 @@ def _signal(n: int, seed: int) -> np.ndarray:
 
 
 def _speeds(n: int, seed: int) -> np.ndarray:
-    """Speeds across and beyond the envelope, some unknown, as float32 values."""
+    """Speeds across and beyond the envelope, some NaN, as float32 values (pushed as
+    external speeds, NaN gives the window back to the tachless estimate, which finds no
+    shaft in these noise signals: NaN, unknown)."""
     rng = np.random.default_rng(seed)
     rpm = np.exp(rng.uniform(np.log(600.0), np.log(2400.0), n))
     rpm[rng.random(n) < 0.1] = np.nan
@@ -179,7 +181,9 @@ def test_c_pipeline_out_of_envelope_windows_are_unknown_never_over_never_alarm(s
     np.testing.assert_array_equal(rows[:, 1], lib.score_features(feats, rpm).scores)
 
 
-def test_c_pipeline_set_speed_zero_or_negative_is_unknown(speed_host):
+def test_c_pipeline_set_speed_zero_or_negative_falls_back_to_the_estimate(speed_host):
+    """<= 0 or NaN clears the external speed; the estimate of a fresh pipeline is still
+    warming up (NaN), so the windows are of unknown operating point."""
     lib, _, _ = speed_host
     samples = _signal(CONFIG.window + 3 * CONFIG.hop, seed=8)
     for value in (0.0, -1200.0, np.nan):

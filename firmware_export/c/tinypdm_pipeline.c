@@ -4,7 +4,6 @@
  */
 #include "tinypdm_pipeline.h"
 
-#include <math.h>
 #include <string.h>
 
 #include "model_data.h"
@@ -18,12 +17,12 @@ void tinypdm_pipeline_init(tinypdm_pipeline_t *p) {
   p->until_next = TINYPDM_WINDOW;
   p->scale = TINYPDM_SAMPLE_SCALE;
   p->threshold = TINYPDM_THRESHOLD;
-  p->speed_rpm = NAN;
   tinypdm_alarm_init(&p->alarm);
+  tinypdm_speed_init(&p->speed);
 }
 
 void tinypdm_pipeline_set_speed(tinypdm_pipeline_t *p, float rpm) {
-  p->speed_rpm = rpm > 0.0f ? rpm : NAN; /* NaN fails the comparison too */
+  tinypdm_speed_set_external(&p->speed, rpm); /* <= 0 or NaN: back to the tachless estimate */
 }
 
 void tinypdm_pipeline_set_scale(tinypdm_pipeline_t *p, float units_per_lsb) {
@@ -41,13 +40,14 @@ static void score_window(tinypdm_pipeline_t *p, tinypdm_result_t *r) {
   }
   tinypdm_features_compute(p->work, features, &stats);
   r->sample_index = p->n_samples - 1u;
-  r->score = tinypdm_score_features_at(features, p->speed_rpm, NULL);
+  const float rpm = tinypdm_speed_rpm(&p->speed); /* speed at the window's last sample */
+  r->score = tinypdm_score_features_at(features, rpm, NULL);
   r->threshold = p->threshold;
   r->rms = stats.rms;
   r->kurtosis = stats.kurtosis;
   r->crest = stats.crest;
-  r->speed_rpm = p->speed_rpm;
-  r->unknown_op = tinypdm_unknown_operating_point(p->speed_rpm);
+  r->speed_rpm = rpm;
+  r->unknown_op = tinypdm_unknown_operating_point(rpm);
   if (r->unknown_op) {
     /* neither over nor under: the alarm state does not advance */
     r->over = 0u;
@@ -63,7 +63,11 @@ static int push_strided(tinypdm_pipeline_t *p, const int16_t *samples, uint32_t 
   uint32_t produced = 0;
   uint32_t i;
   for (i = 0; i < n; ++i) {
-    p->ring[p->head] = samples[(size_t)i * stride];
+    const int16_t sample = samples[(size_t)i * stride];
+    p->ring[p->head] = sample;
+    if (tinypdm_speed_push(&p->speed, (float)sample * p->scale)) {
+      tinypdm_speed_update(&p->speed, p->work); /* work is free between windows */
+    }
     p->head = p->head + 1u == TINYPDM_WINDOW ? 0u : p->head + 1u;
     p->n_samples++;
     if (--p->until_next == 0u) {

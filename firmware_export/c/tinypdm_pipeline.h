@@ -4,10 +4,13 @@
  *
  * Push int16 samples of the scored axis as they arrive; every TINYPDM_HOP samples (once
  * the first TINYPDM_WINDOW have arrived) one window is scored:
- * physical = scale * sample, features, standardise (at the pipeline's shaft speed),
- * int8 model, score, threshold, k-of-n alarm. A speed-aware model reports a window whose
- * speed is unknown or outside the trained envelope as of unknown operating point:
- * never over, no alarm, and the alarm ring does not advance. Window i covers samples [i*HOP, i*HOP + WINDOW), the same grid as
+ * physical = scale * sample, features, standardise (at the window's shaft speed), int8
+ * model, score, threshold, k-of-n alarm; the shaft speed comes from tinypdm_speed (fed
+ * every sample, its estimate borrows the work buffer between windows) or an external
+ * speed (tinypdm_pipeline_set_speed). A speed-aware model reports a window whose speed is
+ * unknown or outside the trained envelope as of unknown operating point: never over, no
+ * alarm, and the alarm ring does not advance. Window i covers samples
+ * [i*HOP, i*HOP + WINDOW), the same grid as
  * vibration.features.frame_windows. All state lives in tinypdm_pipeline_t (static
  * storage, sizes from the generated header).
  */
@@ -20,6 +23,7 @@
 #include "tinypdm_frame.h"
 #include "tinypdm_model_config.h"
 #include "tinypdm_score.h"
+#include "tinypdm_speed.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -48,22 +52,23 @@ typedef struct {
   uint64_t n_samples;           /**< samples pushed since init */
   float scale;                  /**< physical units per LSB (TINYPDM_SAMPLE_SCALE) */
   float threshold;              /**< TINYPDM_THRESHOLD */
-  float speed_rpm;              /**< shaft speed of the next windows, NaN: unknown (init) */
   uint32_t results_dropped;     /**< windows scored while out[] was full */
   tinypdm_alarm_t alarm;        /**< k-of-n state */
+  tinypdm_speed_t speed;        /**< tachless speed of the scored axis */
 } tinypdm_pipeline_t;
 
 /** @brief Reset: empty ring, scale TINYPDM_SAMPLE_SCALE, threshold TINYPDM_THRESHOLD, no alarm,
- *         speed unknown (NaN). */
+ *         no speed estimate yet, no external speed. */
 void tinypdm_pipeline_init(tinypdm_pipeline_t *p);
 
 /** @brief Physical units per LSB of the pushed samples (e.g. from the host's HELLO). */
 void tinypdm_pipeline_set_scale(tinypdm_pipeline_t *p, float units_per_lsb);
 
 /**
- * @brief Shaft speed of the windows scored from now on (a tach input, CONTROL command 1).
- * @param rpm revolutions per minute; NaN or <= 0: unknown (speed-aware models then report
- *            the unknown operating point)
+ * @brief External shaft speed of the windows scored from now on (a tach input, CONTROL
+ *        command 1): tinypdm_speed_set_external.
+ * @param rpm revolutions per minute; NaN or <= 0: back to the tachless estimate (NaN while
+ *            it warms up: speed-aware models then report the unknown operating point)
  */
 void tinypdm_pipeline_set_speed(tinypdm_pipeline_t *p, float rpm);
 

@@ -460,6 +460,7 @@ def export_bundle(
             speed_envelope=std.envelope,
             one_sided=std.one_sided,
             z_max=std.z_max,
+            speed=_speed_config(det),
         )
     except ValueError as exc:
         raise ExportError(f"cannot generate firmware: {exc}") from None
@@ -492,6 +493,7 @@ def export_bundle(
             streams=streams,
             standardisation=std,
             speeds=normal_rpm,
+            speed=spec.speed,
         )
         failed = [r for r in rungs if not r.passed]
         if failed:
@@ -561,6 +563,7 @@ def export_bundle(
             "feature_config": config.to_dict(),
             "scaler": {"mean": mean32.tolist(), "scale": scale32.tolist()},
             "speed": _speed_manifest(std),
+            "speed_estimator": spec.speed.to_dict(),
             "scoring": {
                 "one_sided": std.one_sided,
                 "z_max": std.z_max,
@@ -633,6 +636,15 @@ def _standardisation(det: Any) -> Standardisation:
         one_sided=bool(getattr(det, "one_sided", False)),
         z_max=float(f32(getattr(det, "z_max", 10.0))),
     )
+
+
+def _speed_config(det: Any) -> Any:
+    """The model's tachless estimator constants (model.json ``speed.estimator``), else the
+    defaults."""
+    from vibration.learning.speed import SpeedConfig
+
+    doc = getattr(det, "speed_config_", None)
+    return SpeedConfig.from_dict(doc) if isinstance(doc, dict) else SpeedConfig()
 
 
 def _speed_manifest(std: Standardisation) -> dict[str, Any] | None:
@@ -765,4 +777,5 @@ def verify_bundle(
             streams=streams,
             standardisation=Standardisation.from_manifest(bundle.manifest),
             speeds=speeds,
+            speed=bundle.speed_config,
         )

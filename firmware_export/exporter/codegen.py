@@ -31,6 +31,7 @@ from numpy.typing import ArrayLike
 
 from firmware_export.runtime.tflite_model import Int8Model
 from vibration.learning.features import FeatureConfig, band_bin_edges, hann_periodic
+from vibration.learning.speed import SpeedConfig, speed_plan
 
 __all__ = [
     "TARGETS",
@@ -194,6 +195,8 @@ class FirmwareSpec:
         term; False: two-sided inputs, mean squared reconstruction error.
     z_max : float
         Upper bound of the one-sided inputs (> 0).
+    speed : SpeedConfig
+        The tachless speed estimator's constants (the model's, else the defaults).
     """
 
     model: Int8Model
@@ -214,6 +217,7 @@ class FirmwareSpec:
     speed_envelope: tuple[float, float] | None = None
     one_sided: bool = False
     z_max: float = 10.0
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
     band_edges: tuple[int, ...] = field(init=False)
 
     @property
@@ -338,7 +342,7 @@ def _config_header(spec: FirmwareSpec) -> str:
         f"#define TINYPDM_ALARM_N {spec.alarm_n}",
         "",
         "/* ---- operating point and one-sided scoring (docs/features.md) ---- */",
-        *_speed_macros(spec),
+        *_operating_point_macros(spec),
         "",
         "/* ---- int8 model ---- */",
         f"#define TINYPDM_N_LAYERS {len(m.layers)}",
@@ -369,11 +373,12 @@ def _config_header(spec: FirmwareSpec) -> str:
             f"#define {p}MULTIPLIER_INIT {_macro_init(layer.multipliers)}",
             f"#define {p}SHIFT_INIT {_macro_init(layer.shifts)}",
         ]
+    d += _speed_macros(spec)
     d += ["", "#endif /* TINYPDM_MODEL_CONFIG_H */", ""]
     return "\n".join(d)
 
 
-def _speed_macros(spec: FirmwareSpec) -> list[str]:
+def _operating_point_macros(spec: FirmwareSpec) -> list[str]:
     slope = spec.feature_slope or (0.0,) * spec.feature_config.n_features
     lo, hi = spec.speed_envelope or (0.0, 0.0)
     return [
@@ -387,6 +392,36 @@ def _speed_macros(spec: FirmwareSpec) -> list[str]:
         f"#define TINYPDM_FEATURE_SLOPE_INIT {_macro_init(slope, _c_float)}",
         f"#define TINYPDM_ONE_SIDED {int(spec.one_sided)} /* 1: z+ = clip(z, 0, z_max) */",
         f"#define TINYPDM_Z_MAX {_c_float(spec.z_max)}",
+    ]
+
+
+def _speed_macros(spec: FirmwareSpec) -> list[str]:
+    sc = spec.speed
+    plan = speed_plan(spec.feature_config, sc)
+    why = f" ({plan.reason})" if plan.reason else ""
+    return [
+        "",
+        f"/* tachless shaft speed (docs/features.md): SpeedConfig {sc.to_dict()!r} */",
+        f"#define TINYPDM_SPEED_ENABLED {int(plan.enabled)}{' /* off' + why + ' */' if why else ''}",
+        f"#define TINYPDM_SPEED_RPM_MIN {_c_float(sc.rpm_min)}",
+        f"#define TINYPDM_SPEED_RPM_MAX {_c_float(sc.rpm_max)}",
+        f"#define TINYPDM_SPEED_Q {plan.q} /* decimation factor */",
+        f"#define TINYPDM_SPEED_RATE_HZ {_c_float(plan.rate_d)} /* decimated rate */",
+        f"#define TINYPDM_SPEED_R {plan.r} /* stage 1: triangle (1: none) */",
+        f"#define TINYPDM_SPEED_Q2 {plan.q2} /* stage 2: windowed sinc */",
+        f"#define TINYPDM_SPEED_TAPS_PER_PHASE {plan.taps.size // plan.q2}",
+        f"#define TINYPDM_SPEED_BUFFER {plan.buffer} /* decimated samples per estimate */",
+        f"#define TINYPDM_SPEED_LOG2_BUFFER {plan.buffer.bit_length() - 1}",
+        f"#define TINYPDM_SPEED_HOP {plan.hop} /* decimated samples between estimates */",
+        f"#define TINYPDM_SPEED_MEDIAN {plan.median}",
+        f"#define TINYPDM_SPEED_HARMONICS {plan.harmonics}",
+        f"#define TINYPDM_SPEED_CAND_FIRST {plan.cand_first} /* candidates in 1/H bins */",
+        f"#define TINYPDM_SPEED_N_CAND {plan.n_cand}",
+        f"#define TINYPDM_SPEED_MAX_BIN {plan.max_bin}",
+        f"#define TINYPDM_SPEED_RPM_PER_STEP {_c_float(plan.rpm_per_step)}",
+        f"#define TINYPDM_SPEED_RPM_PER_BIN {_c_float(plan.rpm_per_bin)}",
+        f"#define TINYPDM_SPEED_SUBHARMONIC_RATIO {_c_float(plan.ratio)}",
+        f"#define TINYPDM_SPEED_LINE_DECADES {_c_float(plan.line_decades)}",
     ]
 
 
@@ -438,6 +473,10 @@ def _data_header(spec: FirmwareSpec) -> str:
         "/** cos and sin of 2 pi k / TINYPDM_WINDOW, k < TINYPDM_WINDOW / 2. */",
         "extern const float tinypdm_fft_cos[TINYPDM_WINDOW / 2];",
         "extern const float tinypdm_fft_sin[TINYPDM_WINDOW / 2];",
+        "/** Speed decimator taps, phase-major: [p * K + r] = h[(K - 1 - r) Q2 + p]. */",
+        "extern const float tinypdm_speed_taps[TINYPDM_SPEED_Q2 * TINYPDM_SPEED_TAPS_PER_PHASE];",
+        "/** Stage-1 triangle, phase-major: [p * 2 + r] = t[(1 - r) R + p]. */",
+        "extern const float tinypdm_speed_taps1[TINYPDM_SPEED_R > 1 ? 2 * TINYPDM_SPEED_R : 1];",
         "/** SHA-256 of the model's .tflite (the HELLO model_sha256). */",
         "extern const uint8_t tinypdm_model_sha256[32];",
         "",
@@ -508,8 +547,22 @@ def _data_source(spec: FirmwareSpec) -> str:
         f"TINYPDM_ALIGN16 const float tinypdm_fft_sin[TINYPDM_WINDOW / 2] = "
         f"{_init(sin, _c_float, per_line=6)};",
         "",
+        "const float tinypdm_speed_taps[TINYPDM_SPEED_Q2 * TINYPDM_SPEED_TAPS_PER_PHASE] = "
+        f"{_init(_speed_poly(spec, 2), _c_float, per_line=6)};",
+        "const float tinypdm_speed_taps1[TINYPDM_SPEED_R > 1 ? 2 * TINYPDM_SPEED_R : 1] = "
+        f"{_init(_speed_poly(spec, 1), _c_float, per_line=6)};",
+        "",
     ]
     return "\n".join(out)
+
+
+def _speed_poly(spec: FirmwareSpec, stage: int) -> np.ndarray:
+    plan = speed_plan(spec.feature_config, spec.speed)
+    q, taps = (plan.q2, plan.taps) if stage == 2 else (plan.r, plan.taps1)
+    k = taps.size // q
+    # row p (phase), column r (output b + r): tap (K - 1 - r) q + p in time order
+    idx = (k - 1 - np.arange(k))[None, :] * q + np.arange(q)[:, None]
+    return taps[idx].reshape(-1)
 
 
 def generate_tflite_array(

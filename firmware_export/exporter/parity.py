@@ -10,11 +10,15 @@
 4. **C vs Python**: C float32 features vs numpy float64, error
    ``|c - ref| / max(|ref|, 1) <= 1e-4``; the C pipeline's end-to-end scores vs the Python
    int8 score: equal to float32 rounding (``rtol 1e-4``) on windows whose int8 inputs are
-   identical, and identical over/alarm/unknown-operating-point decisions on all windows.
-   A speed-aware model's streams are pushed at a deterministic speed sweep
-   (:func:`parity_speeds`: through the envelope, past both ends, a few unknown), set
-   with ``tinypdm_pipeline_set_speed`` before each window, so the speed-conditioned
-   standardisation and the envelope are checked too.
+   identical (both at the speed the pipeline reported for the window), and identical
+   over/alarm/unknown-operating-point decisions on all windows; the C pipeline's
+   ``speed_rpm`` vs :func:`vibration.learning.speed.window_speeds`: equal to ``1e-4``
+   relative (or both NaN) on >= 99 % of windows (the FFTs round differently, so a comb
+   tie may break the other way; ``docs/features.md``). A speed-aware model's streams are
+   pushed a second time at a deterministic external speed sweep (:func:`parity_speeds`:
+   through the envelope, past both ends, every 7th window back to the estimate), set with
+   ``tinypdm_pipeline_set_speed`` before each window, so the speed-conditioned
+   standardisation and the envelope are checked across the whole range.
 
 Each rung returns a :class:`RungResult` with its figures; :func:`run_ladder` runs all four.
 """
@@ -35,6 +39,7 @@ from firmware_export.runtime.scorer import (
     reference_scores,
 )
 from vibration.learning.features import FeatureConfig, frame_windows, window_features
+from vibration.learning.speed import SpeedConfig, window_speeds
 from vibration.learning.thresholds import AlarmPolicy
 
 __all__ = [
@@ -58,6 +63,8 @@ DECISION_AGREEMENT = 0.995
 SPEARMAN_MIN = 0.99
 FEATURE_TOL = 1e-4
 SCORE_RTOL = 1e-4
+SPEED_RTOL = 1e-4
+SPEED_AGREEMENT = 0.99
 N_RANDOM_VECTORS = 2000
 
 
@@ -263,69 +270,100 @@ def rung4_c_vs_python(
     threshold: float,
     policy: AlarmPolicy,
     standardisation: Standardisation | None = None,
+    speed: SpeedConfig | None = None,
 ) -> RungResult:
-    """C features and the C pipeline's scores against the Python reference."""
+    """C features, the C pipeline's scores, speeds and decisions against the Python
+    reference.
+
+    Every stream is pushed as it comes (the device's own speed estimate); a speed-aware
+    model's streams once more at :func:`parity_speeds` (external speeds). Scores are
+    compared at the speed the pipeline reported for each window.
+    """
     std = standardisation or Standardisation(
         mean=np.asarray(mean, np.float64), scale=np.asarray(scale, np.float64)
     )
+    speed = speed or SpeedConfig()
     worst = 0.0
-    n_windows = n_compared = n_input_diff = decision_diff = n_unknown = 0
+    n_windows = n_compared = n_input_diff = decision_diff = n_unknown = speed_diff = 0
+    n_speed_windows = 0
     worst_score = 0.0
     for stream in streams:
-        pipe = host.pipeline()
-        pipe.set_scale(stream.scale)
         windows = frame_windows(stream.physical(), config).astype(np.float32)
-        rpm = parity_speeds(len(windows), std.envelope)
-        rows = pipe.push(stream.codes) if rpm is None else pipe.push_at_speeds(stream.codes, rpm)
         if len(windows) == 0:
             continue
         c_feats, _ = host.features(windows)
         ref_feats = window_features(windows, config)
         worst = max(worst, float(feature_error(c_feats, ref_feats).max()))
-        ref_scores, q_in, _ = reference_scores(
-            ref_feats,
-            mean=mean,
-            scale=scale,
-            tflite=tflite,
-            input_scale=model.input_scale,
-            input_zero_point=model.input_zero_point,
-            output_scale=model.output_scale,
-            output_zero_point=model.output_zero_point,
-            standardisation=std,
-            speed_rpm=rpm,
-        )
-        c_trace = host.score_features(c_feats, rpm)
-        same_inputs = np.all(c_trace.q_in == q_in, axis=1)
-        c_scores = rows[:, 1]
-        if len(rows) != len(windows) or not np.array_equal(c_scores, c_trace.scores):
-            # The streaming pipeline must see exactly the windows of the batch path.
-            return RungResult(
-                4,
-                RUNG_NAMES[4],
-                False,
-                {
-                    "error": f"{stream.name}: pipeline "
-                    f"gave {len(rows)} windows, framing gives {len(windows)}"
-                },
+        ref_rpm = window_speeds(stream.physical(), config, speed)
+        sweep = parity_speeds(len(windows), std.envelope)
+        for external in (None, sweep) if sweep is not None else (None,):
+            pipe = host.pipeline()
+            pipe.set_scale(stream.scale)
+            if external is None:
+                rows = pipe.push(stream.codes)
+                want_rpm = ref_rpm
+            else:
+                rows = pipe.push_at_speeds(stream.codes, external)
+                want_rpm = np.where(np.isfinite(external), external, ref_rpm)
+            if len(rows) != len(windows):
+                return RungResult(
+                    4,
+                    RUNG_NAMES[4],
+                    False,
+                    {
+                        "error": f"{stream.name}: pipeline "
+                        f"gave {len(rows)} windows, framing gives {len(windows)}"
+                    },
+                )
+            c_rpm = rows[:, 8]
+            with np.errstate(invalid="ignore"):
+                same_rpm = (np.isnan(c_rpm) & np.isnan(want_rpm)) | (
+                    np.abs(c_rpm - want_rpm) <= SPEED_RTOL * np.abs(want_rpm)
+                )
+            speed_diff += int(np.sum(~same_rpm))
+            n_speed_windows += len(windows)
+            ref_scores, q_in, _ = reference_scores(
+                ref_feats,
+                mean=mean,
+                scale=scale,
+                tflite=tflite,
+                input_scale=model.input_scale,
+                input_zero_point=model.input_zero_point,
+                output_scale=model.output_scale,
+                output_zero_point=model.output_zero_point,
+                standardisation=std,
+                speed_rpm=c_rpm,
             )
-        rel = np.abs(c_scores - ref_scores) / np.maximum(ref_scores, 1e-12)
-        if np.any(same_inputs):
-            worst_score = max(worst_score, float(rel[same_inputs].max()))
-        thr = float(np.float32(threshold))
-        unknown = std.unknown_operating_point(rpm, len(windows))
-        ref_over = (ref_scores > thr) & ~unknown
-        c_over = rows[:, 6] > 0
-        ref_alarm = alarms_skipping_unknown(ref_over, unknown, policy)
-        decision_diff += int(
-            np.sum(ref_over != c_over)
-            + np.sum(ref_alarm != (rows[:, 7] > 0))
-            + np.sum(unknown != (rows[:, 9] > 0))
-        )
-        n_unknown += int(np.sum(unknown))
-        n_windows += len(windows)
-        n_compared += int(np.sum(same_inputs))
-        n_input_diff += int(np.sum(~same_inputs))
-    ok = worst <= FEATURE_TOL and worst_score <= SCORE_RTOL and decision_diff == 0
+            c_trace = host.score_features(c_feats, c_rpm)
+            same_inputs = np.all(c_trace.q_in == q_in, axis=1)
+            c_scores = rows[:, 1]
+            if not np.array_equal(c_scores, c_trace.scores):
+                # The streaming pipeline must see exactly the windows of the batch path.
+                return RungResult(
+                    4,
+                    RUNG_NAMES[4],
+                    False,
+                    {"error": f"{stream.name}: pipeline scores differ from the batch path"},
+                )
+            rel = np.abs(c_scores - ref_scores) / np.maximum(ref_scores, 1e-12)
+            if np.any(same_inputs):
+                worst_score = max(worst_score, float(rel[same_inputs].max()))
+            thr = float(np.float32(threshold))
+            unknown = std.unknown_operating_point(c_rpm, len(windows))
+            ref_over = (ref_scores > thr) & ~unknown
+            c_over = rows[:, 6] > 0
+            ref_alarm = alarms_skipping_unknown(ref_over, unknown, policy)
+            decision_diff += int(
+                np.sum(ref_over != c_over)
+                + np.sum(ref_alarm != (rows[:, 7] > 0))
+                + np.sum(unknown != (rows[:, 9] > 0))
+            )
+            n_unknown += int(np.sum(unknown))
+            n_windows += len(windows)
+            n_compared += int(np.sum(same_inputs))
+            n_input_diff += int(np.sum(~same_inputs))
+    speed_ok = speed_diff <= (1.0 - SPEED_AGREEMENT) * n_speed_windows
+    ok = worst <= FEATURE_TOL and worst_score <= SCORE_RTOL and decision_diff == 0 and speed_ok
     return RungResult(
         4,
         RUNG_NAMES[4],
@@ -341,6 +379,9 @@ def rung4_c_vs_python(
             "windows_unknown_operating_point": n_unknown,
             "speed_sweep": std.envelope is not None,
             "decision_mismatches": decision_diff,
+            "speed_mismatches": speed_diff,
+            "speed_rtol": SPEED_RTOL,
+            "speed_agreement_min": SPEED_AGREEMENT,
         },
     )
 
@@ -362,6 +403,7 @@ def run_ladder(
     streams: Sequence[ParityStream],
     standardisation: Standardisation | None = None,
     speeds: NDArray[Any] | None = None,
+    speed: SpeedConfig | None = None,
 ) -> list[RungResult]:
     """All four rungs.
 
@@ -384,6 +426,8 @@ def run_ladder(
         two-sided ``(f - mean) / scale``, speed-unaware.
     speeds : ndarray of shape (n,) or None
         Shaft speed of each of ``features`` (NaN: unknown); None: all unknown.
+    speed : SpeedConfig, optional
+        The estimator constants the bundle was generated with (default: the defaults).
     """
     m64, s64 = np.asarray(mean, np.float64), np.asarray(scale, np.float64)
     std = standardisation or Standardisation(mean=m64, scale=s64)
@@ -436,5 +480,6 @@ def run_ladder(
         threshold=threshold,
         policy=policy,
         standardisation=std,
+        speed=speed,
     )
     return [r1, r2, r3, r4]

@@ -375,10 +375,11 @@ class Int8Scorer:
         scale : float, optional
             Physical units per LSB; default :attr:`sample_scale`.
         speed_rpm : float or array_like of shape (n_windows,), optional
-            Shaft speed of every window (or one for all), as ``tinypdm_pipeline_set_speed``
-            gives it to the device before the window's last sample; NaN or <= 0: unknown.
-            None: unknown throughout (a speed-aware model then reports every window as of
-            unknown operating point).
+            External shaft speed of every window (or one for all), as
+            ``tinypdm_pipeline_set_speed`` gives it to the device before the window's last
+            sample; NaN or <= 0: the device's own (tachless) estimate for that window.
+            None: the estimate throughout (:func:`vibration.learning.speed.window_speeds`
+            in the ``"tflm"`` engine; NaN for bundles made before the estimator).
 
         Returns
         -------
@@ -391,11 +392,11 @@ class Int8Scorer:
         if not (np.isfinite(units) and units > 0):
             raise ValueError(f"scale must be > 0, got {scale!r}")
         n_windows = 0 if s.shape[0] < cfg.window else (s.shape[0] - cfg.window) // cfg.hop + 1
-        rpm = _float32_speeds(speed_rpm, n_windows)
+        external = _float32_speeds(speed_rpm, n_windows)
         if self.engine == "c":
             pipe = self._host.pipeline()
             pipe.set_scale(units)
-            rows = pipe.push_at_speeds(s, rpm) if speed_rpm is not None else pipe.push(s)
+            rows = pipe.push_at_speeds(s, external) if speed_rpm is not None else pipe.push(s)
             return WindowScores(
                 sample_index=rows[:, 0].astype(np.int64),
                 score=rows[:, 1],
@@ -411,6 +412,7 @@ class Int8Scorer:
         physical = s.astype(np.float32) * np.float32(units)
         windows = frame_windows(physical, cfg)
         feats = window_features(windows, cfg)
+        rpm = np.where(np.isfinite(external), external, self._estimated_speeds(physical))
         scores = self.score_features(feats, rpm)
         d = windows - windows.mean(axis=1, keepdims=True)
         m2 = np.mean(d * d, axis=1)
@@ -428,6 +430,17 @@ class Int8Scorer:
             speed_rpm=rpm,
             unknown_op=unknown,
         )
+
+    def _estimated_speeds(self, physical: NDArray[np.float32]) -> NDArray[np.float64]:
+        """The device's tachless speed of every window (NaN: warming up, or a bundle made
+        before the estimator)."""
+        n = frame_windows(physical, self.feature_config).shape[0]
+        if "speed_estimator" not in self.bundle.manifest:
+            return np.full(n, np.nan)
+        from vibration.learning.speed import window_speeds
+
+        rpm = window_speeds(physical, self.feature_config, self.bundle.speed_config)
+        return np.asarray(rpm, np.float32).astype(np.float64)
 
     def score_features(
         self, features: ArrayLike, speed_rpm: ArrayLike | None = None
