@@ -18,7 +18,7 @@ import pytest
 from firmware_export.exporter.codegen import FirmwareSpec
 from firmware_export.exporter.sources import write_c_sources
 from firmware_export.exporter.testing import random_int8_model
-from firmware_export.runtime.host_build import HostLibrary, build_host_library
+from firmware_export.runtime.host_build import RESULT_FIELDS, HostLibrary, build_host_library
 from tests.conftest import require_tool
 from vibration.data.simulator import BearingSimulator, SimulatorConfig
 from vibration.learning.features import FeatureConfig, frame_windows
@@ -151,7 +151,7 @@ def test_speed_c_pipeline_reports_the_same_speed(host12k):
     pipe = host12k.pipeline()  # scale TINYPDM_SAMPLE_SCALE = 0.001
     rows = pipe.push(codes)
     py = window_speeds(x, config, SpeedConfig())
-    assert rows.shape == (py.size, 9)
+    assert rows.shape == (py.size, len(RESULT_FIELDS))
     assert np.mean(_agree(rows[:, 8], py)) >= 0.99
     assert np.isnan(rows[0, 8]) and np.isfinite(rows[-1, 8])
 
@@ -168,10 +168,14 @@ def test_speed_c_decimated_rate_and_band_follow_the_sample_rate(tmp_path):
     host = _host(tmp_path, config)
     plan = speed_plan(config, SpeedConfig())
     cfg = host.speed_config
-    assert (cfg["q"], cfg["buffer"], cfg["harmonics"]) == (20, 1024, 5) == (
-        plan.q,
-        plan.buffer,
-        plan.harmonics,
+    assert (
+        (cfg["q"], cfg["buffer"], cfg["harmonics"])
+        == (20, 1024, 5)
+        == (
+            plan.q,
+            plan.buffer,
+            plan.harmonics,
+        )
     )
     assert cfg["max_bin"] * cfg["rate_hz"] / cfg["buffer"] <= cfg["rate_hz"] / 3
 

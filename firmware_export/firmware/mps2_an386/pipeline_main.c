@@ -103,8 +103,9 @@ int main(void)
     uint32_t t0 = board_cycles_restart();
     tinypdm_features_compute(pipeline.work, features, &stats);
     const uint32_t feature_ticks = board_cycles_elapsed(t0, board_cycles());
+    const float score_rpm = tinypdm_speed_rpm(&pipeline.speed);
     t0 = board_cycles_restart();
-    volatile float score = tinypdm_score_features_at(features, pipeline.speed_rpm, NULL);
+    volatile float score = tinypdm_score_features_at(features, score_rpm, NULL);
     const uint32_t score_ticks = board_cycles_elapsed(t0, board_cycles());
     (void)score;
     /* one speed estimate on the decimated ring (work is free again) */
