@@ -19,9 +19,9 @@ from vibration.learning.features import FeatureConfig, frame_windows, window_fea
 
 pytestmark = [pytest.mark.slow, pytest.mark.tensorflow]
 
-CONFIG = FeatureConfig(window=512, hop=256, n_bands=12)
+CONFIG = FeatureConfig()  # window 1024 at 12 kHz: the tachless estimator is on
 SPEEDS = (900.0, 1200.0, 1500.0, 1800.0)
-N_SAMPLES = 256 * 140
+N_SAMPLES = 512 * 90
 
 
 def _recording(rpm: float, seed: int, n: int = N_SAMPLES):
@@ -104,7 +104,7 @@ def test_export_speed_model_host_c_equals_python_scorer(speed_model):
     c = Int8Scorer(out)
     ref = Int8Scorer(out, engine="tflm")
     lo, hi = manifest["speed"]["envelope_rpm"]
-    codes, scale = _recording(1350.0, seed=9, n=256 * 90)
+    codes, scale = _recording(1350.0, seed=9, n=512 * 70)
     n = (len(codes) - CONFIG.window) // CONFIG.hop + 1
     rpm = np.geomspace(lo * 0.8, hi * 1.2, n)
     rpm[5::11] = np.nan
@@ -134,5 +134,29 @@ def test_export_speed_model_fits_the_cortex_m4_budget(speed_model):
     if sizes["flash_bytes"] is None:
         pytest.skip(f"not measured: {sizes['reason']}")
     assert sizes["flash_bytes"] <= 32 * 1024
-    assert sizes["ram_bytes"] <= 8 * 1024
+    # 8 KB before the tachless speed estimator; issue 12 allows 12 KB for its 1 s
+    # decimated buffer (tests/test_qemu_sensor.py). The operating point adds 16-32 bytes.
+    assert sizes["ram_bytes"] <= 12 * 1024
     assert manifest["instructions_per_window"] <= 200_000
+
+
+def test_export_speed_model_scores_on_the_devices_own_speed_estimate(speed_model):
+    """No external speed: the C pipeline's tachless estimate (= window_speeds) conditions
+    the score; windows while it warms up (NaN) are of unknown operating point."""
+    _, out, manifest, _ = speed_model
+    assert "#define TINYPDM_SPEED_ENABLED 1" in (out / "src" / "tinypdm_model_config.h").read_text()
+    c = Int8Scorer(out)
+    ref = Int8Scorer(out, engine="tflm")
+    codes, scale = _recording(1350.0, seed=10, n=512 * 70)
+    a = c.score_windows(codes, scale=scale)
+    b = ref.score_windows(codes, scale=scale)
+    np.testing.assert_allclose(a.speed_rpm, b.speed_rpm, rtol=1e-4)  # NaN where both NaN
+    known = np.isfinite(a.speed_rpm)
+    assert known.sum() > 20 and np.isnan(a.speed_rpm[0])  # the estimate warms up first
+    np.testing.assert_allclose(a.speed_rpm[known], 1350.0, rtol=0.03)
+    np.testing.assert_array_equal(a.unknown_op, ~known)
+    np.testing.assert_array_equal(a.unknown_op, b.unknown_op)
+    np.testing.assert_array_equal(a.over, b.over)
+    np.testing.assert_array_equal(a.alarm, b.alarm)
+    np.testing.assert_allclose(a.score, b.score, rtol=1e-3)
+    assert manifest["parity"][3]["speed_mismatches"] == 0
