@@ -402,7 +402,8 @@ def _speed_macros(spec: FirmwareSpec) -> list[str]:
     return [
         "",
         f"/* tachless shaft speed (docs/features.md): SpeedConfig {sc.to_dict()!r} */",
-        f"#define TINYPDM_SPEED_ENABLED {int(plan.enabled)}{' /* off' + why + ' */' if why else ''}",
+        f"#define TINYPDM_SPEED_ENABLED {int(plan.enabled)}"
+        f"{' /* off' + why + ' */' if why else ''}",
         f"#define TINYPDM_SPEED_RPM_MIN {_c_float(sc.rpm_min)}",
         f"#define TINYPDM_SPEED_RPM_MAX {_c_float(sc.rpm_max)}",
         f"#define TINYPDM_SPEED_Q {plan.q} /* decimation factor */",
@@ -418,10 +419,10 @@ def _speed_macros(spec: FirmwareSpec) -> list[str]:
         f"#define TINYPDM_SPEED_CAND_FIRST {plan.cand_first} /* candidates in 1/H bins */",
         f"#define TINYPDM_SPEED_N_CAND {plan.n_cand}",
         f"#define TINYPDM_SPEED_MAX_BIN {plan.max_bin}",
-        f"#define TINYPDM_SPEED_RPM_PER_STEP {_c_float(plan.rpm_per_step)}",
-        f"#define TINYPDM_SPEED_RPM_PER_BIN {_c_float(plan.rpm_per_bin)}",
-        f"#define TINYPDM_SPEED_SUBHARMONIC_RATIO {_c_float(plan.ratio)}",
-        f"#define TINYPDM_SPEED_LINE_DECADES {_c_float(plan.line_decades)}",
+        f"#define TINYPDM_SPEED_RPM_PER_STEP {_c_float(float(plan.rpm_per_step))}",
+        f"#define TINYPDM_SPEED_RPM_PER_BIN {_c_float(float(plan.rpm_per_bin))}",
+        f"#define TINYPDM_SPEED_SUBHARMONIC_RATIO {_c_float(float(plan.ratio))}",
+        f"#define TINYPDM_SPEED_LINE_DECADES {_c_float(float(plan.line_decades))}",
     ]
 
 
