@@ -136,6 +136,8 @@ def run(quick: bool = False, bundle: Path | None = None) -> list[Row]:
                 "insn",
             ),
             _row("  of which standardise + int8 model + score", fig.score_instructions, "insn"),
+            _row("  one speed estimate (once per speed hop)", fig.speed_instructions, "insn"),
+            _row("  windows timed (whole speed periods)", fig.windows, ""),
         ]
 
         sensor = build_firmware(src, root / "fw", target="sensor")

@@ -105,7 +105,7 @@ def test_c_pipeline_refuses_stream_without_the_model_axis(host):
 
 def test_c_pipeline_short_stream_gives_no_window(host):
     lib, _ = host
-    assert lib.pipeline().push(np.zeros((CONFIG.window - 1, 2), np.int16)).shape == (0, 8)
+    assert lib.pipeline().push(np.zeros((CONFIG.window - 1, 2), np.int16)).shape == (0, 9)
 
 
 def test_c_score_matches_python_int8_reference(tmp_path):

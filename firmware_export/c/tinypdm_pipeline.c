@@ -18,6 +18,7 @@ void tinypdm_pipeline_init(tinypdm_pipeline_t *p) {
   p->scale = TINYPDM_SAMPLE_SCALE;
   p->threshold = TINYPDM_THRESHOLD;
   tinypdm_alarm_init(&p->alarm);
+  tinypdm_speed_init(&p->speed);
 }
 
 void tinypdm_pipeline_set_scale(tinypdm_pipeline_t *p, float units_per_lsb) {
@@ -40,6 +41,7 @@ static void score_window(tinypdm_pipeline_t *p, tinypdm_result_t *r) {
   r->rms = stats.rms;
   r->kurtosis = stats.kurtosis;
   r->crest = stats.crest;
+  r->speed_rpm = tinypdm_speed_rpm(&p->speed);
   r->over = r->score > p->threshold ? 1u : 0u;
   r->alarm = tinypdm_alarm_update(&p->alarm, r->over);
 }
@@ -49,7 +51,11 @@ static int push_strided(tinypdm_pipeline_t *p, const int16_t *samples, uint32_t 
   uint32_t produced = 0;
   uint32_t i;
   for (i = 0; i < n; ++i) {
-    p->ring[p->head] = samples[(size_t)i * stride];
+    const int16_t sample = samples[(size_t)i * stride];
+    p->ring[p->head] = sample;
+    if (tinypdm_speed_push(&p->speed, (float)sample * p->scale)) {
+      tinypdm_speed_update(&p->speed, p->work); /* work is free between windows */
+    }
     p->head = p->head + 1u == TINYPDM_WINDOW ? 0u : p->head + 1u;
     p->n_samples++;
     if (--p->until_next == 0u) {

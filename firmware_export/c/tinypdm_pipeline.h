@@ -5,7 +5,8 @@
  * Push int16 samples of the scored axis as they arrive; every TINYPDM_HOP samples (once
  * the first TINYPDM_WINDOW have arrived) one window is scored:
  * physical = scale * sample, features, standardise, int8 model, score, threshold,
- * k-of-n alarm. Window i covers samples [i*HOP, i*HOP + WINDOW), the same grid as
+ * k-of-n alarm, and the shaft speed (tinypdm_speed, fed every sample; its estimate
+ * borrows the work buffer between windows). Window i covers samples [i*HOP, i*HOP + WINDOW), the same grid as
  * vibration.features.frame_windows. All state lives in tinypdm_pipeline_t (static
  * storage, sizes from the generated header).
  */
@@ -18,6 +19,7 @@
 #include "tinypdm_frame.h"
 #include "tinypdm_model_config.h"
 #include "tinypdm_score.h"
+#include "tinypdm_speed.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,6 +33,7 @@ typedef struct {
   float rms;             /**< RMS of the window, physical units */
   float kurtosis;        /**< Pearson kurtosis of the window */
   float crest;           /**< crest factor of the window */
+  float speed_rpm;       /**< shaft speed at the window's last sample, rpm; NaN: unknown */
   uint8_t over;          /**< score > threshold */
   uint8_t alarm;         /**< the k-of-n alarm policy holds */
 } tinypdm_result_t;
@@ -46,6 +49,7 @@ typedef struct {
   float threshold;              /**< TINYPDM_THRESHOLD */
   uint32_t results_dropped;     /**< windows scored while out[] was full */
   tinypdm_alarm_t alarm;        /**< k-of-n state */
+  tinypdm_speed_t speed;        /**< tachless speed of the scored axis */
 } tinypdm_pipeline_t;
 
 /** @brief Reset: empty ring, scale TINYPDM_SAMPLE_SCALE, threshold TINYPDM_THRESHOLD, no alarm. */

@@ -31,6 +31,7 @@ from numpy.typing import ArrayLike
 
 from firmware_export.runtime.tflite_model import Int8Model
 from vibration.learning.features import FeatureConfig, band_bin_edges, hann_periodic
+from vibration.learning.speed import SpeedConfig, speed_plan
 
 __all__ = [
     "TARGETS",
@@ -181,6 +182,8 @@ class FirmwareSpec:
     target : {"cortex-m4", "cortex-m0plus", "host"}
     tflm_arena_bytes : int
         Arena the TFLM interpreter needed for this model (0: not measured).
+    speed : SpeedConfig
+        The tachless speed estimator's constants (the model's, else the defaults).
     """
 
     model: Int8Model
@@ -196,6 +199,7 @@ class FirmwareSpec:
     source_name: str = "model_int8.tflite"
     target: str = "host"
     tflm_arena_bytes: int = 0
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
     band_edges: tuple[int, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -327,8 +331,39 @@ def _config_header(spec: FirmwareSpec) -> str:
             f"#define {p}MULTIPLIER_INIT {_macro_init(layer.multipliers)}",
             f"#define {p}SHIFT_INIT {_macro_init(layer.shifts)}",
         ]
+    d += _speed_macros(spec)
     d += ["", "#endif /* TINYPDM_MODEL_CONFIG_H */", ""]
     return "\n".join(d)
+
+
+def _speed_macros(spec: FirmwareSpec) -> list[str]:
+    sc = spec.speed
+    plan = speed_plan(spec.feature_config, sc)
+    why = f" ({plan.reason})" if plan.reason else ""
+    return [
+        "",
+        f"/* tachless shaft speed (docs/features.md): SpeedConfig {sc.to_dict()!r} */",
+        f"#define TINYPDM_SPEED_ENABLED {int(plan.enabled)}{' /* off' + why + ' */' if why else ''}",
+        f"#define TINYPDM_SPEED_RPM_MIN {_c_float(sc.rpm_min)}",
+        f"#define TINYPDM_SPEED_RPM_MAX {_c_float(sc.rpm_max)}",
+        f"#define TINYPDM_SPEED_Q {plan.q} /* decimation factor */",
+        f"#define TINYPDM_SPEED_RATE_HZ {_c_float(plan.rate_d)} /* decimated rate */",
+        f"#define TINYPDM_SPEED_R {plan.r} /* stage 1: triangle (1: none) */",
+        f"#define TINYPDM_SPEED_Q2 {plan.q2} /* stage 2: windowed sinc */",
+        f"#define TINYPDM_SPEED_TAPS_PER_PHASE {plan.taps.size // plan.q2}",
+        f"#define TINYPDM_SPEED_BUFFER {plan.buffer} /* decimated samples per estimate */",
+        f"#define TINYPDM_SPEED_LOG2_BUFFER {plan.buffer.bit_length() - 1}",
+        f"#define TINYPDM_SPEED_HOP {plan.hop} /* decimated samples between estimates */",
+        f"#define TINYPDM_SPEED_MEDIAN {plan.median}",
+        f"#define TINYPDM_SPEED_HARMONICS {plan.harmonics}",
+        f"#define TINYPDM_SPEED_CAND_FIRST {plan.cand_first} /* candidates in 1/H bins */",
+        f"#define TINYPDM_SPEED_N_CAND {plan.n_cand}",
+        f"#define TINYPDM_SPEED_MAX_BIN {plan.max_bin}",
+        f"#define TINYPDM_SPEED_RPM_PER_STEP {_c_float(plan.rpm_per_step)}",
+        f"#define TINYPDM_SPEED_RPM_PER_BIN {_c_float(plan.rpm_per_bin)}",
+        f"#define TINYPDM_SPEED_SUBHARMONIC_RATIO {_c_float(plan.ratio)}",
+        f"#define TINYPDM_SPEED_LINE_DECADES {_c_float(plan.line_decades)}",
+    ]
 
 
 _ACT_ENUM = {
@@ -377,6 +412,10 @@ def _data_header(spec: FirmwareSpec) -> str:
         "/** cos and sin of 2 pi k / TINYPDM_WINDOW, k < TINYPDM_WINDOW / 2. */",
         "extern const float tinypdm_fft_cos[TINYPDM_WINDOW / 2];",
         "extern const float tinypdm_fft_sin[TINYPDM_WINDOW / 2];",
+        "/** Speed decimator taps, phase-major: [p * K + r] = h[(K - 1 - r) Q2 + p]. */",
+        "extern const float tinypdm_speed_taps[TINYPDM_SPEED_Q2 * TINYPDM_SPEED_TAPS_PER_PHASE];",
+        "/** Stage-1 triangle, phase-major: [p * 2 + r] = t[(1 - r) R + p]. */",
+        "extern const float tinypdm_speed_taps1[TINYPDM_SPEED_R > 1 ? 2 * TINYPDM_SPEED_R : 1];",
         "/** SHA-256 of the model's .tflite (the HELLO model_sha256). */",
         "extern const uint8_t tinypdm_model_sha256[32];",
         "",
@@ -446,8 +485,22 @@ def _data_source(spec: FirmwareSpec) -> str:
         f"TINYPDM_ALIGN16 const float tinypdm_fft_sin[TINYPDM_WINDOW / 2] = "
         f"{_init(sin, _c_float, per_line=6)};",
         "",
+        "const float tinypdm_speed_taps[TINYPDM_SPEED_Q2 * TINYPDM_SPEED_TAPS_PER_PHASE] = "
+        f"{_init(_speed_poly(spec, 2), _c_float, per_line=6)};",
+        "const float tinypdm_speed_taps1[TINYPDM_SPEED_R > 1 ? 2 * TINYPDM_SPEED_R : 1] = "
+        f"{_init(_speed_poly(spec, 1), _c_float, per_line=6)};",
+        "",
     ]
     return "\n".join(out)
+
+
+def _speed_poly(spec: FirmwareSpec, stage: int) -> np.ndarray:
+    plan = speed_plan(spec.feature_config, spec.speed)
+    q, taps = (plan.q2, plan.taps) if stage == 2 else (plan.r, plan.taps1)
+    k = taps.size // q
+    # row p (phase), column r (output b + r): tap (K - 1 - r) q + p in time order
+    idx = (k - 1 - np.arange(k))[None, :] * q + np.arange(q)[:, None]
+    return taps[idx].reshape(-1)
 
 
 def generate_tflite_array(

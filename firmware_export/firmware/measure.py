@@ -45,6 +45,8 @@ class PipelineFigures:
         Stack high-water mark of the pipeline.
     features_instructions, score_instructions : int
         One window's ``tinypdm_features_compute`` and ``tinypdm_score_features``.
+    speed_instructions : int
+        One ``tinypdm_speed_estimate`` (runs once per speed hop; 0: not reported).
     """
 
     sizes: SectionSizes
@@ -53,6 +55,7 @@ class PipelineFigures:
     stack_bytes: int
     features_instructions: int
     score_instructions: int
+    speed_instructions: int = 0
 
     @property
     def flash_bytes(self) -> int:
@@ -128,4 +131,5 @@ def measure_pipeline(
         stack_bytes=fields["stack"],
         features_instructions=fields["features"],
         score_instructions=fields["score"],
+        speed_instructions=fields.get("speed", 0),
     )

@@ -29,6 +29,7 @@ __all__ = [
     "HostLibrary",
     "HostPipeline",
     "ScoreTrace",
+    "SpeedTrace",
     "build_host_library",
 ]
 
@@ -46,7 +47,17 @@ _STRICT = (
 _HOST_SHIM = LIBRARY_DIR / "host" / "tinypdm_host.c"
 
 #: Columns of :meth:`HostPipeline.push` results.
-RESULT_FIELDS = ("sample_index", "score", "threshold", "rms", "kurtosis", "crest", "over", "alarm")
+RESULT_FIELDS = (
+    "sample_index",
+    "score",
+    "threshold",
+    "rms",
+    "kurtosis",
+    "crest",
+    "over",
+    "alarm",
+    "speed_rpm",
+)
 _COUNTERS = (
     "frames",
     "crc_errors",
@@ -139,6 +150,26 @@ class ScoreTrace:
     q_out: NDArray[np.int8]
 
 
+@dataclass(frozen=True, eq=False)
+class SpeedTrace:
+    """Output of :meth:`HostLibrary.speed`.
+
+    Attributes
+    ----------
+    window_rpm : ndarray of shape (n_windows,)
+        ``tinypdm_speed_rpm`` after each window's last sample (NaN: unknown).
+    at : ndarray of shape (n_est,), int64
+        Raw sample index of each estimate.
+    raw, reported : ndarray of shape (n_est,)
+        The single estimate and the running median, rpm.
+    """
+
+    window_rpm: NDArray[np.float64]
+    at: NDArray[np.int64]
+    raw: NDArray[np.float64]
+    reported: NDArray[np.float64]
+
+
 def _ptr(a: np.ndarray) -> ctypes.c_void_p:
     return ctypes.c_void_p(a.ctypes.data)
 
@@ -165,6 +196,12 @@ class HostLibrary:
             "tinypdm_host_score_batch": ([vp, u32, vp, vp, vp, vp], None),
             "tinypdm_host_pipeline_push": ([vp, vp, u32, u32, vp, u32], ctypes.c_int),
             "tinypdm_host_decoder_feed": ([vp, vp, u32, vp], ctypes.c_int),
+            "tinypdm_host_speed_config": ([vp, u32], None),
+            "tinypdm_host_speed_decimate": ([vp, u32, vp, u32], u32),
+            "tinypdm_host_speed_run": (
+                [vp, u32, vp, u32, vp, vp, vp, u32, ctypes.c_float],
+                ctypes.c_int,
+            ),
             "tinypdm_host_decoder_state": ([vp, vp], None),
             "tinypdm_host_decoder_payload": ([vp], vp),
             "tinypdm_host_decoder_samples": ([vp], vp),
@@ -212,8 +249,9 @@ class HostLibrary:
         self.config: dict[str, int] = {k: int(v) for k, v in zip(keys, cfg, strict=True)}
 
     def sizeof(self, what: str) -> int:
-        """``sizeof`` of ``pipeline``, ``decoder``, ``result``, ``hello`` or ``score``."""
-        index = ("pipeline", "decoder", "result", "hello", "score").index(what)
+        """``sizeof`` of ``pipeline``, ``decoder``, ``result``, ``hello``, ``score`` or
+        ``speed``."""
+        index = ("pipeline", "decoder", "result", "hello", "score", "speed").index(what)
         return int(self._lib.tinypdm_host_sizeof(index))
 
     # ---- model and features -----------------------------------------------------------------
@@ -268,6 +306,68 @@ class HostLibrary:
             _ptr(f), n, _ptr(scores), _ptr(z), _ptr(q_in), _ptr(q_out)
         )
         return ScoreTrace(scores, z, q_in, q_out)
+
+    @property
+    def speed_config(self) -> dict[str, float]:
+        """The generated ``TINYPDM_SPEED_*`` constants (see :func:`speed_plan`)."""
+        keys = (
+            "enabled",
+            "q",
+            "taps_per_phase",
+            "r",
+            "q2",
+            "buffer",
+            "hop",
+            "median",
+            "harmonics",
+            "cand_first",
+            "n_cand",
+            "max_bin",
+            "rpm_per_step",
+            "rate_hz",
+        )
+        out = np.zeros(len(keys), dtype=np.float64)
+        self._lib.tinypdm_host_speed_config(_ptr(out), out.size)
+        return dict(zip(keys, out.tolist(), strict=True))
+
+    def speed_decimate(self, x: ArrayLike) -> NDArray[np.float32]:
+        """The decimated samples a fresh ``tinypdm_speed_t`` makes from ``x`` (float32)."""
+        xs = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+        cap = xs.size // max(1, int(self.speed_config["q"])) + 1
+        out = np.zeros(cap, dtype=np.float32)
+        got = int(self._lib.tinypdm_host_speed_decimate(_ptr(xs), xs.size, _ptr(out), cap))
+        return out[: min(got, cap)]
+
+    def speed(self, x: ArrayLike, external_rpm: float = 0.0) -> SpeedTrace:
+        """Run a fresh ``tinypdm_speed_t`` over one contiguous signal.
+
+        Parameters
+        ----------
+        x : array_like of shape (n,)
+            Physical units, converted to float32 (what the pipeline pushes).
+        external_rpm : float
+            Set as the external speed before the first sample when > 0.
+
+        Returns
+        -------
+        SpeedTrace
+            Per window of the header's window/hop grid and per estimate.
+        """
+        xs = np.ascontiguousarray(x, dtype=np.float32)
+        if xs.ndim != 1:
+            raise ValueError(f"x must have shape (n,), got {xs.shape!r}")
+        window, hop = self.config["window"], self.config["hop"]
+        n_win = max(0, (xs.size - window) // hop + 1)
+        rpm = np.full(max(n_win, 1), np.nan)
+        buf = int(self.speed_config["buffer"] * self.speed_config["q"])
+        cap = xs.size // max(1, int(self.speed_config["q"])) + 1 if buf else 1
+        at, raw, rep = (np.zeros(cap) for _ in range(3))
+        got = self._lib.tinypdm_host_speed_run(
+            _ptr(xs), xs.size, _ptr(rpm), n_win, _ptr(at), _ptr(raw), _ptr(rep), cap,
+            float(external_rpm),
+        )
+        k = min(got, cap)
+        return SpeedTrace(rpm[:n_win], at[:k].astype(np.int64), raw[:k], rep[:k])
 
     def pipeline(self) -> HostPipeline:
         """A fresh ``tinypdm_pipeline_t``."""
@@ -388,7 +488,7 @@ class HostPipeline:
 
         Returns
         -------
-        ndarray of shape (n_results, 8), float64
+        ndarray of shape (n_results, 9), float64
             Columns :data:`RESULT_FIELDS`.
         """
         s = np.ascontiguousarray(samples, dtype=np.int16)
@@ -396,7 +496,7 @@ class HostPipeline:
         n = int(s.shape[0])
         hop, window = self._host.config["hop"], self._host.config["window"]
         cap = n // hop + window // hop + 2
-        out = np.zeros((cap, 8), dtype=np.float64)
+        out = np.zeros((cap, len(RESULT_FIELDS)), dtype=np.float64)
         got = self._host._lib.tinypdm_host_pipeline_push(self._p, _ptr(s), n, axes, _ptr(out), cap)
         if got < 0:
             raise ValueError(

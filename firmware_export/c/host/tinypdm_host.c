@@ -13,6 +13,7 @@
 #include "tinypdm_model.h"
 #include "tinypdm_pipeline.h"
 #include "tinypdm_score.h"
+#include "tinypdm_speed.h"
 
 /* prototypes (-Wmissing-prototypes friendly) */
 uint32_t tinypdm_host_sizeof(uint32_t what);
@@ -28,6 +29,11 @@ int tinypdm_host_decoder_feed(tinypdm_frame_decoder_t *d, const uint8_t *in, uin
 void tinypdm_host_decoder_state(const tinypdm_frame_decoder_t *d, uint64_t *out);
 const uint8_t *tinypdm_host_decoder_payload(const tinypdm_frame_decoder_t *d);
 const int16_t *tinypdm_host_decoder_samples(const tinypdm_frame_decoder_t *d);
+void tinypdm_host_speed_config(double *out, uint32_t cap);
+uint32_t tinypdm_host_speed_decimate(const float *x, uint32_t n, float *out, uint32_t cap);
+int tinypdm_host_speed_run(const float *x, uint32_t n, double *window_rpm, uint32_t max_windows,
+                           double *at, double *raw, double *reported, uint32_t max_estimates,
+                           float external_rpm);
 
 uint32_t tinypdm_host_sizeof(uint32_t what) {
   switch (what) {
@@ -36,6 +42,7 @@ uint32_t tinypdm_host_sizeof(uint32_t what) {
     case 2: return (uint32_t)sizeof(tinypdm_result_t);
     case 3: return (uint32_t)sizeof(tinypdm_hello_t);
     case 4: return (uint32_t)sizeof(tinypdm_score_msg_t);
+    case 5: return (uint32_t)sizeof(tinypdm_speed_t);
     default: return 0u;
   }
 }
@@ -99,7 +106,8 @@ void tinypdm_host_score_batch(const float *features, uint32_t n, float *scores, 
 }
 
 /* axes 0: samples are the scored axis alone; else n frames of `axes` interleaved values.
- * Results flattened: sample_index, score, threshold, rms, kurtosis, crest, over, alarm */
+ * Results flattened: sample_index, score, threshold, rms, kurtosis, crest, over, alarm,
+ * speed_rpm */
 int tinypdm_host_pipeline_push(tinypdm_pipeline_t *p, const int16_t *samples, uint32_t n,
                                uint32_t axes, double *out, uint32_t max_out) {
   tinypdm_result_t r[8];
@@ -123,7 +131,7 @@ int tinypdm_host_pipeline_push(tinypdm_pipeline_t *p, const int16_t *samples, ui
     }
     for (k = 0; k < got; ++k) {
       if ((uint32_t)total < max_out) {
-        double *o = out + (size_t)total * 8u;
+        double *o = out + (size_t)total * 9u;
         o[0] = (double)r[k].sample_index;
         o[1] = (double)r[k].score;
         o[2] = (double)r[k].threshold;
@@ -132,6 +140,7 @@ int tinypdm_host_pipeline_push(tinypdm_pipeline_t *p, const int16_t *samples, ui
         o[5] = (double)r[k].crest;
         o[6] = r[k].over;
         o[7] = r[k].alarm;
+        o[8] = (double)r[k].speed_rpm;
       }
       total++;
     }
@@ -175,3 +184,76 @@ void tinypdm_host_decoder_state(const tinypdm_frame_decoder_t *d, uint64_t *out)
 const uint8_t *tinypdm_host_decoder_payload(const tinypdm_frame_decoder_t *d) { return d->payload; }
 
 const int16_t *tinypdm_host_decoder_samples(const tinypdm_frame_decoder_t *d) { return d->samples; }
+
+/* enabled, q, taps per phase, r, q2, buffer, hop, median, harmonics, cand_first, n_cand, max_bin,
+ * rpm_per_step, decimated rate */
+void tinypdm_host_speed_config(double *out, uint32_t cap) {
+  const double v[] = {TINYPDM_SPEED_ENABLED,     TINYPDM_SPEED_Q,         TINYPDM_SPEED_TAPS_PER_PHASE,
+                      TINYPDM_SPEED_R,           TINYPDM_SPEED_Q2,
+                      TINYPDM_SPEED_BUFFER,      TINYPDM_SPEED_HOP,       TINYPDM_SPEED_MEDIAN,
+                      TINYPDM_SPEED_HARMONICS,   TINYPDM_SPEED_CAND_FIRST, TINYPDM_SPEED_N_CAND,
+                      TINYPDM_SPEED_MAX_BIN,     (double)TINYPDM_SPEED_RPM_PER_STEP,
+                      (double)TINYPDM_SPEED_RATE_HZ};
+  uint32_t i;
+  for (i = 0; i < cap && i < sizeof(v) / sizeof(v[0]); ++i) {
+    out[i] = v[i];
+  }
+}
+
+/* A standalone estimator over float samples (physical units), the pipeline's way: the
+ * estimate runs in a TINYPDM_WINDOW work buffer as soon as it is due. window_rpm gets
+ * tinypdm_speed_rpm after the last sample of every window of the TINYPDM_WINDOW /
+ * TINYPDM_HOP grid; at/raw/reported every estimate (sample index, single estimate,
+ * running median). external_rpm > 0 is set before the first sample. Returns the number of
+ * estimates. */
+int tinypdm_host_speed_run(const float *x, uint32_t n, double *window_rpm, uint32_t max_windows,
+                           double *at, double *raw, double *reported, uint32_t max_estimates,
+                           float external_rpm) {
+  static tinypdm_speed_t s;
+  static float work[TINYPDM_WINDOW];
+  uint32_t i;
+  uint32_t w = 0;
+  int estimates = 0;
+  tinypdm_speed_init(&s);
+  if (external_rpm > 0.0f) {
+    tinypdm_speed_set_external(&s, external_rpm);
+  }
+  for (i = 0; i < n; ++i) {
+    if (tinypdm_speed_push(&s, x[i])) {
+      tinypdm_speed_update(&s, work);
+      if ((uint32_t)estimates < max_estimates) {
+        at[estimates] = (double)i;
+        raw[estimates] = (double)s.history[(s.n_estimates - 1u) % TINYPDM_SPEED_MEDIAN];
+        reported[estimates] = (double)s.rpm;
+      }
+      estimates++;
+    }
+    if (i + 1u >= TINYPDM_WINDOW && (i + 1u - TINYPDM_WINDOW) % TINYPDM_HOP == 0u) {
+      if (w < max_windows) {
+        window_rpm[w] = (double)tinypdm_speed_rpm(&s);
+      }
+      w++;
+    }
+  }
+  return estimates;
+}
+
+/* The decimated samples a fresh estimator produces from x (no estimates run). */
+uint32_t tinypdm_host_speed_decimate(const float *x, uint32_t n, float *out, uint32_t cap) {
+  static tinypdm_speed_t s;
+  uint32_t i;
+  uint32_t m = 0;
+  tinypdm_speed_init(&s);
+  for (i = 0; i < n; ++i) {
+    const uint32_t head = s.head;
+    (void)tinypdm_speed_push(&s, x[i]);
+    s.due = 0u;
+    if (s.head != head || (TINYPDM_SPEED_BUFFER == 1 && s.filled > m)) {
+      if (m < cap) {
+        out[m] = s.ring[head];
+      }
+      m++;
+    }
+  }
+  return m;
+}

@@ -7,9 +7,10 @@
  * PIPELINE_WINDOWS windows were scored. No UART, no frames: the image's flash and RAM are
  * those of the pipeline and the model. Prints on the semihosting console
  * `pipeline windows=<k> samples=<n> ticks=<t> insns=<40 t> stack=<bytes>\n`, where ticks
- * is the SysTick time of the pushes of k * HOP samples after the first window (ingest
- * included), then one more window timed stage by stage:
- * `stages features=<insns> score=<insns>` (tinypdm_features_compute: mean, statistics, Hann,
+ * is the SysTick time of the pushes of k * HOP samples after PIPELINE_WARMUP windows
+ * (ingest and the speed estimator included: k spans whole speed-estimate periods), then one more window timed stage by stage:
+ * `stages features=<insns> score=<insns> speed=<insns>` (speed: one
+ * tinypdm_speed_estimate; tinypdm_features_compute: mean, statistics, Hann,
  * FFT, bands, logarithms; tinypdm_score_features: standardise, quantise, int8 model,
  * score). Exits with status 0 (1 when no window was scored).
  */
@@ -23,7 +24,20 @@
 #define PIPELINE_CHUNK 64u
 #endif
 #ifndef PIPELINE_WINDOWS
+/* Steady state over whole speed-estimate periods: the estimate (every TINYPDM_SPEED_HOP
+ * decimated samples) is averaged in, not missed or over-weighted. */
+#if TINYPDM_SPEED_ENABLED
+#define PIPELINE_SPEED_PERIOD                                                                \
+  (((uint32_t)TINYPDM_SPEED_HOP * TINYPDM_SPEED_Q + TINYPDM_HOP - 1u) / TINYPDM_HOP)
+#define PIPELINE_WINDOWS (4u * PIPELINE_SPEED_PERIOD)
+#else
 #define PIPELINE_WINDOWS 4u
+#endif
+#endif
+#ifndef PIPELINE_WARMUP
+/* windows before timing starts: the speed estimator's buffer is full by then */
+#define PIPELINE_WARMUP                                                                      \
+  (1u + ((uint32_t)TINYPDM_SPEED_BUFFER * TINYPDM_SPEED_Q + TINYPDM_HOP - 1u) / TINYPDM_HOP)
 #endif
 
 static tinypdm_pipeline_t pipeline;
@@ -50,7 +64,7 @@ int main(void)
     uint32_t samples = 0;
     uint32_t ticks = 0;
     uint32_t timed_windows = 0;
-    while (scored < PIPELINE_WINDOWS + 1u) {
+    while (scored < PIPELINE_WINDOWS + PIPELINE_WARMUP) {
         fill_chunk(samples);
         const uint32_t t0 = board_cycles_restart();
         const int k = tinypdm_pipeline_push(&pipeline, chunk, PIPELINE_CHUNK, results,
@@ -60,8 +74,8 @@ int main(void)
         if (k < 0) {
             return 2;
         }
-        if (scored > 0u) {
-            /* Steady state: every push after the first window, windows counted as they end. */
+        if (scored >= PIPELINE_WARMUP) {
+            /* Steady state: every push after the warm-up, windows counted as they end. */
             ticks += dt;
             timed_windows += (uint32_t)k;
         }
@@ -87,6 +101,14 @@ int main(void)
     volatile float score = tinypdm_score_features(features, NULL);
     const uint32_t score_ticks = board_cycles_elapsed(t0, board_cycles());
     (void)score;
+    /* one speed estimate on the decimated ring (work is free again) */
+    for (uint32_t i = 0; i < TINYPDM_SPEED_BUFFER && TINYPDM_SPEED_ENABLED; ++i) {
+        pipeline.work[i] = pipeline.speed.ring[i];
+    }
+    t0 = board_cycles_restart();
+    volatile float rpm = tinypdm_speed_estimate(pipeline.work);
+    const uint32_t speed_ticks = board_cycles_elapsed(t0, board_cycles());
+    (void)rpm;
 
     char line[160];
     uint32_t n = board_format_str(line, "pipeline windows=");
@@ -107,6 +129,8 @@ int main(void)
     n += board_format_u32(line + n, feature_ticks * BOARD_INSNS_PER_TICK);
     n += board_format_str(line + n, " score=");
     n += board_format_u32(line + n, score_ticks * BOARD_INSNS_PER_TICK);
+    n += board_format_str(line + n, " speed=");
+    n += board_format_u32(line + n, speed_ticks * BOARD_INSNS_PER_TICK);
     line[n++] = '\n';
     line[n] = '\0';
     board_debug_puts(line);

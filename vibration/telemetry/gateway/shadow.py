@@ -61,7 +61,7 @@ class PipelineShadowScorer:
     Parameters
     ----------
     make_pipeline : callable
-        Returns a fresh pipeline: ``push(int16 array (n, axes)) -> ndarray (k, 8)`` whose
+        Returns a fresh pipeline: ``push(int16 array (n, axes)) -> ndarray (k, 9)`` whose
         rows are ``sample_index, score, threshold, rms, kurtosis, crest, over, alarm``,
         ``sample_index`` counting samples from 0 at the pipeline's creation.
     sample_rate_hz : float
