@@ -20,7 +20,16 @@ import traceback
 
 from bench._table import Row, print_rows
 
-_ORDER = ["decoder", "capture", "cwru", "firmware", "influx", "gateway", "dashboard"]
+_ORDER = [
+    "decoder",
+    "capture",
+    "cwru",
+    "operating_point",
+    "firmware",
+    "influx",
+    "gateway",
+    "dashboard",
+]
 
 
 def _topics() -> list[str]:

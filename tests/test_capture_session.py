@@ -131,8 +131,8 @@ def test_capture_reads_a_loop_url(tmp_path):
     chunks = _chunks(100 * 50, samples_per_frame=100)
     port = _loop_port_sending(b"".join(c.data for c in chunks))
     progress = []
-    result = capture(
-        port, 0.5, CaptureConfig(out=tmp_path, label="inner"), on_progress=progress.append
+    result = capture(  # 1.25 s of samples at 4 kHz: all 5000 sent
+        port, 1.25, CaptureConfig(out=tmp_path, label="inner"), on_progress=progress.append
     )
     port.close()
     assert result.end_reason == "time" and result.mode == "binary"
@@ -207,8 +207,8 @@ def test_capture_session_text_stream_cuts_around_refused_lines(tmp_path):
         session.feed(data, 50.0 + 0.01 * k)
     result = session.finish(seconds=0.1, end_reason="time")
     rec = open_recording(result.path)
-    assert rec.samples()[:, 0].tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 11, 12]
-    assert rec.meta.gaps == (6, 8)  # a lone refused line; a block holding one goes whole
-    assert result.missing_samples == 1 + 3
+    assert rec.samples()[:, 0].tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+    assert rec.meta.gaps == (6, 9)  # each refused line is one lost sample, at its place
+    assert result.missing_samples == 1 + 1
     assert rec.meta.counters["line_errors"] == 2
     assert rec.meta.sample_rate == pytest.approx(200.0, rel=0.05)  # ~2 lines every 10 ms

@@ -15,6 +15,7 @@ from vibration.learning.thresholds import AlarmPolicy
 from vibration.learning.training import train_model
 
 FIGURES = {"auc", "detection_rate", "false_alarm_rate", "alarms", "alarms_per_hour"}
+ALARM_FIGURES = {"alarm_onsets", "first_alarm_s", "lasting_alarm_s", "chattering_episodes"}
 
 
 def test_evaluate_auc_matches_sklearn_with_ties():
@@ -88,8 +89,11 @@ def test_evaluate_cli_json_contract(model, test_set, capsys):
     for r in doc["recordings"]:
         assert {"name", "label", "n_windows", "baselines"} | FIGURES <= set(r)
         assert set(r["baselines"]) == {"pca", "iforest", "gmm"}
+        assert {"duration_s", "unknown_operating_point_rate", "speed_error"} | ALARM_FIGURES <= set(
+            r
+        )
         for figures in r["baselines"].values():
-            assert set(figures) == FIGURES
+            assert set(figures) == FIGURES | ALARM_FIGURES
     healthy = by_name["healthy-b"]
     assert healthy["label"] == "normal" and healthy["auc"] is None
     assert healthy["n_windows"] == 139

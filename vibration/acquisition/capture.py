@@ -5,7 +5,8 @@
 :class:`CaptureSession`, which is pure (no I/O besides the recording, clock passed in):
 
 * bytes are decoded by :class:`~vibration.protocol.StreamDecoder` (binary frames or text
-  lines, detected from the first bytes);
+  lines, detected from the first bytes; a sensor whose boot text looked like a text
+  stream switches to binary at its first frame, the text counted in ``skipped_bytes``);
 * binary: the recording is created at the first HELLO (rate, axes, scale, units, device id,
   firmware, model hash). SAMPLES frames that arrive before it wait up to ``hello_wait_s``;
   then the rate is taken from the frames' device clock (``t_us``) and scale/units from the
@@ -17,17 +18,23 @@
   frames that :func:`vibration.data.dataset.open_recording` reads;
 * a jump of the device clock (frames lost: corrupted, dropped) becomes a gap of exactly the
   missing samples (:meth:`~vibration.data.dataset.RecordingWriter.mark_gap`), so windows never
-  straddle missing data; a sensor reboot becomes a gap of 0 samples. In text mode a block
-  holding a refused line is dropped whole and marked as a gap (where in the block the
-  line was is unknown);
+  straddle missing data; a sensor reboot becomes a gap of 0 samples. In text mode each
+  refused line after the first good one (``nan``, garbage, a cut line) is one lost sample:
+  a gap of 1 at its place, also while the rows still wait for the rate estimate;
 * decoder counters (frames, crc_errors, resyncs, dropped_frames, ...) go to the metadata;
   :meth:`CaptureSession.finish` closes the recording atomically.
 
-What "``seconds``" means: a reader thread reads the port for ``seconds`` of wall time from
-the call (its last read may end up to one port timeout later). Every byte it read, plus
-whatever the OS had already received when time ran out, is decoded and every complete frame
-in it recorded; a frame still incomplete at that point is not (``tail_bytes``). So on a
-clean link the recording holds exactly the samples of the frames that arrived in time. The
+What "``seconds``" means: ``seconds`` of *samples*. The capture records
+``round(seconds * sample_rate)`` samples per axis (the sample rate from the HELLO or the
+device clock; text streams: the rate estimated when that count is reached, so the final
+estimate stored may give a count a few samples off) and then ends (``end_reason``
+``"time"``), whatever the wall time: bytes already queued when the capture starts (a sensor
+that was streaming before) count like any others, the last frame is cut to the exact count.
+It waits at most ``1.1 * seconds + 5`` wall seconds for them (the read by a reader thread
+may end up to one port timeout later): a sensor slower than its rate says, or one that stops
+sending, gives fewer samples and ``end_reason`` ``"timeout"``; every byte read by then, plus
+whatever the OS had already received, is decoded and every complete frame in it recorded
+(up to the count); a frame still incomplete at that point is not (``tail_bytes``). The
 capture also ends early when the link closes (the sensor's pty went away, a socket closed;
 everything read before is kept) or ``stop_event`` is set.
 """
@@ -47,6 +54,7 @@ from typing import Any, cast
 import serial
 
 from vibration.data.dataset import RecordingWriter, validate_name
+from vibration.data.dataset.validation import implausible_rate
 from vibration.errors import DatasetError, ProtocolError
 from vibration.protocol import (
     AsciiDecoder,
@@ -57,6 +65,7 @@ from vibration.protocol import (
     Score,
     StreamDecoder,
     Text,
+    Unknown,
 )
 
 __all__ = [
@@ -96,7 +105,8 @@ class CaptureConfig:
         Physical unit that goes with ``scale``.
     rate : float or None
         Sample rate to use when it cannot be learned (no HELLO, too little data to
-        estimate); None: such a capture fails.
+        estimate); None: such a capture fails. Must be within
+        :data:`~vibration.data.dataset.validation.SAMPLE_RATE_RANGE` (1 Hz .. 1 MHz).
     mode : {"binary", "ascii"} or None
         Force the stream type; None detects it.
     flush_interval_s : float
@@ -130,6 +140,9 @@ class CaptureConfig:
         _positive("scale", self.scale)
         if self.rate is not None:
             _positive("rate", self.rate)
+            reason = implausible_rate(self.rate, "rate")
+            if reason is not None:
+                raise ValueError(reason)
         if self.mode not in (None, "binary", "ascii"):
             raise ValueError(f"mode must be None, 'binary' or 'ascii', got {self.mode!r}")
         _positive("flush_interval_s", self.flush_interval_s)
@@ -194,7 +207,8 @@ class CaptureResult:
     seconds : float
         Wall time spent reading.
     end_reason : str
-        ``"time"``, ``"link closed"``, ``"stopped"``.
+        ``"time"`` (``seconds`` of samples recorded), ``"timeout"`` (they did not all
+        arrive in the wall time allowed), ``"link closed"``, ``"stopped"``.
     counters : dict
         Every counter stored in the metadata.
     hello : dict or None
@@ -249,6 +263,9 @@ class CaptureSession:
     config : CaptureConfig
     source : str
         What is being read (the port URL), stored in the recording.
+    seconds : float or None
+        Record ``round(seconds * sample_rate)`` samples per axis, then take no more
+        (:attr:`done`); None: no limit.
 
     Notes
     -----
@@ -256,13 +273,19 @@ class CaptureSession:
     with :meth:`finish` (or :meth:`abort`). Times are ``time.monotonic()`` seconds.
     """
 
-    def __init__(self, config: CaptureConfig, source: str = "") -> None:
+    def __init__(
+        self, config: CaptureConfig, source: str = "", seconds: float | None = None
+    ) -> None:
+        if seconds is not None:
+            _positive("seconds", seconds)
         self.config = config
         self.source = source
+        self.seconds = seconds
         self.decoder = StreamDecoder(mode=cast(Mode | None, config.mode))
         self.writer: RecordingWriter | None = None
         self.hello: Hello | None = None
-        self._waiting: list[Samples] = []  # samples that arrived before the recording exists
+        # what arrived before the recording exists: samples, and gaps (ints) between them
+        self._waiting: list[Samples | int] = []
         self._first_samples_at: float | None = None
         self._first_wall: float | None = None
         self._last_flush = 0.0
@@ -273,10 +296,11 @@ class CaptureSession:
         self._gaps = 0
         self._scores = 0
         self._texts = 0
+        self._bad_hellos = 0  # HELLOs with a good CRC but an implausible rate or scale
         self._text_log: list[str] = []
-        self._ascii_refused = 0
         self._seen_frames = False
         self._rate_from_clock = False  # rate measured from t_us, waiting for a HELLO
+        self._clock_untrusted = False  # the device clock implies an implausible rate
 
     # -- feeding
 
@@ -284,7 +308,7 @@ class CaptureSession:
     def samples(self) -> int:
         """Samples per axis recorded (or waiting to be) so far."""
         written = self.writer.samples_written if self.writer is not None else 0
-        return written + sum(s.n for s in self._waiting)
+        return written + sum(s.n for s in self._waiting if isinstance(s, Samples))
 
     def feed(self, data: bytes, now: float) -> None:
         """Decode ``data`` (arrived at ``now``) and record what it completes.
@@ -294,20 +318,32 @@ class CaptureSession:
         ProtocolError
             The stream changed shape mid-capture (another axis count).
         """
-        if not data:
+        if not data or self.done:
             return
         frames = self.decoder.feed(data, now)
-        if self.decoder.mode == "ascii":
-            refused = self._refused_lines()
-            if refused and not frames:
-                self._gap(refused)  # between the last block and the next one
-            elif refused:
-                # Where in this block the refused line was is unknown: the block goes whole.
-                self._gap(refused + sum(f.body.n for f in frames if isinstance(f.body, Samples)))
-                frames = []
         for frame in frames:
             self._frame(frame, now)
         self.tick(now)
+
+    def _target(self) -> int | None:
+        """Samples per axis to record (None: no limit or the rate is not known yet)."""
+        if self.seconds is None or self._rate is None:
+            return None
+        rate = self._rate
+        if self.decoder.mode == "ascii":
+            est = self.decoder.rate_estimate()
+            rate = est.rate_hz if est is not None and est.rate_hz is not None else rate
+        return round(self.seconds * rate)
+
+    @property
+    def done(self) -> bool:
+        """True once ``seconds`` worth of samples are recorded."""
+        target = self._target()
+        return (
+            self.writer is not None
+            and target is not None
+            and (self.writer.samples_written >= target)
+        )
 
     def tick(self, now: float) -> None:
         """Flush when due; create the recording when the wait for a HELLO or rate is over."""
@@ -339,8 +375,16 @@ class CaptureSession:
             self._texts += 1
             if len(self._text_log) < 50:
                 self._text_log.append(body.text)
+        elif isinstance(body, Unknown) and self.decoder.mode == "ascii":
+            self._gap(1)  # a refused line in place of one sample
 
     def _hello(self, hello: Hello, *, reboot: bool) -> None:
+        scale = float(hello.scale)
+        if implausible_rate(float(hello.sample_rate_hz)) or not (
+            math.isfinite(scale) and scale > 0
+        ):
+            self._bad_hellos += 1  # counted and ignored: the recording keeps what it knows
+            return
         if self._axes is not None and hello.axes != self._axes:
             raise ProtocolError(
                 f"the sensor changed from {self._axes} to {hello.axes} axes mid-capture"
@@ -376,18 +420,16 @@ class CaptureSession:
             return
         self._append(body)
 
-    def _refused_lines(self) -> int:
-        dec = self.decoder.decoder
-        if not isinstance(dec, AsciiDecoder):
-            return 0
-        refused = dec.stats.errors - dec.stats.clipped
-        new = refused - self._ascii_refused
-        self._ascii_refused = refused
-        return new
-
     def _append(self, body: Samples) -> None:
         assert self.writer is not None and self._rate is not None
-        if self.decoder.mode == "binary":
+        target = self._target()
+        if target is not None:
+            left = target - self.writer.samples_written
+            if left <= 0:
+                return
+            if body.n > left:
+                body = Samples(body.t_us, body.samples[:left])
+        if self.decoder.mode == "binary" and not self._clock_untrusted:
             if self._next_t_us is not None:
                 ahead_us = body.t_us - self._next_t_us
                 half = 0.5e6 / self._rate
@@ -399,21 +441,34 @@ class CaptureSession:
         self.writer.append(body.samples)
 
     def _gap(self, missing: int) -> None:
+        if self.done:
+            return  # after the end of the recording
         if self.writer is None:
-            # Before the recording exists: drop what waited, the recording starts after it.
-            self._waiting.clear()
-            self._first_samples_at = None
+            # Before the recording exists: remembered in place (marked when it is created);
+            # before the first sample there is nothing to mark (the recording starts after).
+            if self._waiting:
+                self._waiting.append(missing)
             return
         self.writer.mark_gap(missing)
         self._missing += missing
         self._gaps += 1
 
     def _fallback_rate(self) -> float:
-        if len(self._waiting) >= 2:
-            a, b = self._waiting[0], self._waiting[1]
+        blocks = [s for s in self._waiting if isinstance(s, Samples)]
+        if len(blocks) >= 2:
+            a, b = blocks[0], blocks[1]
             if b.t_us > a.t_us:
-                self._rate_from_clock = True
-                return a.n * 1e6 / (b.t_us - a.t_us)
+                rate = a.n * 1e6 / (b.t_us - a.t_us)
+                reason = implausible_rate(rate)
+                if reason is None:
+                    self._rate_from_clock = True
+                    return rate
+                self._clock_untrusted = True  # no gaps from a clock like that
+                if self.config.rate is None:
+                    raise ProtocolError(
+                        f"{reason.replace(' is outside', ' from the device clock is outside')}"
+                        " (no HELLO; give a rate)"
+                    )
         if self.config.rate is not None:
             return self.config.rate
         raise ProtocolError(
@@ -421,6 +476,9 @@ class CaptureSession:
         )
 
     def _open_writer(self, rate: float) -> None:
+        reason = implausible_rate(rate)
+        if reason is not None:  # a text stream's estimate (other sources are checked)
+            raise ProtocolError(reason)
         cfg = self.config
         hello = self.hello
         self._rate = rate
@@ -450,8 +508,11 @@ class CaptureSession:
             unique=cfg.name is None,
         )
         waiting, self._waiting = self._waiting, []
-        for body in waiting:
-            self._append(body)
+        for item in waiting:
+            if isinstance(item, int):
+                self._gap(item)
+            else:
+                self._append(item)
         self._last_flush = -math.inf
 
     def _counters_raw(self) -> dict[str, int]:
@@ -467,7 +528,12 @@ class CaptureSession:
                 "bytes_in": stats["bytes_in"],
                 "scores": self._scores,
             }
-        stats.update(scores=self._scores, texts=self._texts)
+        stats.update(
+            scores=self._scores,
+            texts=self._texts,
+            bad_hellos=self._bad_hellos,
+            skipped_bytes=self.decoder.skipped_bytes,
+        )
         return stats
 
     def _flush(self, now: float) -> None:
@@ -627,7 +693,8 @@ def capture(
         Open, with a short read timeout (0.05 s is good): each read returns after at
         most that long, which bounds how late the capture ends.
     seconds : float
-        Wall seconds to read (see the module docstring for exactly what is kept).
+        Seconds of samples to record: ``round(seconds * sample_rate)`` samples per axis,
+        waiting at most ``1.1 * seconds + 5`` wall seconds (module docstring).
     config : CaptureConfig
     source : str, optional
         Port URL for the metadata (default ``port.name`` / ``port.portstr``).
@@ -650,17 +717,20 @@ def capture(
     _positive("seconds", seconds)
     config.check_free()
     url = source if source is not None else str(getattr(port, "name", None) or port.portstr)
-    session = CaptureSession(config, url)
+    session = CaptureSession(config, url, seconds)
     reader = _PortReader(port, config.read_size)
     start = time.monotonic()
-    deadline = start + seconds
+    deadline = start + _wall_limit(seconds)
     next_progress = start
     end_reason = "time"
     reader.start()
     try:
         while True:
             now = time.monotonic()
+            if session.done:
+                break
             if now >= deadline:
+                end_reason = "timeout"
                 break
             if stop_event is not None and stop_event.is_set():
                 end_reason = "stopped"
@@ -685,7 +755,7 @@ def capture(
                 next_progress = now + progress_every_s
         reader.halt.set()
         reader.join()
-        if end_reason == "time" or end_reason == "stopped":
+        if end_reason in ("timeout", "stopped") and not session.done:
             # Bytes already read, and those the OS already holds, arrived in time: keep them.
             _drain(reader, port, session)
         elapsed = time.monotonic() - start
@@ -701,6 +771,12 @@ def capture(
         raise
     finally:
         reader.halt.set()
+        reader.join(timeout=5.0)  # the caller closes the port next: no read may be running
+
+
+def _wall_limit(seconds: float) -> float:
+    """Longest wall time a capture of ``seconds`` of samples waits for them."""
+    return 1.1 * seconds + 5.0
 
 
 def _drain(reader: _PortReader, port: serial.SerialBase, session: CaptureSession) -> None:

@@ -1,4 +1,5 @@
-"""Import vibration files (CWRU ``.mat``, CSV, WAV, NPY) as recordings.
+"""Import vibration files (CWRU/UESTC ``.mat``, CSV, WAV, NPY) and snapshot series (a
+directory of FEMTO snapshot CSVs, a FEMTO ``.npz``) as recordings.
 
 ``rate`` means *the sample rate of the imported recording*:
 
@@ -17,6 +18,7 @@ this call wrote. See ``docs/datasets.md``.
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import os
 import re
@@ -43,7 +45,9 @@ from vibration.errors import DatasetError
 __all__ = [
     "CWRU_DEFAULT_RATE",
     "CWRU_LABELS",
+    "FEMTO_CONDITIONS",
     "MIN_SAMPLES",
+    "UESTC_LABELS",
     "ImportedSignal",
     "import_files",
     "read_signal",
@@ -64,7 +68,15 @@ _TIME_COLUMNS = {
     "t": 1.0, "time": 1.0, "time_s": 1.0, "t_s": 1.0, "seconds": 1.0, "timestamp": 1.0,
     "time_ms": 1e-3, "t_ms": 1e-3, "time_us": 1e-6, "t_us": 1e-6,
 }  # fmt: skip
-_SUFFIXES = (".mat", ".csv", ".txt", ".tsv", ".wav", ".npy")
+_SUFFIXES = (".mat", ".csv", ".txt", ".tsv", ".wav", ".npy", ".npz", "(directory of snapshots)")
+
+UESTC_LABELS = {"N": "normal", "B": "ball", "I": "inner", "O": "outer"}
+"""UESTC file name condition letter (``<condition>_<rpm>_<k>.mat``) to label."""
+
+FEMTO_CONDITIONS = {1: (1800.0, 4000.0), 2: (1650.0, 4200.0), 3: (1500.0, 5000.0)}
+"""FEMTO-ST PRONOSTIA operating condition (``Bearing<c>_<k>``) to (rpm, radial load in N)."""
+
+_FEMTO_COLUMNS = 6  # hour, minute, second, microsecond, horizontal g, vertical g
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,10 @@ class ImportedSignal:
         The file it came from.
     extra : dict
         Provenance and conditions (``importer``, ``variable``, ``source_rate``, ``rpm``, ...).
+    gaps : tuple of int
+        Sample indices where a new contiguous segment starts (snapshot series: every
+        snapshot after the first); ``extra["segment_start_s"]`` then holds each segment's
+        time from the start.
     """
 
     samples: np.ndarray
@@ -90,6 +106,7 @@ class ImportedSignal:
     label: str | None
     source: str
     extra: dict[str, Any] = field(default_factory=dict, hash=False)
+    gaps: tuple[int, ...] = ()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -276,12 +293,206 @@ def _read_mat(
             source_rate = rate
         target = rate if rate is not None else CWRU_DEFAULT_RATE
     else:
-        if rate is None:
+        declared = _mat_scalar(mat, "SampleFrequency")
+        if declared is not None and declared > 0:
+            source_rate = declared
+            target = rate if rate is not None else declared
+        elif rate is None:
             raise DatasetError(f"{path.name}: a .mat file has no sample rate: give --rate")
-        source_rate = target = rate
+        else:
+            source_rate = target = rate
+        uestc = re.fullmatch(r"([NBIO])_(\d+)_(\d+)", path.stem)
+        if uestc and declared is not None:
+            extra.update(
+                {
+                    "importer": "uestc-mat",
+                    "condition": uestc.group(1),
+                    "rpm": float(uestc.group(2)),
+                    "part": int(uestc.group(3)),
+                }
+            )
+            label = UESTC_LABELS[uestc.group(1)]
     extra["source_rate"] = source_rate
     x, final_rate = _resample(x, source_rate, target)
     return x, final_rate, extra, label, units
+
+
+def _mat_scalar(mat: dict[str, Any], key: str) -> float | None:
+    value = mat.get(key)
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iuf":
+        number = float(value.ravel()[0])
+        return number if math.isfinite(number) else None
+    return None
+
+
+# --------------------------------------------------------------------------- snapshot series
+
+
+def snapshot_times(clock_s: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Seconds from the first snapshot, from each snapshot's clock (time of day).
+
+    The clock may pass midnight (a step back of more than 12 h adds a day). A snapshot
+    whose clock is wrong (not later than the last good one by half the median interval,
+    or a jump that the next snapshot does not confirm) is timed by its index instead:
+    last good time + (index difference) x median interval.
+
+    Parameters
+    ----------
+    clock_s : ndarray of shape (n_snapshots,)
+        Time of day of each snapshot's first sample, seconds.
+
+    Returns
+    -------
+    times : ndarray of shape (n_snapshots,), float64
+        ``times[0] == 0``.
+    fallbacks : list of int
+        Indices (0-based) of the snapshots timed by index.
+    """
+    raw = np.asarray(clock_s, dtype=np.float64).ravel()
+    n = raw.size
+    if n == 0:
+        return np.zeros(0), []
+    steps = np.diff(raw)
+    steps = np.where(steps < -43200.0, steps + 86400.0, steps)  # past midnight
+    t = np.concatenate([[0.0], np.cumsum(steps)])
+    positive = steps[steps > 0]
+    interval = float(np.median(positive)) if positive.size else 0.0
+    times = np.zeros(n)
+    fallbacks: list[int] = []
+    last_t, last_i = 0.0, 0
+    for i in range(1, n):
+        ok = bool(np.isfinite(t[i])) and t[i] > last_t + 0.5 * interval
+        expected = last_t + (i - last_i) * interval
+        if ok and i + 1 < n and t[i] > expected + 0.5 * interval:
+            ok = bool(t[i + 1] > t[i] + 0.5 * interval)  # a jump the next snapshot confirms
+        if ok:
+            times[i], last_t, last_i = t[i], t[i], i
+        else:
+            times[i] = expected
+            fallbacks.append(i)
+    return times, fallbacks
+
+
+def _femto_conditions(stem: str) -> dict[str, Any]:
+    match = re.fullmatch(r"Bearing(\d)_(\d+)", stem)
+    if not match or int(match.group(1)) not in FEMTO_CONDITIONS:
+        return {}
+    rpm, load = FEMTO_CONDITIONS[int(match.group(1))]
+    return {"rpm": rpm, "load": load, "load_units": "N", "femto_condition": int(match.group(1))}
+
+
+def _snapshot_signal(
+    snapshots: list[np.ndarray],
+    clock_s: np.ndarray,
+    source_rate: float,
+    rate: float | None,
+    extra: dict[str, Any],
+) -> tuple[np.ndarray, float, dict[str, Any], tuple[int, ...]]:
+    """Concatenate snapshots (each (n_i, axes)) as segments, timed by their clocks."""
+    times, fallbacks = snapshot_times(clock_s)
+    target = rate if rate is not None else source_rate
+    parts = []
+    final_rate = source_rate
+    for snap in snapshots:
+        y, final_rate = _resample(snap, source_rate, target)
+        parts.append(y)
+    lengths = np.array([p.shape[0] for p in parts], dtype=np.int64)
+    gaps = tuple(int(g) for g in np.cumsum(lengths)[:-1])
+    positive = np.diff(times)
+    extra.update(
+        {
+            "source_rate": source_rate,
+            "snapshots": len(parts),
+            "snapshot_samples": int(np.median(lengths)) if lengths.size else 0,
+            "snapshot_interval_s": float(np.median(positive)) if positive.size else None,
+            "clock_start_s": float(clock_s[0]) if len(clock_s) else None,
+            "clock_fallbacks": len(fallbacks),
+            "clock_fallback_snapshots": fallbacks,
+            "segment_start_s": [round(float(v), 6) for v in times],
+        }
+    )
+    x = np.concatenate(parts, axis=0) if parts else np.zeros((0, 1))
+    return x, final_rate, extra, gaps
+
+
+def _read_femto_dir(
+    path: Path, rate: float | None
+) -> tuple[np.ndarray, float, dict[str, Any], tuple[int, ...]]:
+    """A directory of FEMTO snapshot CSVs (``acc_00001.csv``, ...): one recording."""
+    files = sorted(path.glob("acc_*.csv")) or sorted(path.glob("*.csv"))
+    if not files:
+        raise DatasetError(f"{path.name}: a directory without snapshot CSV files (acc_*.csv)")
+    snapshots: list[np.ndarray] = []
+    clocks: list[float] = []
+    rates: list[float] = []
+    for f in files:
+        try:
+            first = f.read_text(encoding="utf-8").split("\n", 1)[0]
+            delimiter = ";" if ";" in first else ","
+            data = np.loadtxt(f, delimiter=delimiter, ndmin=2)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise DatasetError(
+                f"{path.name}/{f.name}: not a numeric snapshot CSV ({exc})"
+            ) from None
+        if data.shape[1] != _FEMTO_COLUMNS or data.shape[0] < 2:
+            raise DatasetError(
+                f"{path.name}/{f.name}: expected {_FEMTO_COLUMNS} columns (hour, minute, "
+                f"second, microsecond, horizontal, vertical), got {data.shape[1]}"
+            )
+        t = data[:, 0] * 3600.0 + data[:, 1] * 60.0 + data[:, 2] + data[:, 3] * 1e-6
+        step = float(np.polyfit(np.arange(t.size), t - t[0], 1)[0])  # seconds per sample
+        if step > 0 and np.all(np.diff(t) >= 0):
+            rates.append(1.0 / step)
+        clocks.append(float(t[0]))
+        snapshots.append(data[:, 4:6])
+    if not rates:
+        raise DatasetError(f"{path.name}: no snapshot has an increasing clock: no sample rate")
+    # Least-squares slope of the per-sample clock (1 µs steps, truncated): within ~1e-5,
+    # then rounded to whole Hz.
+    source_rate = float(round(float(np.median(rates))))
+    extra: dict[str, Any] = {
+        "importer": "femto-csv",
+        "columns": ["horizontal", "vertical"],
+        "snapshot_files": [files[0].name, files[-1].name],
+        **_femto_conditions(path.name),
+    }
+    return _snapshot_signal(snapshots, np.array(clocks), source_rate, rate, extra)
+
+
+def _read_femto_npz(
+    path: Path, rate: float | None
+) -> tuple[np.ndarray, float, dict[str, Any], tuple[int, ...]]:
+    """A FEMTO ``.npz`` (``horiz``, ``vert`` of shape (n_snapshots, n), ``clock_s``,
+    ``sample_rate``): one recording of snapshots."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: np.asarray(z[k]) for k in z.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise DatasetError(f"{path.name}: not a readable .npz archive ({exc})") from None
+    missing = [k for k in ("horiz", "vert", "clock_s", "sample_rate") if k not in arrays]
+    if missing:
+        raise DatasetError(
+            f"{path.name}: not a snapshot archive: lacks {', '.join(missing)} (has "
+            f"{', '.join(sorted(arrays))})"
+        )
+    horiz = _numeric(arrays["horiz"], f"{path.name}:horiz")
+    vert = _numeric(arrays["vert"], f"{path.name}:vert")
+    clock = _numeric(arrays["clock_s"], f"{path.name}:clock_s").ravel()
+    if horiz.ndim != 2 or horiz.shape != vert.shape or clock.size != horiz.shape[0]:
+        raise DatasetError(
+            f"{path.name}: horiz {horiz.shape} and vert {vert.shape} must be (n_snapshots, n) "
+            f"with one clock_s each ({clock.size})"
+        )
+    source_rate = float(_numeric(arrays["sample_rate"], f"{path.name}:sample_rate").ravel()[0])
+    if not (math.isfinite(source_rate) and source_rate > 0):
+        raise DatasetError(f"{path.name}: sample_rate must be > 0, got {source_rate!r}")
+    snapshots = [np.column_stack([h, v]) for h, v in zip(horiz, vert, strict=True)]
+    extra: dict[str, Any] = {
+        "importer": "femto-npz",
+        "columns": ["horizontal", "vertical"],
+        **_femto_conditions(path.stem),
+    }
+    return _snapshot_signal(snapshots, clock, source_rate, rate, extra)
 
 
 def _read_csv(path: Path, rate: float | None) -> tuple[np.ndarray, float, dict[str, Any]]:
@@ -406,7 +617,8 @@ def read_signal(
     Parameters
     ----------
     path : path
-        ``.mat``, ``.csv`` / ``.txt`` / ``.tsv``, ``.wav`` or ``.npy``.
+        ``.mat``, ``.csv`` / ``.txt`` / ``.tsv``, ``.wav``, ``.npy``; a snapshot series: a
+        FEMTO ``.npz`` or a directory of FEMTO snapshot CSVs (one segment per snapshot).
     rate : float, optional
         Sample rate of the result, Hz (required for sources without a rate).
     variable : str, optional
@@ -433,12 +645,17 @@ def read_signal(
     rate = _check_target_rate(rate)
     if axis is not None and (isinstance(axis, bool) or not isinstance(axis, int) or axis < 0):
         raise DatasetError(f"axis must be an integer >= 0, got {axis!r}")
-    if not p.is_file():
+    if not p.is_file() and not p.is_dir():
         raise DatasetError(f"no such file: {str(p)!r}")
-    suffix = p.suffix.lower()
+    suffix = "" if p.is_dir() else p.suffix.lower()
     label: str | None = None
     default_units = "g"
-    if suffix == ".mat":
+    gaps: tuple[int, ...] = ()
+    if p.is_dir():
+        x, final_rate, extra, gaps = _read_femto_dir(p, rate)
+    elif suffix == ".npz":
+        x, final_rate, extra, gaps = _read_femto_npz(p, rate)
+    elif suffix == ".mat":
         x, final_rate, extra, label, default_units = _read_mat(p, variable, rate, manifest)
     elif variable is not None:
         raise DatasetError(f"{p.name}: --variable applies to .mat files only")
@@ -474,6 +691,7 @@ def read_signal(
         label=label,
         source=str(p),
         extra=extra,
+        gaps=gaps,
     )
 
 
@@ -483,9 +701,11 @@ def read_signal(
 def recording_name_for(path: str | os.PathLike[str]) -> str:
     """Recording name for a file: its stem, characters outside ``[A-Za-z0-9._-]`` -> ``_``.
 
-    ``12k_Drive_End_OR007@6_0_130.mat`` -> ``12k_Drive_End_OR007_6_0_130``.
+    ``12k_Drive_End_OR007@6_0_130.mat`` -> ``12k_Drive_End_OR007_6_0_130``; a directory
+    (snapshot series) by its whole name.
     """
-    stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(path).stem).lstrip(".")
+    p = Path(path)
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", p.name if p.is_dir() else p.stem).lstrip(".")
     if stem.endswith(".part"):
         stem = stem[: -len(".part")] + "_part"
     return validate_name(stem[:200] or "recording")
@@ -502,6 +722,8 @@ def import_files(
     axis: int | None = None,
     units: str | None = None,
     progress: Callable[[Path], None] | None = None,
+    rpm: float | None = None,
+    load: float | None = None,
 ) -> list[Recording]:
     """Import files into the dataset ``out_dir``, one recording per file, all or nothing.
 
@@ -520,6 +742,10 @@ def import_files(
         Label for every recording (overrides the manifest).
     progress : callable, optional
         Called with each file's path once it has been read and checked.
+    rpm, load : float, optional
+        The machine's operating point during every recording: shaft speed (rpm) and load
+        (any unit the user keeps to), stored as ``extra["rpm"]`` / ``extra["load"]`` over
+        what the file or its name said.
 
     Returns
     -------
@@ -537,6 +763,19 @@ def import_files(
         raise DatasetError("no files to import")
     if label is not None and (not isinstance(label, str) or not label):
         raise DatasetError(f"label must be a non-empty string, got {label!r}")
+    operating: dict[str, float] = {}
+    for key, value in (("rpm", rpm), ("load", load)):
+        if value is None:
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise DatasetError(f"{key} must be a finite number, got {value!r}")
+        if key == "rpm" and value <= 0:
+            raise DatasetError(f"rpm must be > 0, got {value!r}")
+        operating[key] = float(value)
     names = [recording_name_for(f) for f in files]
     seen: dict[str, Path] = {}
     for name, f in zip(names, files, strict=True):
@@ -578,10 +817,14 @@ def import_files(
                 sensor_id=_sensor_id(sig),
                 source=str(f.resolve()),
                 start_time=datetime.fromtimestamp(f.stat().st_mtime, UTC),
-                extra={**sig.extra, "source_file": f.name},
+                extra={**sig.extra, **operating, "source_file": f.name},
             )
             writers.append(writer)
-            writer.append(q)
+            bounds = [0, *sig.gaps, q.shape[0]]
+            for n, (a, b) in enumerate(itertools.pairwise(bounds)):
+                if n:
+                    writer.mark_gap(0)  # snapshots: not acquired in between, nothing lost
+                writer.append(q[a:b])
             writer.flush()
         for writer in writers:
             finished.append(writer.close())
@@ -604,6 +847,7 @@ def _without_samples(sig: ImportedSignal) -> ImportedSignal:
         label=sig.label,
         source=sig.source,
         extra=dict(sig.extra),
+        gaps=sig.gaps,
     )
 
 

@@ -467,6 +467,17 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         data = self._validate(X)
         return self._score(self._inputs(data, self._scoring_speed(speed, data.shape[0])))
 
+    def predict_at(self, X: ArrayLike, speed: ArrayLike | None) -> NDArray[np.int64]:
+        """:meth:`predict` with each window's speed: +1 normal, -1 outlier.
+
+        Windows of unknown operating point are +1 (they never count as over the threshold).
+        """
+        data = self._validate(X)
+        rpm = self._scoring_speed(speed, data.shape[0])
+        over = self.anomaly_score(data, rpm) > self.threshold_
+        over &= ~self.unknown_operating_point(rpm, data.shape[0])
+        return np.where(over, -1, 1).astype(np.int64)
+
     def unknown_operating_point(self, speed: ArrayLike | None, n_windows: int) -> NDArray[np.bool_]:
         """True for windows outside the trained speed envelope (or of unknown speed).
 

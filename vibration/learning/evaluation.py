@@ -7,7 +7,20 @@ every baseline, each with its own threshold):
   whatever the label.
 * ``false_alarm_rate``: the same share, for recordings labelled normal only (null otherwise).
 * ``alarms``: alarms raised under the alarm policy (rising edges of the k-of-n state,
-  starting idle), and ``alarms_per_hour`` = alarms / hours of windows (n_windows * hop / fs).
+  starting idle), applied to the recording's windows in time order across its segments
+  (a snapshot series is one sequence), and ``alarms_per_hour`` = alarms / the recording's
+  duration in hours (a snapshot series: wall-clock time, not the windows' time).
+* ``alarm_onsets``: time of each alarm onset, seconds from the recording's start (the end
+  of the window that raised it); ``first_alarm_s`` the first, ``lasting_alarm_s`` the onset
+  of the alarm still active at the last window (null when none: the run-to-failure lead
+  time is ``duration_s - lasting_alarm_s``); ``chattering_episodes``: runs of onsets in which
+  every onset is the third within 60 s (:func:`chattering_episodes`).
+* Windows the scorer marks as an *unknown operating point* (:class:`WindowInfo`) are
+  neither over nor under: they do not advance the alarm policy and show no alarm;
+  ``unknown_operating_point_rate`` is their share (0.0 while no scorer marks any).
+* ``speed_error``: the speed estimator's absolute error against the recording's metadata
+  speed (``extra["rpm"]``), median and 95th percentile in rpm and %; null without an
+  estimator or a metadata speed.
 * ``auc``: area under the ROC curve of the *reference normal windows* (negatives) against
   this recording's windows (positives); the probability that a window of the recording
   scores higher than a reference normal window, ties counting one half. The reference is
@@ -19,7 +32,7 @@ every baseline, each with its own threshold):
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,22 +40,192 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from vibration.errors import ModelError
+from vibration.learning.features import FeatureConfig
 from vibration.learning.model_dir import TrainedModel
-from vibration.learning.thresholds import AlarmPolicy, alarm_onsets, apply_alarm_policy
+from vibration.learning.thresholds import AlarmPolicy, apply_alarm_policy
 from vibration.learning.windows import RecordingWindows, load_windows
 
 __all__ = [
     "AUTOENCODER",
+    "CHATTER_ONSETS",
+    "CHATTER_SECONDS",
     "Evaluation",
     "RecordingResult",
+    "WindowInfo",
+    "WindowInfoFunction",
+    "alarm_figures",
+    "alarm_states",
+    "chattering_episodes",
     "detection_figures",
     "evaluate_model",
     "roc_auc",
     "roc_curve",
+    "speed_error",
 ]
 
 AUTOENCODER = "autoencoder"
 """Name of the model's own detector in results (baselines use their names)."""
+
+CHATTER_ONSETS = 3
+CHATTER_SECONDS = 60.0
+"""A chattering alarm: :data:`CHATTER_ONSETS` or more onsets within :data:`CHATTER_SECONDS`."""
+
+
+@dataclass(frozen=True)
+class WindowInfo:
+    """What a scorer tells about each window besides its score (None: not provided).
+
+    Attributes
+    ----------
+    unknown_operating_point : ndarray of shape (n_windows,), bool, or None
+        The window lies outside the operating envelope the model knows: it is neither
+        over nor under the threshold.
+    speed_rpm : ndarray of shape (n_windows,), float, or None
+        Estimated shaft speed, NaN where unknown.
+    velocity_rms_mm_s : ndarray of shape (n_windows,), float, or None
+        ISO 10816/20816 velocity RMS, mm/s.
+    iso_zone : sequence of shape (n_windows,), or None
+        ISO zone per window (``"A"`` .. ``"D"``, empty when none).
+    """
+
+    unknown_operating_point: NDArray[np.bool_] | None = None
+    speed_rpm: NDArray[np.float64] | None = None
+    velocity_rms_mm_s: NDArray[np.float64] | None = None
+    iso_zone: Sequence[Any] | None = None
+
+    def unknown(self, n_windows: int) -> NDArray[np.bool_]:
+        """The unknown-operating-point flags, all False when not provided."""
+        if self.unknown_operating_point is None:
+            return np.zeros(n_windows, dtype=np.bool_)
+        flags = np.asarray(self.unknown_operating_point, dtype=np.bool_)
+        if flags.shape != (n_windows,):
+            raise ValueError(
+                f"unknown_operating_point must have shape ({n_windows},), got {flags.shape}"
+            )
+        return flags
+
+
+WindowInfoFunction = Callable[[RecordingWindows, FeatureConfig], WindowInfo]
+"""``window_info(windows, config) -> WindowInfo``: the per-window outputs of a scorer
+(operating envelope, speed estimator, ISO velocity) for one recording."""
+
+
+def alarm_states(
+    over: ArrayLike, policy: AlarmPolicy, unknown: ArrayLike | None = None
+) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
+    """Alarm state after each window and the windows where an alarm starts.
+
+    Unknown-operating-point windows are skipped: they neither enter the k-of-n look-back
+    nor show an alarm, so an alarm interrupted by them and resumed is one alarm.
+
+    Parameters
+    ----------
+    over : array_like of shape (n_windows,), bool
+    policy : AlarmPolicy
+    unknown : array_like of shape (n_windows,), bool, optional
+
+    Returns
+    -------
+    alarm : ndarray of shape (n_windows,), bool
+    onsets : ndarray of shape (n_onsets,), int64
+        Window indices of the rising edges (from an idle start).
+    """
+    flags = np.asarray(over, dtype=np.bool_)
+    skip = np.zeros(flags.shape, np.bool_) if unknown is None else np.asarray(unknown, np.bool_)
+    if skip.shape != flags.shape:
+        raise ValueError(f"unknown must have the shape of over {flags.shape}, got {skip.shape}")
+    known = np.flatnonzero(~skip)
+    state = apply_alarm_policy(flags[known], policy)
+    alarm = np.zeros(flags.shape, dtype=np.bool_)
+    alarm[known] = state
+    rising = np.flatnonzero(state & ~np.concatenate([[False], state[:-1]]))
+    return alarm, known[rising].astype(np.int64)
+
+
+def chattering_episodes(
+    onset_times: ArrayLike, onsets: int = CHATTER_ONSETS, seconds: float = CHATTER_SECONDS
+) -> int:
+    """Number of chattering episodes among alarm onsets.
+
+    Onset ``j`` *chatters* when it is at least the ``onsets``-th within ``seconds``
+    (``t[j] - t[j - onsets + 1] <= seconds``); an episode is a run of consecutive
+    chattering onsets. Onsets at 0, 10, 20, 30 s are one episode; 0, 10, 20, 200, 210,
+    220 s are two.
+    """
+    t = np.sort(np.asarray(onset_times, dtype=np.float64).ravel())
+    k = int(onsets)
+    if t.size < k:
+        return 0
+    chatter = (t[k - 1 :] - t[: t.size - k + 1]) <= seconds
+    return int(np.count_nonzero(chatter & ~np.concatenate([[False], chatter[:-1]])))
+
+
+def alarm_figures(alarm: ArrayLike, onsets: ArrayLike, times: ArrayLike) -> dict[str, Any]:
+    """Run-to-failure figures of one alarm sequence.
+
+    Parameters
+    ----------
+    alarm : array_like of shape (n_windows,), bool
+        From :func:`alarm_states`.
+    onsets : array_like of shape (n_onsets,), int
+        Window indices of the onsets.
+    times : array_like of shape (n_windows,)
+        Seconds from the recording's start of each window (its last sample).
+
+    Returns
+    -------
+    dict
+        ``alarm_onsets`` (seconds), ``first_alarm_s``, ``lasting_alarm_s``,
+        ``chattering_episodes``.
+    """
+    state = np.asarray(alarm, dtype=np.bool_)
+    idx = np.asarray(onsets, dtype=np.int64)
+    t = np.asarray(times, dtype=np.float64)
+    onset_s = [float(v) for v in t[idx]]
+    lasting = onset_s[-1] if state.size and state[-1] and onset_s else None
+    return {
+        "alarm_onsets": onset_s,
+        "first_alarm_s": onset_s[0] if onset_s else None,
+        "lasting_alarm_s": lasting,
+        "chattering_episodes": chattering_episodes(onset_s),
+    }
+
+
+def speed_error(estimated: ArrayLike | None, reference_rpm: float | None) -> dict[str, Any] | None:
+    """Absolute error of per-window speed estimates against a known speed.
+
+    Returns
+    -------
+    dict or None
+        ``n_windows`` (finite estimates), ``estimated_rate`` (their share),
+        ``median_abs_rpm``, ``p95_abs_rpm``, ``median_abs_pct``, ``p95_abs_pct`` (null when
+        no estimate is finite); None without estimates or reference.
+    """
+    if estimated is None or reference_rpm is None or not reference_rpm > 0:
+        return None
+    est = np.asarray(estimated, dtype=np.float64).ravel()
+    good = est[np.isfinite(est)]
+    err = np.abs(good - float(reference_rpm))
+    pct = 100.0 * err / float(reference_rpm)
+
+    def q(a: NDArray[np.float64], level: float) -> float | None:
+        return float(np.quantile(a, level)) if a.size else None
+
+    return {
+        "n_windows": int(good.size),
+        "estimated_rate": float(good.size / est.size) if est.size else None,
+        "median_abs_rpm": q(err, 0.5),
+        "p95_abs_rpm": q(err, 0.95),
+        "median_abs_pct": q(pct, 0.5),
+        "p95_abs_pct": q(pct, 0.95),
+    }
+
+
+def _metadata_rpm(extra: dict[str, Any]) -> float | None:
+    value = extra.get("rpm")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
 
 
 def roc_auc(negatives: ArrayLike, positives: ArrayLike) -> float:
@@ -95,6 +278,7 @@ def detection_figures(
     hours: float,
     is_normal: bool,
     reference: ArrayLike | None,
+    unknown: ArrayLike | None = None,
 ) -> dict[str, Any]:
     """The figures of one recording for one detector (see the module docstring).
 
@@ -110,6 +294,8 @@ def detection_figures(
         The recording is labelled normal.
     reference : array_like of shape (n_ref,) or None
         Scores of the reference normal windows (for ``auc``).
+    unknown : array_like of shape (n_windows,), bool, optional
+        Unknown-operating-point windows: never over, skipped by the alarm policy.
 
     Returns
     -------
@@ -118,8 +304,10 @@ def detection_figures(
     """
     s = np.asarray(scores, dtype=np.float64)
     over = s > threshold
+    if unknown is not None:
+        over &= ~np.asarray(unknown, dtype=np.bool_)
     rate = float(np.mean(over)) if s.size else None
-    alarms = alarm_onsets(apply_alarm_policy(over, policy))
+    alarms = int(alarm_states(over, policy, unknown)[1].size)
     auc = None
     if not is_normal and reference is not None and s.size and np.size(reference):
         auc = roc_auc(reference, s)
@@ -143,8 +331,18 @@ class RecordingResult:
     scores : dict of str to ndarray of shape (n_windows,)
         Per detector (``"autoencoder"`` and the baselines).
     figures : dict of str to dict
-        Per detector, :func:`detection_figures`.
+        Per detector, :func:`detection_figures` and :func:`alarm_figures`.
     hours : float
+        Time the windows cover (n_windows * hop / fs).
+    info : WindowInfo
+        The scorer's per-window outputs besides the score.
+    alarm : dict of str to ndarray of shape (n_windows,), bool
+        Per detector, the alarm state after each window (:func:`alarm_states`).
+    times : ndarray of shape (n_windows,)
+        Seconds from the recording's start of each window's last sample.
+    duration_s : float
+        The recording's duration (a snapshot series: from the first snapshot to the end of
+        the last).
     """
 
     windows: RecordingWindows
@@ -152,6 +350,21 @@ class RecordingResult:
     scores: dict[str, NDArray[np.float64]] = field(repr=False)
     figures: dict[str, dict[str, Any]]
     hours: float
+    info: WindowInfo = field(default_factory=WindowInfo, repr=False)
+    alarm: dict[str, NDArray[np.bool_]] = field(default_factory=dict, repr=False)
+    times: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0), repr=False)
+    duration_s: float = 0.0
+
+    @property
+    def unknown_operating_point_rate(self) -> float:
+        """Share of windows at an unknown operating point (0.0 when none is marked)."""
+        n = self.windows.n_windows
+        return float(np.mean(self.info.unknown(n))) if n else 0.0
+
+    @property
+    def speed_rpm_meta(self) -> float | None:
+        """The recording's metadata speed (``extra["rpm"]``), None if unknown."""
+        return _metadata_rpm(self.windows.extra)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of this recording."""
@@ -163,6 +376,10 @@ class RecordingResult:
             "path": w.path,
             "n_windows": w.n_windows,
             "hours": self.hours,
+            "duration_s": self.duration_s,
+            "speed_rpm_meta": self.speed_rpm_meta,
+            "unknown_operating_point_rate": self.unknown_operating_point_rate,
+            "speed_error": speed_error(self.info.speed_rpm, self.speed_rpm_meta),
             **self.figures[AUTOENCODER],
             "score_median": float(np.median(ae)) if ae.size else None,
             "score_max": float(np.max(ae)) if ae.size else None,
@@ -208,9 +425,17 @@ class Evaluation:
             normal = [r for r in self.recordings if r.is_normal and r.windows.n_windows]
             others = [r for r in self.recordings if not r.is_normal and r.windows.n_windows]
             n_normal = sum(r.windows.n_windows for r in normal)
-            over = sum(int(np.sum(r.scores[name] > self.thresholds[name])) for r in normal)
+            over = sum(
+                int(
+                    np.sum(
+                        (r.scores[name] > self.thresholds[name])
+                        & ~r.info.unknown(r.windows.n_windows)
+                    )
+                )
+                for r in normal
+            )
             alarms = sum(r.figures[name]["alarms"] for r in normal)
-            hours = sum(r.hours for r in normal)
+            hours = sum(r.duration_s for r in normal) / 3600.0
             rates = [r.figures[name]["detection_rate"] for r in others]
             aucs = [r.figures[name]["auc"] for r in others if r.figures[name]["auc"] is not None]
             out[name] = {
@@ -224,8 +449,40 @@ class Evaluation:
                 "mean_detection_rate": float(np.mean(rates)) if rates else None,
                 "min_auc": min(aucs) if aucs else None,
                 "mean_auc": float(np.mean(aucs)) if aucs else None,
+                "chattering_episodes": sum(
+                    r.figures[name]["chattering_episodes"] for r in self.recordings
+                ),
             }
         return out
+
+    def speed_summary(self) -> dict[str, Any] | None:
+        """:func:`speed_error` pooled over the recordings with estimates and a metadata speed."""
+        est, ref = [], []
+        for r in self.recordings:
+            meta = r.speed_rpm_meta
+            if r.info.speed_rpm is None or meta is None:
+                continue
+            est.append(np.asarray(r.info.speed_rpm, dtype=np.float64))
+            ref.append(np.full(r.windows.n_windows, meta))
+        if not est:
+            return None
+        e, m = np.concatenate(est), np.concatenate(ref)
+        good = np.isfinite(e)
+        err = np.abs(e[good] - m[good])
+        pct = 100.0 * err / m[good]
+
+        def q(a: NDArray[np.float64], level: float) -> float | None:
+            return float(np.quantile(a, level)) if a.size else None
+
+        return {
+            "recordings": len(est),
+            "n_windows": int(good.sum()),
+            "estimated_rate": float(good.mean()) if good.size else None,
+            "median_abs_rpm": q(err, 0.5),
+            "p95_abs_rpm": q(err, 0.95),
+            "median_abs_pct": q(pct, 0.5),
+            "p95_abs_pct": q(pct, 0.95),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``tinypdm evaluate --json``."""
@@ -240,6 +497,7 @@ class Evaluation:
             },
             "recordings": [r.to_dict() for r in self.recordings],
             "summary": self.summary(),
+            "speed_error": self.speed_summary(),
         }
 
 
@@ -248,6 +506,7 @@ def evaluate_model(
     paths: Sequence[str | os.PathLike[str]],
     *,
     baselines: bool = True,
+    window_info: WindowInfoFunction | None = None,
 ) -> Evaluation:
     """Score every recording under ``paths`` with the model and the baselines.
 
@@ -259,6 +518,9 @@ def evaluate_model(
         Dataset or recording directories; recordings of any label.
     baselines : bool
         Refit the baselines from the model's normal features and score with them too.
+    window_info : callable, optional
+        ``window_info(windows, config) -> WindowInfo`` per recording: unknown operating
+        point flags, estimated speed, ISO velocity (None: no such outputs).
 
     Returns
     -------
@@ -273,7 +535,10 @@ def evaluate_model(
     """
     normal_label = str(model.summary.get("label", "normal"))
     config = model.feature_config
-    _, windows, _ = load_windows(paths, config)
+    speed_config = _speed_config(model)
+    _, windows, _ = load_windows(paths, config, speed=speed_config)
+    if window_info is None and speed_config is not None:
+        window_info = _envelope_info(model.detector)
     detectors: dict[str, Any] = {AUTOENCODER: model.detector}
     thresholds = {AUTOENCODER: float(model.threshold)}
     if baselines:
@@ -285,19 +550,25 @@ def evaluate_model(
             detectors[name] = baseline
             thresholds[name] = float(baseline.threshold_)
 
-    def score_all(X: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
+    def score_all(
+        X: NDArray[np.float64], speed: NDArray[np.float64] | None = None
+    ) -> dict[str, NDArray[np.float64]]:
         if X.shape[0] == 0:
             return {name: np.zeros(0) for name in detectors}
-        return {name: det.anomaly_score(X) for name, det in detectors.items()}
+        # Only the model knows speed (the device's estimate); baselines see features alone.
+        return {
+            name: det.anomaly_score(X, speed) if name == AUTOENCODER else det.anomaly_score(X)
+            for name, det in detectors.items()
+        }
 
-    scored = [(w, score_all(w.features)) for w in windows]
+    scored = [(w, score_all(w.features, w.speeds)) for w in windows]
     normal = [(w, s) for w, s in scored if w.label == normal_label and w.n_windows]
     if normal:
         source = "normal recordings"
         reference = {name: np.concatenate([s[name] for _, s in normal]) for name in detectors}
     else:
         source = "model held-out windows"
-        reference = score_all(model.held_out_features())
+        reference = score_all(model.held_out_features(), model.held_out_speeds())
     if not any(w.n_windows for w in windows):
         raise ModelError(
             f"no recording under {[str(p) for p in paths]} is longer than one window "
@@ -307,18 +578,34 @@ def evaluate_model(
     for w, scores in scored:
         is_normal = w.label == normal_label
         hours = w.hours(config)
-        figures = {
-            name: detection_figures(
-                scores[name],
-                thresholds[name],
-                model.alarm_policy,
-                hours=hours,
-                is_normal=is_normal,
-                reference=reference[name],
-            )
-            for name in detectors
-        }
-        results.append(RecordingResult(w, is_normal, scores, figures, hours))
+        info = window_info(w, config) if window_info is not None else WindowInfo()
+        unknown = info.unknown(w.n_windows)
+        times = w.times(config)
+        duration = (
+            w.duration_s if w.duration_s is not None else w.n_windows * config.hop / w.sample_rate
+        )
+        figures: dict[str, dict[str, Any]] = {}
+        alarm: dict[str, NDArray[np.bool_]] = {}
+        for name in detectors:
+            # The operating envelope belongs to the model; baselines have none.
+            skip = unknown if name == AUTOENCODER else np.zeros_like(unknown)
+            over = (scores[name] > thresholds[name]) & ~skip
+            alarm[name], onsets = alarm_states(over, model.alarm_policy, skip)
+            figures[name] = {
+                **detection_figures(
+                    scores[name],
+                    thresholds[name],
+                    model.alarm_policy,
+                    hours=duration / 3600.0,
+                    is_normal=is_normal,
+                    reference=reference[name],
+                    unknown=skip,
+                ),
+                **alarm_figures(alarm[name], onsets, times),
+            }
+        results.append(
+            RecordingResult(w, is_normal, scores, figures, hours, info, alarm, times, duration)
+        )
     return Evaluation(
         model_path=str(model.path),
         normal_label=normal_label,
@@ -328,3 +615,26 @@ def evaluate_model(
         reference_scores=reference,
         recordings=results,
     )
+
+
+def _speed_config(model: TrainedModel) -> Any:
+    """The estimator configuration of a speed-aware model, else None."""
+    saved = getattr(model.detector, "speed_config_", None)
+    if not saved or not getattr(model.detector, "speed_aware", False):
+        return None
+    from vibration.learning.speed import SpeedConfig
+
+    return SpeedConfig.from_dict(saved)
+
+
+def _envelope_info(detector: Any) -> WindowInfoFunction:
+    """Per-window speed and operating-envelope flags, as the device computes them."""
+
+    def info(windows: RecordingWindows, config: FeatureConfig) -> WindowInfo:
+        speeds = windows.speeds
+        return WindowInfo(
+            unknown_operating_point=detector.unknown_operating_point(speeds, windows.n_windows),
+            speed_rpm=speeds,
+        )
+
+    return info

@@ -7,10 +7,14 @@
       timeline.png     autoencoder score of every window, recordings side by side, threshold
       histogram.png    score distribution per label, threshold
       roc.png          ROC of every detector: reference normal windows vs all other windows
+
+:func:`write_scores_csv` writes one row per window (``tinypdm evaluate --scores``).
 """
 
 from __future__ import annotations
 
+import csv
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,98 @@ import numpy as np
 
 from vibration.learning.evaluation import AUTOENCODER, Evaluation, roc_auc, roc_curve
 
-__all__ = ["write_report"]
+__all__ = ["SCORE_COLUMNS", "write_report", "write_scores_csv"]
+
+SCORE_COLUMNS = (
+    "recording",
+    "t_s",
+    "score",
+    "threshold",
+    "over",
+    "alarm",
+    "state",
+    "speed_rpm",
+    "health_index",
+    "velocity_rms_mm_s",
+    "iso_zone",
+    "segment",
+    "speed_rpm_meta",
+)
+"""Columns of :func:`write_scores_csv`, in order (the first eight are a contract)."""
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell: empty for None / NaN, ``repr`` precision for floats."""
+    if value is None:
+        return ""
+    if isinstance(value, float | np.floating):
+        return "" if not math.isfinite(float(value)) else repr(float(value))
+    return str(value)
+
+
+def write_scores_csv(evaluation: Evaluation, path: str | os.PathLike[str]) -> Path:
+    """One row per window of every recording, the autoencoder's view (:data:`SCORE_COLUMNS`).
+
+    ``t_s``: seconds from the recording's start to the window's last sample; ``over`` and
+    ``alarm``: 0/1; ``state``: ``unknown`` (unknown operating point), ``alarm``, ``over`` or
+    ``ok``; ``speed_rpm``: the estimated speed (empty without an estimator);
+    ``health_index``: score / threshold; ``velocity_rms_mm_s``, ``iso_zone``: empty until
+    a scorer provides them; ``segment``: the window's segment (snapshot) index;
+    ``speed_rpm_meta``: the recording's metadata speed.
+
+    Returns
+    -------
+    Path
+        The file written (replaced if it existed).
+    """
+    out = Path(path)
+    threshold = evaluation.thresholds[AUTOENCODER]
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(SCORE_COLUMNS)
+        for r in evaluation.recordings:
+            n = r.windows.n_windows
+            scores = r.scores[AUTOENCODER]
+            unknown = r.info.unknown(n)
+            alarm = r.alarm.get(AUTOENCODER, np.zeros(n, dtype=np.bool_))
+            over = (scores > threshold) & ~unknown
+            segment = r.windows.segment
+            meta = r.speed_rpm_meta
+            for i in range(n):
+                state = (
+                    "unknown"
+                    if unknown[i]
+                    else "alarm"
+                    if alarm[i]
+                    else "over"
+                    if over[i]
+                    else "ok"
+                )
+                writer.writerow(
+                    [
+                        r.windows.name,
+                        _cell(float(r.times[i])),
+                        _cell(float(scores[i])),
+                        _cell(threshold),
+                        int(over[i]),
+                        int(alarm[i]),
+                        state,
+                        _cell(None if r.info.speed_rpm is None else float(r.info.speed_rpm[i])),
+                        _cell(float(scores[i]) / threshold if threshold > 0 else None),
+                        _cell(
+                            None
+                            if r.info.velocity_rms_mm_s is None
+                            else float(r.info.velocity_rms_mm_s[i])
+                        ),
+                        _cell(None if r.info.iso_zone is None else r.info.iso_zone[i]),
+                        _cell(None if segment is None else int(segment[i])),
+                        _cell(meta),
+                    ]
+                )
+    os.replace(tmp, out)
+    return out
+
 
 _FLOOR = 1e-6  # scores are drawn on a log axis
 
@@ -146,6 +241,12 @@ def _fmt(value: Any, percent: bool = False) -> str:
     return str(value)
 
 
+def _secs(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1f} s" if value < 600 else f"{value / 60:.1f} min"
+
+
 def _markdown(ev: Evaluation, plots: list[str]) -> str:
     doc = ev.to_dict()
     lines = [
@@ -181,6 +282,33 @@ def _markdown(ev: Evaluation, plots: list[str]) -> str:
             f"{_fmt(s['false_alarm_rate'], True)} | {s['alarms']} | "
             f"{_fmt(s['min_detection_rate'], True)} | {_fmt(s['mean_detection_rate'], True)} | "
             f"{_fmt(s['min_auc'])} | {_fmt(s['mean_auc'])} |"
+        )
+    lines += [
+        "",
+        "## Alarms over time (autoencoder)",
+        "",
+        "Seconds from the recording's start; lasting alarm: the onset of the alarm still "
+        "active at the end (lead time = duration - lasting alarm). Chattering: runs of "
+        "onsets that are each the third within 60 s.",
+        "",
+        "| recording | duration | alarms | alarms/h | first alarm | lasting alarm | lead time "
+        "| chattering | unknown op. point | speed error median / p95 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in doc["recordings"]:
+        lasting = r["lasting_alarm_s"]
+        lead = None if lasting is None else r["duration_s"] - lasting
+        err = r["speed_error"]
+        speed = (
+            "–"
+            if err is None or err["median_abs_rpm"] is None
+            else f"{err['median_abs_rpm']:.1f} / {err['p95_abs_rpm']:.1f} rpm"
+        )
+        lines.append(
+            f"| {r['name']} | {_secs(r['duration_s'])} | {r['alarms']} | "
+            f"{_fmt(r['alarms_per_hour'])} | {_secs(r['first_alarm_s'])} | "
+            f"{_secs(lasting)} | {_secs(lead)} | {r['chattering_episodes']} | "
+            f"{_fmt(r['unknown_operating_point_rate'], True)} | {speed} |"
         )
     if plots:
         lines += ["", "## Plots", ""]

@@ -10,7 +10,7 @@ import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -62,6 +62,16 @@ class RecordingWindows:
     speeds : ndarray of shape (n_windows,), float64, or None
         Shaft speed in rpm that the device's estimator reports with each window (NaN
         while it warms up after a gap); None when not estimated.
+    start_s : ndarray of shape (n_windows,), float64, or None
+        Time of each window's first sample, seconds from the recording's start, with the
+        segments timed by :meth:`Recording.segment_times` (a snapshot series by its
+        clocks). None: ``starts / sample_rate``.
+    segment : ndarray of shape (n_windows,), int64, or None
+        Index of the segment (:meth:`Recording.segments`) each window lies in.
+    duration_s : float or None
+        The recording's duration, :meth:`Recording.duration_s`.
+    extra : dict
+        The recording's ``extra`` metadata (``rpm``, ``load``, ...).
     """
 
     name: str
@@ -72,6 +82,10 @@ class RecordingWindows:
     starts: NDArray[np.int64] = field(repr=False)
     features: NDArray[np.float64] = field(repr=False)
     speeds: NDArray[np.float64] | None = field(default=None, repr=False)
+    start_s: NDArray[np.float64] | None = field(default=None, repr=False)
+    segment: NDArray[np.int64] | None = field(default=None, repr=False)
+    duration_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, hash=False)
 
     @property
     def n_windows(self) -> int:
@@ -80,6 +94,8 @@ class RecordingWindows:
 
     def times(self, config: FeatureConfig) -> NDArray[np.float64]:
         """Time of each window's last sample, seconds from the recording's start."""
+        if self.start_s is not None:
+            return self.start_s + config.window / self.sample_rate
         return (self.starts + config.window) / self.sample_rate
 
     def hours(self, config: FeatureConfig) -> float:
@@ -154,15 +170,29 @@ def recording_windows(
     speeds = (
         None if speed is None else _segment_speeds(raw, scale, starts, recording, config, speed)
     )
+    segments = recording.segments()
+    bounds = np.array([a for a, _ in segments], dtype=np.int64)
+    segment = np.searchsorted(bounds, starts, side="right").astype(np.int64) - 1
+    seg_times = np.asarray(recording.segment_times(), dtype=np.float64)
+    rate = recording.meta.sample_rate
+    start_s = (
+        seg_times[segment] + (starts - bounds[segment]) / rate
+        if starts.size
+        else np.zeros(0, dtype=np.float64)
+    )
     return RecordingWindows(
         name=recording.name,
         label=recording.meta.label,
         path=str(recording.path),
         sha256=recording_sha256(recording),
-        sample_rate=recording.meta.sample_rate,
+        sample_rate=rate,
         starts=starts,
         features=features,
         speeds=speeds,
+        start_s=start_s,
+        segment=segment,
+        duration_s=recording.duration_s(),
+        extra=dict(recording.meta.extra),
     )
 
 

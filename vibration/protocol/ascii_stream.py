@@ -163,6 +163,11 @@ class AsciiDecoder:
         self._next_t_us = 0
         #: estimated time of the first row returned by the last :meth:`feed`, µs
         self.last_t_us = 0
+        #: sample period used for the last :meth:`feed`'s rows, µs (0.0 before a rate fit)
+        self.last_period_us = 0.0
+        #: refused lines of the last :meth:`feed` that took a sample slot (after the first
+        #: good line): ``(row index they came before, the line)``, in stream order
+        self.last_refused: list[tuple[int, bytes]] = []
 
     @property
     def axes(self) -> int | None:
@@ -195,7 +200,8 @@ class AsciiDecoder:
             One row per good line; ``(0, axes)`` (``(0, 0)`` while axes is unknown) when no
             line was completed. :attr:`last_t_us` then holds the estimated time of the first
             row: microseconds since the first good line arrived, from the rate fit,
-            never decreasing from one feed to the next.
+            never decreasing from one feed to the next. :attr:`last_refused` says where
+            refused lines fell between the rows (each one a lost sample).
         """
         data = bytes(data)
         stats = self.stats
@@ -205,25 +211,29 @@ class AsciiDecoder:
         if self._skipping and lines:
             lines[0] = b""  # the end of the refused long line
             self._skipping = False
+        long_partial = b""
         if self._skipping:
             partial = b""
         elif len(partial) > self.max_line:
+            long_partial = partial[: self.max_line]
             partial = b""
             self._skipping = True
-            self._refuse()
         self._partial = partial
         rows: list[list[int]] = []
+        self.last_refused = refused = []
         first_slot = -1
         for line in lines:
             if len(line) > self.max_line:
-                self._refuse()
+                if self._refuse():
+                    refused.append((len(rows), line[: self.max_line]))
                 continue
             tokens = line.translate(_SEPARATORS).split()
             if not tokens:
                 continue  # blank line: not a sample
             values = self._values(tokens)
             if values is None:
-                self._refuse()
+                if self._refuse():
+                    refused.append((len(rows), line))
                 continue
             if not self._synced:
                 self._synced = True
@@ -233,12 +243,15 @@ class AsciiDecoder:
             self._slots += 1
             stats.lines += 1
             rows.append(values)
+        if long_partial and self._refuse():  # the long line started last: it comes last
+            refused.append((len(rows), long_partial))
         if self._synced:
             self._add_point(t_arrival)
         axes = self._axes or 0
         if not rows:
             return np.empty((0, axes), dtype=np.int16)
-        self.last_t_us = self._block_time_us(first_slot, len(rows), t_arrival)
+        # the next block starts after every slot taken since this one's first row
+        self.last_t_us = self._block_time_us(first_slot, self._slots - first_slot, t_arrival)
         return np.array(rows, dtype=np.int16).reshape(len(rows), axes)
 
     def rate_estimate(self) -> RateEstimate:
@@ -250,10 +263,12 @@ class AsciiDecoder:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _refuse(self) -> None:
+    def _refuse(self) -> bool:
+        """Count a refused line; True when it took a sample slot (after the first good line)."""
         self.stats.errors += 1
         if self._synced:
             self._slots += 1
+        return self._synced
 
     def _values(self, tokens: list[bytes]) -> list[int] | None:
         if len(tokens) > MAX_AXES or (self._axes is not None and len(tokens) != self._axes):
@@ -307,4 +322,5 @@ class AsciiDecoder:
             period_us = 1e6 / fit.rate_hz
         t_us = max(estimate, self._next_t_us, 0)
         self._next_t_us = t_us + round(n * period_us)
+        self.last_period_us = period_us
         return t_us

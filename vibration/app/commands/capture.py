@@ -28,7 +28,10 @@ __all__ = ["capture"]
     "--seconds",
     type=click.FloatRange(min=0, min_open=True),
     required=True,
-    help="Wall seconds to read (ends earlier if the link closes).",
+    help="Seconds of samples: records S x rate samples per axis (rate from the HELLO, the "
+    "device clock, or the text stream's estimate), samples already queued on the port "
+    "included; waits at most 1.1 S + 5 wall seconds for them; ends earlier if the link "
+    "closes.",
 )
 @click.option(
     "--out",
@@ -68,7 +71,7 @@ __all__ = ["capture"]
     "--rate",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Sample rate to use if it cannot be learned from the stream.",
+    help="Sample rate to use if it cannot be learned from the stream (1 Hz .. 1 MHz).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the recording summary as JSON.")
 def capture(
@@ -88,8 +91,8 @@ def capture(
     """Record --seconds of a sensor's stream from --port into a recording of --out.
 
     \b
-    Binary frames or text lines (auto-detected). Every complete frame that arrived
-    within --seconds is recorded; lost frames become gaps of exactly the missing
+    Binary frames or text lines (auto-detected). Records S x rate samples (S =
+    --seconds), cutting the last frame; lost frames become gaps of exactly the missing
     samples. The recording is made durable every 0.5 s (a killed capture leaves a
     readable <name>.part) and finished atomically. Ctrl-C ends early, keeping it.
     """
@@ -100,6 +103,7 @@ def capture(
     from vibration.acquisition.capture import capture as run_capture
     from vibration.acquisition.serial_link import open_port
     from vibration.app.commands.simulate import stop_on_signals
+    from vibration.data.dataset.validation import SAMPLE_RATE_RANGE
 
     try:
         config = CaptureConfig(
@@ -157,3 +161,10 @@ def capture(
         f"{result.dropped_frames} dropped frames, {result.gaps} gaps; ended: {result.end_reason}",
         highlight=False,
     )
+    bad_hellos = result.counters.get("bad_hellos", 0)
+    if bad_hellos:
+        console.print(
+            f"warning: {bad_hellos} HELLO frame(s) with a sample rate outside "
+            f"{SAMPLE_RATE_RANGE} (or a bad scale) ignored",
+            highlight=False,
+        )

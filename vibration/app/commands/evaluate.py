@@ -18,6 +18,10 @@ def _pct(value: Any) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def _secs(value: Any) -> str:
+    return "-" if value is None else f"{value:.1f}s"
+
+
 def _num(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -33,12 +37,20 @@ def _num(value: Any) -> str:
     help="Write report.md and PNG plots into this directory.",
 )
 @click.option("--no-baselines", is_flag=True, help="Score with the autoencoder only.")
+@click.option(
+    "--scores",
+    "scores_csv",
+    type=click.Path(dir_okay=False),
+    help="Write one CSV row per window (recording, t_s, score, threshold, over, alarm, "
+    "state, speed_rpm, ...) to this file.",
+)
 def evaluate(
     model_dir: str,
     datasets: tuple[str, ...],
     as_json: bool,
     report_dir: str | None,
     no_baselines: bool,
+    scores_csv: str | None,
 ) -> None:
     """Score the recordings in DATASETS with the model in MODEL_DIR.
 
@@ -55,6 +67,11 @@ def evaluate(
     with err.status("scoring recordings"):
         model = load_model_dir(model_dir, keras=False)
         evaluation = evaluate_model(model, datasets, baselines=not no_baselines)
+    if scores_csv is not None:
+        from vibration.learning.report import write_scores_csv
+
+        write_scores_csv(evaluation, scores_csv)
+        err.print(f"scores: {scores_csv}", highlight=False, markup=False)
     if report_dir is not None:
         from vibration.learning.report import write_report
 
@@ -73,13 +90,14 @@ def evaluate(
     width = max([len(r["name"]) for r in doc["recordings"]] + [9])
     click.echo(
         f"{'recording':<{width}}  {'label':<8} {'windows':>7} {'auc':>6} {'detect':>7} "
-        f"{'false':>7} {'alarms':>6}"
+        f"{'false':>7} {'alarms':>6} {'first':>9} {'lasting':>9}"
     )
     for r in doc["recordings"]:
         click.echo(
             f"{r['name']:<{width}}  {r['label'] or '-':<8} {r['n_windows']:>7} "
             f"{_num(r['auc']):>6} {_pct(r['detection_rate']):>7} "
-            f"{_pct(r['false_alarm_rate']):>7} {r['alarms']:>6}"
+            f"{_pct(r['false_alarm_rate']):>7} {r['alarms']:>6} "
+            f"{_secs(r['first_alarm_s']):>9} {_secs(r['lasting_alarm_s']):>9}"
         )
     click.echo("")
     for name, s in doc["summary"].items():
@@ -87,4 +105,11 @@ def evaluate(
             f"{name:<12} false alarms {_pct(s['false_alarm_rate'])} ({s['alarms']} alarms), "
             f"detection min {_pct(s['min_detection_rate'])} mean "
             f"{_pct(s['mean_detection_rate'])}, AUC min {_num(s['min_auc'])}"
+        )
+    speed = doc["speed_error"]
+    if speed is not None and speed["median_abs_rpm"] is not None:
+        click.echo(
+            f"speed estimate vs metadata: median {speed['median_abs_rpm']:.1f} rpm "
+            f"({speed['median_abs_pct']:.2f}%), p95 {speed['p95_abs_rpm']:.1f} rpm "
+            f"({speed['p95_abs_pct']:.2f}%) over {speed['n_windows']} windows"
         )

@@ -1,4 +1,5 @@
-"""``tinypdm import``: turn .mat / CSV / WAV / NPY files into recordings of a dataset.
+"""``tinypdm import``: turn .mat / CSV / WAV / NPY files and snapshot series (a directory of
+FEMTO snapshot CSVs, a FEMTO .npz) into recordings of a dataset.
 
 :func:`vibration.data.importers.import_files` does the work (tests call it); this command parses
 arguments, shows a progress bar over the files on stderr and prints what was written.
@@ -40,6 +41,15 @@ __all__ = ["import_"]
 )
 @click.option("--axis", type=int, default=None, help="Keep only this column/channel (0-based).")
 @click.option("--units", default=None, help="Physical unit (default g; WAV: FS).")
+@click.option(
+    "--rpm",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Shaft speed during the recordings (stored as extra.rpm).",
+)
+@click.option(
+    "--load", type=float, default=None, help="Machine load during the recordings (extra.load)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def import_(
     files: tuple[Path, ...],
@@ -50,9 +60,15 @@ def import_(
     manifest: Path | None,
     axis: int | None,
     units: str | None,
+    rpm: float | None,
+    load: float | None,
     as_json: bool,
 ) -> None:
-    """Import FILE... as recordings into --out (all or nothing)."""
+    """Import FILE... as recordings into --out (all or nothing).
+
+    A directory FILE is a snapshot series (FEMTO acc_*.csv files): one recording whose
+    snapshots are segments timed by their clocks; so is a FEMTO .npz.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -77,6 +93,8 @@ def import_(
             manifest=manifest,
             axis=axis,
             units=units,
+            rpm=rpm,
+            load=load,
             progress=lambda path: bar.update(task, advance=1, description=path.name),
         )
     summary = {"dataset": str(out_dir), **summarize(recordings)}

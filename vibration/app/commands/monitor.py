@@ -70,6 +70,14 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     help="Line speed of real UARTs (ptys and sockets ignore it).",
 )
 @click.option(
+    "--mode",
+    type=click.Choice(["auto", "binary", "ascii"]),
+    default="auto",
+    show_default=True,
+    help="Stream type of the sensors; auto detects it per connection (boot text that "
+    "precedes binary frames is skipped and counted).",
+)
+@click.option(
     "--bundle",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Firmware bundle: score raw-sample streams on the host (shadow mode).",
@@ -105,6 +113,7 @@ def monitor(
     store_url: str,
     asset: str,
     baud: int,
+    mode: str,
     bundle: Path | None,
     seconds: float | None,
     as_json: bool,
@@ -127,6 +136,7 @@ def monitor(
             store_url=store_url,
             asset=asset,
             baudrate=baud,
+            mode=None if mode == "auto" else mode,
             spool_dir=str(spool_dir) if spool_dir is not None else None,
             spool_max_bytes=spool_max_mb * 2**20,
             batch_interval_s=batch_interval,
@@ -184,5 +194,13 @@ def monitor(
         f"{report.spool_pending} still in the spool, {report.lost} lost"
     )
     console.print(summary, highlight=False, soft_wrap=True)
+    for link in report.links:
+        if link.line_errors or link.skipped_bytes:
+            console.print(
+                f"{link.sensor or link.port}: not understood: {link.line_errors} text line(s), "
+                f"{link.skipped_bytes} byte(s) of boot text skipped (mode {link.mode or '?'})",
+                highlight=False,
+                soft_wrap=True,
+            )
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))

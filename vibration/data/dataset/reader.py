@@ -108,6 +108,42 @@ class Recording:
         cuts = [0, *(g for g in self.meta.gaps if 0 < g < n), n]
         return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
+    def segment_times(self) -> list[float]:
+        """Time of each segment's first sample, seconds from the recording's start.
+
+        A snapshot series (``extra["segment_start_s"]``, one number per segment, written by
+        the snapshot importers) is timed by its clocks; otherwise a segment starts at its
+        first sample index / ``sample_rate`` (a gap from lost frames is not timed).
+
+        Returns
+        -------
+        list of float
+            One per :meth:`segments` entry, non-decreasing.
+        """
+        segments = self.segments()
+        rate = self.meta.sample_rate
+        stored = self.meta.extra.get("segment_start_s")
+        if (
+            isinstance(stored, list)
+            and len(stored) >= len(segments)
+            and all(
+                isinstance(v, int | float) and not isinstance(v, bool)
+                for v in stored[: len(segments)]
+            )
+        ):
+            times = [float(v) for v in stored[: len(segments)]]
+            if all(b >= a for a, b in itertools.pairwise(times)):
+                return times
+        return [start / rate for start, _ in segments]
+
+    def duration_s(self) -> float:
+        """Seconds from the first sample to the end of the last one (segment times included)."""
+        segments = self.segments()
+        if not segments:
+            return 0.0
+        start, stop = segments[-1]
+        return self.segment_times()[-1] + (stop - start) / self.meta.sample_rate
+
     def verify(self) -> None:
         """Check ``samples.i16`` against the SHA-256 in ``meta.json`` (complete recordings).
 

@@ -15,9 +15,47 @@ import numpy as np
 from vibration.data.dataset.files import PART_SUFFIX
 from vibration.errors import DatasetError
 
-__all__ = ["MAX_AXES", "validate_name"]
+__all__ = [
+    "MAX_AXES",
+    "MAX_SAMPLE_RATE_HZ",
+    "MIN_SAMPLE_RATE_HZ",
+    "SAMPLE_RATE_RANGE",
+    "implausible_rate",
+    "validate_name",
+]
 
 MAX_AXES = 8
+
+#: The sample rates a vibration sensor plausibly has, Hz (inclusive): the one definition of
+#: the accepted range. ``tinypdm capture`` refuses others (``--rate``, a HELLO's rate, a
+#: rate measured from the device clock); importers and training can check against it.
+MIN_SAMPLE_RATE_HZ = 1.0
+MAX_SAMPLE_RATE_HZ = 1e6
+#: The range in words, for messages.
+SAMPLE_RATE_RANGE = "1 Hz .. 1 MHz"
+
+
+def implausible_rate(rate: float, what: str = "sample rate") -> str | None:
+    """Why ``rate`` (Hz) is not a plausible sample rate, or None when it is.
+
+    Plausible: finite and within ``MIN_SAMPLE_RATE_HZ .. MAX_SAMPLE_RATE_HZ``. The reason
+    reads ``"<what> 2.56e+08 Hz is outside the accepted range 1 Hz .. 1 MHz"``.
+    """
+    ok = isinstance(rate, int | float | np.number) and not isinstance(rate, bool)
+    if ok and math.isfinite(rate) and MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ:
+        return None
+    shown = f"{_hz(float(rate))}" if ok else repr(rate)
+    return f"{what} {shown} is outside the accepted range {SAMPLE_RATE_RANGE}"
+
+
+def _hz(rate: float) -> str:
+    if not math.isfinite(rate):
+        return f"{rate} Hz"
+    for factor, unit in ((1e9, "GHz"), (1e6, "MHz"), (1e3, "kHz")):
+        if abs(rate) >= factor:
+            return f"{rate / factor:g} {unit}"
+    return f"{rate:g} Hz"
+
 
 _NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
 _MAX_NAME = 200

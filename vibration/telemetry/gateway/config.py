@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +49,9 @@ class GatewayConfig:
         At stop, how long to wait for the spool to reach the store.
     clock : ClockConfig
         Device-time mapping parameters.
+    mode : {"binary", "ascii"} or None
+        Stream type of every port; None detects it per connection
+        (:class:`~vibration.protocol.StreamDecoder`).
     """
 
     ports: tuple[str, ...]
@@ -65,8 +69,11 @@ class GatewayConfig:
     read_timeout_s: float = 0.1
     drain_timeout_s: float = 10.0
     clock: ClockConfig = field(default_factory=ClockConfig)
+    mode: str | None = None
 
     def __post_init__(self) -> None:
+        if self.mode not in (None, "binary", "ascii"):
+            raise ValueError(f"mode must be None, 'binary' or 'ascii', got {self.mode!r}")
         if isinstance(self.ports, str) or not self.ports:
             raise ValueError(f"ports must be a non-empty tuple of URLs, got {self.ports!r}")
         object.__setattr__(self, "ports", tuple(self.ports))
@@ -93,11 +100,44 @@ class GatewayConfig:
 
 
 def default_spool_dir(store_url: str) -> Path:
-    """``$XDG_STATE_HOME/tinypdm/spool/<hash of the store URL>`` (``~/.local/state`` by
+    """``$XDG_STATE_HOME/tinypdm/spool/<hash of the store>`` (``~/.local/state`` by
     default): one spool per store, so that points spooled for one store are never replayed
-    into another."""
+    into another.
+
+    The store is the one the URL resolves to now: for SQLite the absolute path of the file
+    (``sqlite:scores.db`` run from two directories names two stores; symlinks resolved),
+    for InfluxDB the URL normalised (host in lower case, port made explicit, options
+    dropped) and without its password.
+    """
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local/state")
+    digest = hashlib.sha256(_store_key(store_url).encode()).hexdigest()[:16]
+    return Path(base) / "tinypdm" / "spool" / digest
+
+
+def _legacy_spool_dir(store_url: str) -> Path:
+    """Where earlier versions kept the default spool (keyed on the text of the URL)."""
     from vibration.telemetry.stores.base import redact_url
 
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local/state")
     digest = hashlib.sha256(redact_url(store_url).encode()).hexdigest()[:16]
-    return Path(base) / "tinypdm" / "spool" / digest
+    return default_spool_dir(store_url).parent / digest
+
+
+def _store_key(store_url: str) -> str:
+    """What identifies the store behind ``store_url`` (no secret in it)."""
+    from vibration.telemetry.stores.base import redact_url
+    from vibration.telemetry.stores.factory import sqlite_path
+    from vibration.telemetry.stores.influx import parse_influx_url
+
+    scheme = store_url.split(":", 1)[0].lower() if ":" in store_url else ""
+    try:
+        if scheme == "sqlite":
+            path = sqlite_path(store_url)
+            return f"sqlite:{path if path == ':memory:' else os.path.realpath(path)}"
+        if scheme in ("influxdb", "influxdbs"):
+            u = parse_influx_url(store_url)
+            user = f"{urllib.parse.quote(u.user, safe='')}@" if u.user is not None else ""
+            host = f"[{u.host}]" if ":" in u.host else u.host
+            return f"{scheme}://{user}{host.lower()}:{u.port}/{u.database}"
+    except ValueError:  # a malformed URL (StoreURLError): its text is all there is
+        pass
+    return redact_url(store_url)

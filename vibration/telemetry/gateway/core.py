@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vibration.telemetry.gateway.config import GatewayConfig, default_spool_dir
+from vibration.telemetry.gateway.config import GatewayConfig, _legacy_spool_dir, default_spool_dir
 from vibration.telemetry.gateway.link import FRAME_KINDS, LinkServices, _Link
 from vibration.telemetry.gateway.report import GatewayReport, GatewayStatus
 from vibration.telemetry.gateway.shadow import ShadowFactory
@@ -83,6 +83,14 @@ class Gateway:
         cfg = self.config
         inner = self._inner if self._inner is not None else open_store(cfg.store_url)
         spool_dir = Path(cfg.spool_dir) if cfg.spool_dir else default_spool_dir(cfg.store_url)
+        legacy = _legacy_spool_dir(cfg.store_url)
+        if not cfg.spool_dir and legacy != spool_dir and (legacy / "spool.db").exists():
+            log.warning(
+                "an older spool keyed on the URL's text is at %s; if its points belong to "
+                "this store, deliver them with --spool %s",
+                legacy,
+                legacy,
+            )
         try:
             self.store = SpooledStore(inner, spool_dir, max_bytes=cfg.spool_max_bytes)
         except BaseException:
@@ -116,8 +124,7 @@ class Gateway:
             batch, links = item
             try:
                 self.store.commit(batch, {"version": _STATE_VERSION, "links": links})
-            except SpoolFull as exc:
-                self._lost += exc.lost
+            except SpoolFull as exc:  # counted in the spool's lost_total (stats)
                 self._last_error = str(exc)
                 log.error("%s", exc)
             except Exception as exc:  # the spool's disk failed: count, never hide
@@ -151,6 +158,7 @@ class Gateway:
             crc_errors=sum(r.crc_errors for r in reports),
             dropped_frames=sum(r.dropped_frames for r in reports),
             store_error=st.last_error,
+            not_understood=sum(r.line_errors + r.skipped_bytes for r in reports),
         )
 
     def stop(self) -> GatewayReport:
@@ -160,6 +168,8 @@ class Gateway:
         self._stop.set()
         for t in self._threads:
             t.join()
+        for link in self._links:  # frames still waiting for a HELLO: name them now
+            link.give_up_waiting()
         for link in self._links:  # scores still waiting for the clock to settle
             link.flush()
         for link in self._links:  # a last status with the final counters
@@ -169,7 +179,11 @@ class Gateway:
         self.batcher.close()
         self._writer.join()
         if self.config.drain_timeout_s > 0:
-            self.store.drain(self.config.drain_timeout_s)
+            try:
+                self.store.drain(self.config.drain_timeout_s)
+            except Exception as exc:  # the spool's disk failed: what is left stays pending
+                self._last_error = str(exc)
+                log.error("cannot drain the spool: %s", exc)
         elapsed = time.monotonic() - self._started
         links = tuple(lk.report() for lk in self._links)
         st = self.store.stats()

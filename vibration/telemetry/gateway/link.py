@@ -12,9 +12,19 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from vibration.protocol import Frame, Hello, Samples, Score, StreamDecoder, Text, Unknown
+from vibration.protocol import (
+    AsciiStats,
+    Frame,
+    Hello,
+    Mode,
+    Samples,
+    Score,
+    StreamDecoder,
+    Text,
+    Unknown,
+)
 from vibration.telemetry.devtime import ClockMapper
 from vibration.telemetry.gateway.config import GatewayConfig
 from vibration.telemetry.gateway.report import LinkReport
@@ -89,6 +99,8 @@ class _Link:
         # increasing in time, so no two ever share an identity (and overwrite each other).
         self.last_time_ns = 0
         self.shadow_last_time_ns = 0
+        # The same for the device's notes: warnings of one read share their arrival time.
+        self.last_note_ns = 0
         self.shadow: ShadowScorer | None = None
         self.crc_errors = int(saved.get("crc_errors", 0)) if saved else 0
         self.dropped = int(saved.get("dropped_frames", 0)) if saved else 0
@@ -98,6 +110,10 @@ class _Link:
         self.reboots = 0
         self.reconnects = 0
         self.invalid = 0
+        self.mode: str | None = None
+        self.line_errors = 0  # text lines not understood, this run
+        self.skipped_bytes = 0  # boot text before binary frames, this run
+        self._text_base = (0, 0)  # the two above, up to the current connection
         self.connected = False
         self.last_error = ""
         self.last_seen_ns = 0
@@ -248,11 +264,15 @@ class _Link:
         if self.shadow is not None:
             self.shadow.reset()
 
-    def _account_seq(self, frame: Frame) -> None:
+    def _account_seq(self, frame: Frame) -> bool:
+        """Count gaps and reboots; False for a repeated frame (same ``seq`` as the last
+        one: neither a loss nor a reboot, and its points are already accounted for)."""
         seq = frame.seq
         body = frame.body
         if isinstance(body, Hello) and self._hello_name(body) != self.sensor:
             self.last_seq = None  # another device on this port: its numbering is its own
+        if seq == self.last_seq:
+            return False
         if isinstance(body, Hello) and seq == 0:  # boot
             if self.last_seq is not None:
                 self.reboots += 1
@@ -269,11 +289,13 @@ class _Link:
                 self.dropped += seq
                 self._reset_clock()
         self.last_seq = seq
+        return True
 
     def _process(self, frame: Frame, arrival_ns: int) -> None:
         if not self._pending:
             self._held = self.checkpoint()
-        self._account_seq(frame)
+        if not self._account_seq(frame):
+            return
         assert self.sensor is not None
         self._dirty = True
         body = frame.body
@@ -324,9 +346,10 @@ class _Link:
             level = ("debug", "info", "warning", "error")[min(body.level, 3)]
             log.log((10, 20, 30, 40)[min(body.level, 3)], "%s: %s", self.sensor, body.text)
             if body.level >= Text.WARNING:
+                self.last_note_ns = max(arrival_ns, self.last_note_ns + 1)
                 self._events.append(
                     Event(
-                        arrival_ns,
+                        self.last_note_ns,
                         "note",
                         self.sensor,
                         self.gw.config.asset,
@@ -473,9 +496,20 @@ class _Link:
                 with self.lock:
                     self.connected = False
                     self._crc_base = self.crc_errors
+                    self._text_base = (self.line_errors, self.skipped_bytes)
             if not stop.is_set():
                 stop.wait(backoff)
                 backoff = min(backoff * 2, cfg.reconnect_max_s)
+
+    def _warn_unreadable(self, bad_lines: int) -> None:
+        """A text stream with no sample line yet: say so (once, then every 1000 lines)."""
+        if bad_lines == 1 or bad_lines % 1000 == 0:
+            log.warning(
+                "%s: text stream, %d line(s) not understood and no sample yet "
+                "(a binary sensor? try --mode binary)",
+                self.url,
+                bad_lines,
+            )
 
     def _note_error(self, text: str) -> None:
         with self.lock:
@@ -485,16 +519,29 @@ class _Link:
             log.warning("%s: %s", self.url, text)
 
     def _read(self, port: Any, stop: threading.Event) -> None:
-        decoder = StreamDecoder()
+        decoder = StreamDecoder(mode=cast(Mode | None, self.gw.config.mode))
+        with self.lock:
+            self.mode = decoder.mode
         while not stop.is_set():
             data = port.read(max(1, port.in_waiting))
             now = time.monotonic()
             if data:
                 arrival_ns = time.time_ns()
                 frames = decoder.feed(data, now)
-                crc = int(getattr(decoder.stats, "crc_errors", 0))
+                stats = decoder.stats
+                crc = int(getattr(stats, "crc_errors", 0))
+                bad_lines = 0
+                if isinstance(stats, AsciiStats):  # refused lines (clipped ones were kept)
+                    bad_lines = stats.errors - stats.clipped
+                lines_before, skipped_before = self._text_base
                 with self.lock:
                     self.crc_errors = self._crc_base + crc
+                    self.mode = decoder.mode
+                    new_bad = lines_before + bad_lines - self.line_errors
+                    self.line_errors = lines_before + bad_lines
+                    self.skipped_bytes = skipped_before + decoder.skipped_bytes
+                if new_bad > 0 and isinstance(stats, AsciiStats) and not stats.lines:
+                    self._warn_unreadable(bad_lines)
                 self.on_frames(frames, arrival_ns)
             self.check_waiting(now)
             status = self.due_status(now)
@@ -516,6 +563,9 @@ class _Link:
                 invalid=self.invalid,
                 last_seq=self.last_seq,
                 last_error=self.last_error,
+                mode=self.mode,
+                line_errors=self.line_errors,
+                skipped_bytes=self.skipped_bytes,
             )
 
 

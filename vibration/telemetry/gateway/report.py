@@ -12,7 +12,12 @@ __all__ = ["GatewayReport", "GatewayStatus", "LinkReport", "format_status"]
 @dataclass(frozen=True)
 class LinkReport:
     """One port: who is on it and its counters (``crc_errors``, ``dropped_frames`` are
-    cumulative across restarts of the gateway; the others count this run)."""
+    cumulative across restarts of the gateway; the others count this run).
+
+    ``mode`` is the stream type of the current (or last) connection, None while unknown;
+    ``line_errors`` the text lines not understood (text mode: refused lines, boot text
+    included); ``skipped_bytes`` the boot text skipped by streams first taken for text
+    that turned out binary."""
 
     port: str
     sensor: str | None
@@ -26,6 +31,9 @@ class LinkReport:
     invalid: int
     last_seq: int | None
     last_error: str
+    mode: str | None = None
+    line_errors: int = 0
+    skipped_bytes: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -49,6 +57,7 @@ class GatewayStatus:
     crc_errors: int
     dropped_frames: int
     store_error: str
+    not_understood: int = 0  # text lines refused plus boot-text bytes skipped, all links
 
 
 @dataclass(frozen=True)
@@ -111,8 +120,9 @@ def format_status(s: GatewayStatus) -> str:
     """One status line: ``3/3 ports, 3 sensors | 30.0 scores/s | queue 12 | spool 0 |
     written 900 | lost 0 | crc 0 dropped 2 | store ok``."""
     store = "store ok" if not s.store_error else f"store: {s.store_error}"
+    unread = f" not understood {s.not_understood} |" if s.not_understood else ""
     return (
         f"{s.connected}/{s.ports} ports, {s.sensors} sensors | {s.scores_per_s:.1f} scores/s | "
         f"queue {s.queued} | spool {s.spool_pending} | written {s.points_written} | "
-        f"lost {s.lost} | crc {s.crc_errors} dropped {s.dropped_frames} | {store}"
+        f"lost {s.lost} | crc {s.crc_errors} dropped {s.dropped_frames} |{unread} {store}"
     )

@@ -348,12 +348,15 @@ class InfluxStore:
             Server unreachable, timed out or answered 5xx (nothing or part was written;
             retrying is safe because points are idempotent).
         PartialWriteError
-            The server stored part of a POST and rejected ``dropped`` points.
+            The server stored part of the lines and rejected ``dropped`` of them (raised
+            after every POST was sent: a partial POST does not stop the next ones).
         StoreError
             Authentication failed, or the server rejected the batch.
         """
         self._ensure_database()
         params = {"db": self._parsed.database, "precision": "ns"}
+        partial: list[str] = []
+        dropped = 0
         for start in range(0, len(lines), _LINES_PER_POST):
             body = "\n".join(lines[start : start + _LINES_PER_POST]).encode()
             for attempt in (0, 1):
@@ -367,9 +370,13 @@ class InfluxStore:
                     continue
                 if status == 400 and text.startswith("partial write"):
                     m = _DROPPED_RE.search(text)
-                    dropped = int(m.group(1)) if m else 0
-                    raise PartialWriteError(f"{self.url}: {text}", dropped)
+                    n = len(lines[start : start + _LINES_PER_POST])
+                    dropped += min(int(m.group(1)), n) if m else n
+                    partial.append(text)
+                    break
                 raise self._error(status, data, "write")
+        if partial:
+            raise PartialWriteError(f"{self.url}: {'; '.join(partial)}", dropped)
 
     def write_scores(self, points: Sequence[ScorePoint]) -> None:
         self.write_lines(score_lines(points))

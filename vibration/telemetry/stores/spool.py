@@ -28,7 +28,7 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,6 +196,9 @@ class Spool:
             raise StoreError(f"cannot open spool {str(self.directory)!r}: {exc}") from exc
         self._pending_points = int(row[0])
         self._pending_bytes = int(row[1])
+        # Batches the store accepted but a full disk kept us from deleting: not pending
+        # any more, skipped by peek, deleted at the next chance (or replayed next run).
+        self._delivered: set[int] = set()
         self.appended_total = 0
         self.lost_total = 0
 
@@ -261,15 +264,38 @@ class Spool:
             self.appended_total += n
 
     def mark_deferred(self) -> int:
-        """Mark every pending batch as deferred; returns the points newly marked."""
+        """Mark every pending batch as deferred; returns the points newly marked.
+
+        Raises
+        ------
+        StoreError
+            The disk is full (nothing was marked).
+        """
         with self._lock:
             row = self._conn.execute(
                 "SELECT COALESCE(SUM(points), 0) FROM batch WHERE deferred = 0"
             ).fetchone()
             if row[0]:
-                with self._transaction():
-                    self._conn.execute("UPDATE batch SET deferred = 1 WHERE deferred = 0")
+                self._update("mark", "UPDATE batch SET deferred = 1 WHERE deferred = 0", ())
             return int(row[0])
+
+    def _update(self, what: str, sql: str, args: tuple[Any, ...]) -> None:
+        """Run ``sql`` in a transaction; on a full disk, checkpoint the WAL (which gives
+        its space back) and try once more."""
+        try:
+            with self._transaction():
+                self._conn.execute(sql, args)
+            return
+        except sqlite3.Error:
+            pass
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            with self._transaction():
+                self._conn.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot {what} batches in spool {str(self.directory)!r}: {exc}"
+            ) from exc
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -306,6 +332,8 @@ class Spool:
         with self._lock:
             cur = self._conn.execute("SELECT id, points, payload FROM batch ORDER BY id")
             for bid, points, payload in cur:
+                if bid in self._delivered:
+                    continue
                 if out and total + points > max_points:
                     break
                 out.append((int(bid), Batch.from_bytes(payload)))
@@ -314,20 +342,31 @@ class Spool:
         return out
 
     def remove(self, ids: Sequence[int]) -> None:
-        """Delete batches (after the store accepted them)."""
+        """Delete batches (after the store accepted them).
+
+        Raises
+        ------
+        StoreError
+            The disk is full: the batches stay on disk (a later run replays them again,
+            harmlessly: points are idempotent) but are no longer pending here.
+        """
         if not ids:
             return
         with self._lock:
-            marks = ",".join("?" * len(ids))
+            fresh = tuple(i for i in ids if i not in self._delivered)
+            marks = ",".join("?" * len(fresh))
             row = self._conn.execute(
                 f"SELECT COALESCE(SUM(points), 0), COALESCE(SUM(LENGTH(payload)), 0) "
                 f"FROM batch WHERE id IN ({marks})",
-                tuple(ids),
+                fresh,
             ).fetchone()
-            with self._transaction():
-                self._conn.execute(f"DELETE FROM batch WHERE id IN ({marks})", tuple(ids))
             self._pending_points -= int(row[0])
             self._pending_bytes -= int(row[1])
+            self._delivered.update(fresh)
+            gone = tuple(self._delivered)
+            marks = ",".join("?" * len(gone))
+            self._update("remove delivered", f"DELETE FROM batch WHERE id IN ({marks})", gone)
+            self._delivered.clear()
             if self._pending_points == 0:
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("PRAGMA incremental_vacuum")
@@ -438,6 +477,12 @@ class SpooledStore:
                         return
                     except StoreUnavailable as exc:
                         self._note_unavailable(exc)
+                    except PartialWriteError as exc:  # the rest was written
+                        rejected = min(exc.dropped, len(batch)) or len(batch)
+                        self.rejected_total += rejected
+                        self.written_total += len(batch) - rejected
+                        self.last_error = str(exc)
+                        raise
             finally:
                 self._write_lock.release()
         self.spool.append(batch, deferred=True)
@@ -452,12 +497,32 @@ class SpooledStore:
         self._kick()
 
     def _write_inner(self, batch: Batch) -> None:
-        if batch.scores:
-            self.inner.write_scores(batch.scores)
-        if batch.statuses:
-            self.inner.write_status(batch.statuses)
-        if batch.events:
-            self.inner.write_events(batch.events)
+        """Write scores, statuses and events; a partial write of one kind does not keep
+        the others from being written.
+
+        Raises
+        ------
+        PartialWriteError
+            After writing every kind, when some points were rejected: ``dropped`` is their
+            number (all of a kind's points when the store did not say).
+        """
+        partial: list[PartialWriteError] = []
+        dropped = 0
+        kinds: list[tuple[Sequence[Any], Callable[[Any], None]]] = [
+            (batch.scores, self.inner.write_scores),
+            (batch.statuses, self.inner.write_status),
+            (batch.events, self.inner.write_events),
+        ]
+        for points, write in kinds:
+            if not points:
+                continue
+            try:
+                write(points)
+            except PartialWriteError as exc:
+                partial.append(exc)
+                dropped += min(exc.dropped, len(points)) or len(points)
+        if partial:
+            raise PartialWriteError("; ".join(str(e) for e in partial), dropped)
 
     def _note_unavailable(self, exc: StoreError) -> None:
         self.last_error = str(exc)
@@ -490,11 +555,16 @@ class SpooledStore:
                 self._write_inner(merged)
             except StoreUnavailable as exc:
                 self._note_unavailable(exc)
-                self.spooled_total += self.spool.mark_deferred()
+                with contextlib.suppress(StoreError):  # a full disk: counted next time
+                    self.spooled_total += self.spool.mark_deferred()
                 return None
             except PartialWriteError as exc:
                 # Part of the chunk can never be stored: keeping it would block the queue.
-                self.rejected_total += exc.dropped or len(merged)
+                # The rest was written.
+                rejected = min(exc.dropped, len(merged)) or len(merged)
+                self.rejected_total += rejected
+                self.replayed_total += len(merged) - rejected
+                self.written_total += len(merged) - rejected
                 self.last_error = str(exc)
                 log.error("spool replay: %s (batch removed)", exc)
             except StoreError as exc:
@@ -510,7 +580,11 @@ class SpooledStore:
                 self._retry_s = self.retry_min_s
                 self._next_try = 0.0
                 self.last_error = ""
-            self.spool.remove(ids)
+            try:
+                self.spool.remove(ids)
+            except StoreError as exc:  # delivered all the same: go on, delete them later
+                self.last_error = str(exc)
+                log.error("spool: %s", exc)
             return len(merged)
 
     def _kick(self) -> None:
