@@ -231,3 +231,39 @@ def test_c_pipeline_two_sided_model_scores_exactly_as_before(tmp_path):
     at_speed = lib.pipeline().push_at_speeds(samples, np.full(len(golden), 5000.0))
     np.testing.assert_array_equal(at_speed[:, :8], golden)
     assert not at_speed[:, 9].any()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        pytest.param({"feature_slope": [0.0] * 3}, "feature_slope must hold 19", id="slope-len"),
+        pytest.param({"feature_slope": [float("nan")] * 19}, "feature_slope", id="slope-nan"),
+        pytest.param({"speed_envelope": (1800.0, 800.0)}, "speed_envelope", id="envelope"),
+        pytest.param({"speed_envelope": (0.0, 800.0)}, "speed_envelope", id="envelope-0"),
+        pytest.param({"z_max": 0.0}, "z_max", id="z-max"),
+        pytest.param({"speed_u0": float("inf")}, "speed_u0", id="u0"),
+    ],
+)
+def test_c_spec_refuses_bad_operating_point_constants(kwargs, match):
+    spec = dict(
+        model=random_int8_model(CONFIG.n_features, (4,), seed=1),
+        feature_config=CONFIG,
+        feature_mean=np.zeros(CONFIG.n_features),
+        feature_scale=np.ones(CONFIG.n_features),
+        threshold=1.0,
+    )
+    with pytest.raises(ValueError, match=match):
+        FirmwareSpec(**spec, **kwargs)
+
+
+def test_c_spec_without_slope_is_not_speed_conditioned():
+    base = dict(
+        model=random_int8_model(CONFIG.n_features, (4,), seed=1),
+        feature_config=CONFIG,
+        feature_mean=np.zeros(CONFIG.n_features),
+        feature_scale=np.ones(CONFIG.n_features),
+        threshold=1.0,
+    )
+    assert not FirmwareSpec(**base).speed_conditioned
+    assert not FirmwareSpec(**base, feature_slope=np.zeros(CONFIG.n_features)).speed_conditioned
+    assert FirmwareSpec(**base, feature_slope=np.eye(CONFIG.n_features)[0]).speed_conditioned
