@@ -230,20 +230,23 @@ def test_speed_c_external_speed_set_and_cleared(host12k):
 
 def test_speed_export_reads_the_model_json_speed_section(tmp_path):
     import json
+    from types import SimpleNamespace
 
     from firmware_export.errors import ExportError
     from firmware_export.exporter.bundle import _speed_config
+    from vibration.learning.model_dir import _speed_attributes
 
-    (tmp_path / "model.json").write_text(json.dumps({"format": 1}))
-    assert _speed_config(tmp_path) == SpeedConfig()  # an older model: the defaults
+    assert _speed_config(SimpleNamespace()) == SpeedConfig()  # an older model: the defaults
     wanted = SpeedConfig(rpm_min=900.0, rpm_max=1860.0)
-    doc = {"format": 1, "speed": {"config": wanted.to_dict(), "envelope_rpm": [1000, 1800]}}
-    (tmp_path / "model.json").write_text(json.dumps(doc))
-    assert _speed_config(tmp_path) == wanted
-    doc["speed"]["config"]["rpm_max"] = 100.0
-    (tmp_path / "model.json").write_text(json.dumps(doc))
+    n = FeatureConfig().n_features
+    for key in ("estimator", "config"):  # m12's model.json key, the shared API's name
+        doc = {"envelope_rpm": [1000, 1800], "u0": 7.0, "slope": [0.0] * n, key: wanted.to_dict()}
+        doc = json.loads(json.dumps(doc))
+        det = SimpleNamespace(**_speed_attributes(doc, n))
+        assert _speed_config(det) == wanted
+    bad = dict(wanted.to_dict(), rpm_max=100.0)
     with pytest.raises(ExportError, match="bad speed section"):
-        _speed_config(tmp_path)
+        _speed_config(SimpleNamespace(speed_config_=bad))
 
 
 def test_speed_constants_are_generated_from_the_spec(tmp_path):

@@ -23,6 +23,10 @@ void tinypdm_pipeline_init(tinypdm_pipeline_t *p) {
   tinypdm_speed_init(&p->speed);
 }
 
+void tinypdm_pipeline_set_speed(tinypdm_pipeline_t *p, float rpm) {
+  tinypdm_speed_set_external(&p->speed, rpm); /* <= 0 or NaN: back to the tachless estimate */
+}
+
 void tinypdm_pipeline_set_scale(tinypdm_pipeline_t *p, float units_per_lsb) {
   p->scale = units_per_lsb;
 }
@@ -97,21 +101,24 @@ static void score_window(tinypdm_pipeline_t *p, tinypdm_result_t *r) {
   }
   tinypdm_features_compute(p->work, features, &stats);
   r->sample_index = p->n_samples - 1u;
-  r->score = tinypdm_score_features(features, &trace);
+  const float rpm = tinypdm_speed_rpm(&p->speed); /* speed at the window's last sample */
+  const uint8_t unknown = tinypdm_unknown_operating_point(rpm);
+  r->score = tinypdm_score_features_at(features, rpm, &trace);
   r->threshold = p->threshold;
   r->rms = stats.rms;
   r->kurtosis = stats.kurtosis;
   r->crest = stats.crest;
-  r->speed_rpm = tinypdm_speed_rpm(&p->speed);
+  r->speed_rpm = rpm;
   r->velocity_rms_mm_s =
       p->units_to_ms2 > 0.0f ? stats.velocity * p->units_to_ms2 * 1000.0f : NAN;
   r->iso_zone = iso_zone(r->velocity_rms_mm_s);
   r->top_feature_1 = trace.top[0];
   r->top_feature_2 = trace.top[1];
-  r->state = tinypdm_alarm_step(&p->alarm, r->score, p->threshold, p->unknown_op);
+  /* unknown operating point: state 3, neither over nor under (the lifecycle does not advance) */
+  r->state = tinypdm_alarm_step(&p->alarm, r->score, p->threshold, unknown);
   r->over = r->state != TINYPDM_STATE_UNKNOWN && r->score > p->threshold ? 1u : 0u;
   r->alarm = r->state == TINYPDM_STATE_ALARM ? 1u : 0u;
-  r->flags = (uint8_t)((p->unknown_op ? TINYPDM_FLAG_UNKNOWN_OP : 0u) |
+  r->flags = (uint8_t)((unknown ? TINYPDM_FLAG_UNKNOWN_OP : 0u) |
                        (p->speed.external == p->speed.external ? TINYPDM_FLAG_EXTERNAL_SPEED : 0u) |
                        (p->alarm.latched ? TINYPDM_FLAG_LATCHED : 0u));
 }

@@ -212,9 +212,8 @@ class HostLibrary:
             "tinypdm_host_config": ([vp, u32], None),
             "tinypdm_host_invoke_batch": ([vp, vp, u32], None),
             "tinypdm_host_features_batch": ([vp, u32, vp, vp], None),
-            "tinypdm_host_score_batch": ([vp, u32, vp, vp, vp, vp, vp], None),
+            "tinypdm_host_score_batch": ([vp, vp, u32, vp, vp, vp, vp, vp], None),
             "tinypdm_host_alarm_run": ([vp, vp, vp, u32, ctypes.c_float, vp, vp], None),
-            "tinypdm_host_pipeline_set_unknown": ([vp, ctypes.c_uint8], None),
             "tinypdm_host_decoder_control": ([vp, vp], ctypes.c_int),
             "tinypdm_host_float_config": ([vp, u32], None),
             "tinypdm_host_result_frame": ([vp, ctypes.c_uint64, u32, vp, sz], sz),
@@ -236,6 +235,7 @@ class HostLibrary:
             "tinypdm_host_decoder_samples": ([vp], vp),
             "tinypdm_pipeline_init": ([vp], None),
             "tinypdm_pipeline_set_scale": ([vp, ctypes.c_float], None),
+            "tinypdm_pipeline_set_speed": ([vp, ctypes.c_float], None),
             "tinypdm_frame_decoder_init": ([vp], None),
             "tinypdm_crc32": ([vp, sz], u32),
             "tinypdm_cobs_encode": ([vp, sz, vp, sz], sz),
@@ -333,20 +333,34 @@ class HostLibrary:
         self._lib.tinypdm_host_features_batch(_ptr(w), w.shape[0], _ptr(feats), _ptr(stats))
         return feats, stats
 
-    def score_features(self, features: ArrayLike) -> ScoreTrace:
-        """C scoring of feature vectors (standardise, quantise, model, score)."""
+    def score_features(self, features: ArrayLike, speed_rpm: ArrayLike | None = None) -> ScoreTrace:
+        """C scoring of feature vectors (standardise, quantise, model, score).
+
+        ``speed_rpm``: shape (n,) speeds (float32; NaN unknown) for
+        ``tinypdm_score_features_at``; None: ``tinypdm_score_features`` (unknown speed).
+        """
         nf = self.config["n_features"]
         f = np.ascontiguousarray(features, dtype=np.float32)
         if f.ndim != 2 or f.shape[1] != nf:
             raise ValueError(f"features must have shape (n, {nf}), got {f.shape!r}")
         n = f.shape[0]
+        rpm = None
+        if speed_rpm is not None:
+            rpm = np.ascontiguousarray(np.broadcast_to(speed_rpm, (n,)), dtype=np.float32)
         scores = np.empty(n, np.float32)
         z = np.empty((n, nf), np.float32)
         q_in = np.empty((n, nf), np.int8)
         q_out = np.empty((n, nf), np.int8)
         top = np.empty((n, 2), np.uint8)
         self._lib.tinypdm_host_score_batch(
-            _ptr(f), n, _ptr(scores), _ptr(z), _ptr(q_in), _ptr(q_out), _ptr(top)
+            _ptr(f),
+            None if rpm is None else _ptr(rpm),
+            n,
+            _ptr(scores),
+            _ptr(z),
+            _ptr(q_in),
+            _ptr(q_out),
+            _ptr(top),
         )
         return ScoreTrace(scores, z, q_in, q_out, top)
 
@@ -628,10 +642,6 @@ class HostPipeline:
         raw = units.encode("ascii")[:8].ljust(8, b"\0")
         self._host._lib.tinypdm_pipeline_set_units(self._p, raw)
 
-    def set_unknown(self, unknown: bool) -> None:
-        """Mark the operating point of the next windows unknown (``unknown_op``)."""
-        self._host._lib.tinypdm_host_pipeline_set_unknown(self._p, int(bool(unknown)))
-
     def acknowledge(self) -> bool:
         """``tinypdm_pipeline_acknowledge``: True when a latched alarm was released."""
         return bool(self._host._lib.tinypdm_pipeline_acknowledge(self._p))
@@ -641,6 +651,36 @@ class HostPipeline:
         2 acknowledge): True when the command is known."""
         msg = _ControlMsg(int(command), float(value))
         return bool(self._host._lib.tinypdm_pipeline_control(self._p, ctypes.byref(msg)))
+
+    def set_speed(self, rpm: float) -> None:
+        """``tinypdm_pipeline_set_speed``: external shaft speed of the next windows (NaN,
+        <= 0: back to the pipeline's tachless estimate)."""
+        self._host._lib.tinypdm_pipeline_set_speed(self._p, float(rpm))
+
+    def push_at_speeds(self, samples: ArrayLike, speed_rpm: ArrayLike) -> NDArray[np.float64]:
+        """Push a stream from a fresh pipeline's first sample, setting the external speed of
+        window ``i`` (``speed_rpm[i]``; NaN: the estimate) before its last sample arrives.
+
+        Returns
+        -------
+        ndarray of shape (n_results, len(RESULT_FIELDS)), float64
+        """
+        s = np.ascontiguousarray(samples, dtype=np.int16)
+        rpm = np.asarray(speed_rpm, np.float64).reshape(-1)
+        hop, window = self._host.config["hop"], self._host.config["window"]
+        rows = []
+        pos = 0
+        for i, value in enumerate(rpm):
+            end = window + i * hop  # window i is scored when sample end - 1 arrives
+            if end > s.shape[0]:
+                break
+            self.set_speed(value)
+            rows.append(self.push(s[pos:end]))
+            pos = end
+        if pos < s.shape[0]:
+            rows.append(self.push(s[pos:]))
+        cols = len(RESULT_FIELDS)
+        return np.concatenate(rows) if rows else np.zeros((0, cols), np.float64)
 
     def push(self, samples: ArrayLike) -> NDArray[np.float64]:
         """Push int16 samples: shape (n,) is the scored axis alone, (n, axes) all axes.

@@ -20,11 +20,10 @@ uint32_t tinypdm_host_sizeof(uint32_t what);
 void tinypdm_host_config(int64_t *out, uint32_t cap);
 void tinypdm_host_invoke_batch(const int8_t *in, int8_t *out, uint32_t n);
 void tinypdm_host_features_batch(const float *windows, uint32_t n, float *features, float *stats);
-void tinypdm_host_score_batch(const float *features, uint32_t n, float *scores, float *z,
-                              int8_t *q_in, int8_t *q_out, uint8_t *top);
+void tinypdm_host_score_batch(const float *features, const float *rpm, uint32_t n, float *scores,
+                              float *z, int8_t *q_in, int8_t *q_out, uint8_t *top);
 void tinypdm_host_alarm_run(const float *scores, const uint8_t *unknown, const uint8_t *ack,
                             uint32_t n, float threshold, uint8_t *states, uint8_t *flags);
-void tinypdm_host_pipeline_set_unknown(tinypdm_pipeline_t *p, uint8_t unknown);
 int tinypdm_host_decoder_control(const tinypdm_frame_decoder_t *d, float *out);
 void tinypdm_host_float_config(float *out, uint32_t cap);
 size_t tinypdm_host_result_frame(const double *row, uint64_t t_us, uint32_t seq, uint8_t *out,
@@ -121,10 +120,6 @@ size_t tinypdm_host_result_frame(const double *row, uint64_t t_us, uint32_t seq,
   return tinypdm_frame_encode_score(out, cap, &seq, &msg);
 }
 
-void tinypdm_host_pipeline_set_unknown(tinypdm_pipeline_t *p, uint8_t unknown) {
-  p->unknown_op = unknown;
-}
-
 /* command, value of the decoder's last frame; 0 when it is not CONTROL */
 int tinypdm_host_decoder_control(const tinypdm_frame_decoder_t *d, float *out) {
   tinypdm_control_t c;
@@ -162,13 +157,15 @@ void tinypdm_host_features_batch(const float *windows, uint32_t n, float *featur
   }
 }
 
-void tinypdm_host_score_batch(const float *features, uint32_t n, float *scores, float *z,
-                              int8_t *q_in, int8_t *q_out, uint8_t *top) {
+/* rpm: one speed per vector, or NULL (unknown speed: tinypdm_score_features) */
+void tinypdm_host_score_batch(const float *features, const float *rpm, uint32_t n, float *scores,
+                              float *z, int8_t *q_in, int8_t *q_out, uint8_t *top) {
   uint32_t i;
   for (i = 0; i < n; ++i) {
     tinypdm_score_trace_t t;
     const size_t o = (size_t)i * TINYPDM_N_FEATURES;
-    scores[i] = tinypdm_score_features(features + o, &t);
+    scores[i] = rpm != NULL ? tinypdm_score_features_at(features + o, rpm[i], &t)
+                            : tinypdm_score_features(features + o, &t);
     if (z != NULL) {
       memcpy(z + o, t.z, sizeof(t.z));
     }
