@@ -47,6 +47,9 @@ class PipelineFigures:
         One window's ``tinypdm_features_compute`` and ``tinypdm_score_features``.
     speed_instructions : int
         One ``tinypdm_speed_estimate`` (runs once per speed hop; 0: not reported).
+    worst_instructions : int
+        The most instructions one timed window took (its ``hop`` samples' pushes since the
+        previous window: ingest, a speed estimate falling due, scoring; 0: not reported).
     """
 
     sizes: SectionSizes
@@ -56,6 +59,7 @@ class PipelineFigures:
     features_instructions: int
     score_instructions: int
     speed_instructions: int = 0
+    worst_instructions: int = 0
 
     @property
     def flash_bytes(self) -> int:
@@ -132,4 +136,5 @@ def measure_pipeline(
         features_instructions=fields["features"],
         score_instructions=fields["score"],
         speed_instructions=fields.get("speed", 0),
+        worst_instructions=fields.get("worst", 0),
     )

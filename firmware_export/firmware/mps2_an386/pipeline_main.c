@@ -6,9 +6,12 @@
  * (deterministic noise plus a tone) is pushed into tinypdm_pipeline_push until
  * PIPELINE_WINDOWS windows were scored. No UART, no frames: the image's flash and RAM are
  * those of the pipeline and the model. Prints on the semihosting console
- * `pipeline windows=<k> samples=<n> ticks=<t> insns=<40 t> stack=<bytes>\n`, where ticks
- * is the SysTick time of the pushes of k * HOP samples after PIPELINE_WARMUP windows
- * (ingest and the speed estimator included: k spans whole speed-estimate periods), then one more window timed stage by stage:
+ * `pipeline windows=<k> samples=<n> ticks=<t> insns=<40 t> stack=<bytes> worst=<insns>\n`,
+ * where ticks is the SysTick time of the pushes of k * HOP samples after PIPELINE_WARMUP
+ * windows (ingest and the speed estimator included: k spans whole speed-estimate periods)
+ * and worst the most instructions of one window (the pushes since the previous window's
+ * end: ingest, any speed estimate that fell due, scoring), then one more window timed stage
+ * by stage:
  * `stages features=<insns> score=<insns> speed=<insns>` (speed: one
  * tinypdm_speed_estimate; tinypdm_features_compute: mean, statistics, Hann,
  * FFT, bands, logarithms; tinypdm_score_features: standardise, quantise, int8 model,
@@ -70,6 +73,8 @@ int main(void)
     uint32_t samples = 0;
     uint32_t ticks = 0;
     uint32_t timed_windows = 0;
+    uint32_t window_ticks = 0; /* pushes since the last window ended */
+    uint32_t worst_ticks = 0;
     while (scored < PIPELINE_WINDOWS + PIPELINE_WARMUP) {
         fill_chunk(samples);
         const uint32_t t0 = board_cycles_restart();
@@ -84,6 +89,12 @@ int main(void)
             /* Steady state: every push after the warm-up, windows counted as they end. */
             ticks += dt;
             timed_windows += (uint32_t)k;
+            window_ticks += dt;
+            if (k > 0) { /* one window per push while PIPELINE_CHUNK <= HOP (else shared) */
+                const uint32_t per = window_ticks / (uint32_t)k;
+                worst_ticks = per > worst_ticks ? per : worst_ticks;
+                window_ticks = 0;
+            }
         }
         scored += (uint32_t)k;
     }
@@ -128,6 +139,8 @@ int main(void)
     n += board_format_u32(line + n, ticks * BOARD_INSNS_PER_TICK);
     n += board_format_str(line + n, " stack=");
     n += board_format_u32(line + n, stack);
+    n += board_format_str(line + n, " worst=");
+    n += board_format_u32(line + n, worst_ticks * BOARD_INSNS_PER_TICK);
     line[n++] = '\n';
     line[n] = '\0';
     board_debug_puts(line);
