@@ -209,6 +209,7 @@ class HostLibrary:
         u32, vp, sz = ctypes.c_uint32, ctypes.c_void_p, ctypes.c_size_t
         sigs: dict[str, tuple[list[type], type | None]] = {
             "tinypdm_host_sizeof": ([u32], u32),
+            "tinypdm_host_result_cols": ([], u32),
             "tinypdm_host_config": ([vp, u32], None),
             "tinypdm_host_invoke_batch": ([vp, vp, u32], None),
             "tinypdm_host_features_batch": ([vp, u32, vp, vp], None),
@@ -282,6 +283,12 @@ class HostLibrary:
         )
         #: Integer constants of the generated header.
         self.config: dict[str, int] = {k: int(v) for k, v in zip(keys, cfg, strict=True)}
+        cols = int(lib.tinypdm_host_result_cols())
+        if cols != len(RESULT_FIELDS):
+            raise ExportError(
+                f"the host shim writes {cols} result columns, RESULT_FIELDS names "
+                f"{len(RESULT_FIELDS)}: {str(_HOST_SHIM)!r} and host_build.py disagree"
+            )
         fcfg = np.zeros(6, dtype=np.float32)
         lib.tinypdm_host_float_config(_ptr(fcfg), fcfg.size)
         fkeys = ("alarm_clear_ratio", "units_to_ms2", "vel_norm", "zone_ab", "zone_bc", "zone_cd")

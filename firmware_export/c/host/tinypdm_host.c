@@ -41,6 +41,9 @@ int tinypdm_host_speed_run(const float *x, uint32_t n, double *window_rpm, uint3
                            double *at, double *raw, double *reported, uint32_t max_estimates,
                            float external_rpm);
 
+/* columns of a tinypdm_host_pipeline_push row (host_build.RESULT_FIELDS must match) */
+uint32_t tinypdm_host_result_cols(void);
+
 uint32_t tinypdm_host_sizeof(uint32_t what) {
   switch (what) {
     case 0: return (uint32_t)sizeof(tinypdm_pipeline_t);
@@ -187,6 +190,8 @@ void tinypdm_host_score_batch(const float *features, const float *rpm, uint32_t 
  * kurtosis, crest, over, alarm, state, flags, speed_rpm, velocity_rms_mm_s, iso_zone,
  * top_feature_1, top_feature_2 */
 #define TINYPDM_HOST_RESULT_COLS 15u
+uint32_t tinypdm_host_result_cols(void) { return TINYPDM_HOST_RESULT_COLS; }
+
 int tinypdm_host_pipeline_push(tinypdm_pipeline_t *p, const int16_t *samples, uint32_t n,
                                uint32_t axes, double *out, uint32_t max_out) {
   tinypdm_result_t r[8];
