@@ -116,6 +116,15 @@ def test_export_speed_model_host_c_equals_python_scorer(speed_model):
     np.testing.assert_array_equal(a.over, b.over)
     np.testing.assert_array_equal(a.alarm, b.alarm)
     assert not a.over[a.unknown_op].any() and not a.alarm[a.unknown_op].any()
+    # the merged SCORE v2 fields: lifecycle state (3 where unknown), flags (unknown,
+    # external speed), velocity, zone and top features agree between the engines
+    np.testing.assert_array_equal(a.state, b.state)
+    np.testing.assert_array_equal(a.flags, b.flags)
+    np.testing.assert_array_equal(a.state == 3, a.unknown_op)
+    np.testing.assert_array_equal((a.flags & 2) > 0, ~np.isnan(rpm))  # external speed
+    np.testing.assert_allclose(a.velocity_rms_mm_s, b.velocity_rms_mm_s, rtol=1e-4)
+    np.testing.assert_array_equal(a.iso_zone, b.iso_zone)
+    assert np.mean(np.all(a.top_features == b.top_features, axis=1)) > 0.9
     np.testing.assert_allclose(a.score, b.score, rtol=1e-3)
     np.testing.assert_array_equal(
         a.speed_rpm[~np.isnan(rpm)], rpm[~np.isnan(rpm)].astype(np.float32)
