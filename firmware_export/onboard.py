@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from firmware_export.errors import ExportError
+from firmware_export.runtime.host_build import RESULT_COL
 from vibration.protocol import Body, Score
 
 if TYPE_CHECKING:
@@ -81,15 +82,16 @@ class HostScorer:
             self._t0_us = max(0, int(t_us_last) - round((n - 1) * us_per_sample))
         rows = self.pipeline.push(samples)
         self.windows += len(rows)
+        c = RESULT_COL
         return [
             Score(
-                t_us=self._t0_us + round(float(r[0]) * us_per_sample),
-                score=float(r[1]),
-                threshold=float(r[2]),
-                rms=float(r[3]),
-                kurtosis=float(r[4]),
-                alarm=bool(r[7]),
-                over=bool(r[6]),
+                t_us=self._t0_us + round(float(r[c["sample_index"]]) * us_per_sample),
+                score=float(r[c["score"]]),
+                threshold=float(r[c["threshold"]]),
+                rms=float(r[c["rms"]]),
+                kurtosis=float(r[c["kurtosis"]]),
+                alarm=bool(r[c["alarm"]]),
+                over=bool(r[c["over"]]),
             )
             for r in rows
         ]

@@ -11,6 +11,7 @@ import pytest
 from firmware_export.exporter.codegen import FirmwareSpec
 from firmware_export.exporter.sources import write_c_sources
 from firmware_export.exporter.testing import random_int8_model
+from firmware_export.runtime.host_build import RESULT_COL as COL
 from firmware_export.runtime.host_build import HostLibrary, build_host_library
 from tests.support import require_tool
 from vibration.learning.features import FeatureConfig
@@ -31,7 +32,7 @@ POLICIES = {
 }
 
 
-def _build(tmp, policy: AlarmPolicy, threshold: float) -> HostLibrary:
+def _build(tmp, policy: AlarmPolicy, threshold: float, **extra) -> HostLibrary:
     rng = np.random.default_rng(0)
     spec = FirmwareSpec(
         model=random_int8_model(CONFIG.n_features, (6,), seed=1),
@@ -45,6 +46,7 @@ def _build(tmp, policy: AlarmPolicy, threshold: float) -> HostLibrary:
         alarm_clear_windows=policy.clear_windows,
         alarm_min_on_windows=policy.min_on_windows,
         alarm_latch=policy.latch,
+        **extra,
     )
     write_c_sources(tmp / "src", spec)
     return HostLibrary(build_host_library(tmp / "src", tmp / "build"))
@@ -98,9 +100,10 @@ def test_c_pipeline_latched_alarm_acknowledged_by_control_frame(tmp_path):
     rng = np.random.default_rng(3)
     loud = rng.normal(0, 3000, 64 * 10).astype(np.int16)
     rows = pipe.push(loud)
-    assert (rows[:, 8] == STATE_ALARM).all() and (rows[:, 9] == FLAG_LATCHED).all()
+    assert (rows[:, COL["state"]] == STATE_ALARM).all()
+    assert (rows[:, COL["flags"]] == FLAG_LATCHED).all()
     rows = pipe.push(np.zeros(64 * 4, np.int16))
-    assert (rows[:, 7] == 1).all()  # still in alarm, latched
+    assert (rows[:, COL["alarm"]] == 1).all()  # still in alarm, latched
     # CONTROL command 2 from the host, decoded by the C decoder, acknowledges
     wire = lib.encode_control(0, 2, 0.0)
     dec = lib.decoder()
@@ -117,18 +120,20 @@ def test_c_pipeline_latched_alarm_acknowledged_by_control_frame(tmp_path):
 def test_c_pipeline_unknown_operating_point_does_not_advance(tmp_path):
     require_tool("gcc", "gcc")
     policy = AlarmPolicy(k=2, n=2, clear_windows=1)
-    lib = _build(tmp_path, policy, threshold=1e-3)
+    # a speed-aware model: the envelope check (m12) marks the operating point unknown
+    lib = _build(tmp_path, policy, threshold=1e-3, speed_envelope=(1000.0, 2000.0))
     rng = np.random.default_rng(4)
     loud = rng.normal(0, 3000, 64 * 3).astype(np.int16)
     pipe = lib.pipeline()
     pipe.set_scale(1.0)
+    pipe.set_speed(1500.0)  # inside the envelope
     rows = pipe.push(loud[:128])  # the first window: over, no alarm yet (k = 2)
-    assert rows[:, 8].tolist() == [1]
-    pipe.set_unknown(True)
+    assert rows[:, COL["state"]].tolist() == [1]
+    pipe.set_speed(2500.0)  # outside: unknown operating point
     rows = pipe.push(loud[128:])
-    assert rows[:, 8].tolist() == [STATE_UNKNOWN]
-    assert rows[:, 6].tolist() == [0] and rows[:, 7].tolist() == [0]  # over, alarm 0
-    assert rows[:, 9].tolist() == [1]  # FLAG_UNKNOWN_OP
-    pipe.set_unknown(False)
+    assert rows[:, COL["state"]].tolist() == [STATE_UNKNOWN]
+    assert rows[:, COL["over"]].tolist() == [0] and rows[:, COL["alarm"]].tolist() == [0]
+    assert rows[:, COL["flags"]].tolist() == [1 | 2]  # FLAG_UNKNOWN_OP, FLAG_EXTERNAL_SPEED
+    pipe.set_speed(1500.0)
     rows = pipe.push(rng.normal(0, 3000, 64).astype(np.int16))
-    assert rows[:, 8].tolist() == [STATE_ALARM]  # the 2nd known over window raises
+    assert rows[:, COL["state"]].tolist() == [STATE_ALARM]  # the 2nd known over window raises

@@ -10,6 +10,7 @@ import pytest
 from firmware_export.exporter.codegen import FirmwareSpec
 from firmware_export.exporter.sources import write_c_sources
 from firmware_export.exporter.testing import random_int8_model
+from firmware_export.runtime.host_build import RESULT_COL as COL
 from firmware_export.runtime.host_build import HostLibrary, build_host_library
 from firmware_export.runtime.scorer import reference_scores
 from firmware_export.runtime.tflite_model import read_tflite
@@ -65,27 +66,27 @@ def test_c_pipeline_scores_every_hop_on_the_feature_grid(host):
     pipe = lib.pipeline()
     rows = _push_in_chunks(pipe, samples, seed=3)
     starts = window_starts(len(axis), CONFIG)
-    np.testing.assert_array_equal(rows[:, 0], starts + CONFIG.window - 1)
+    np.testing.assert_array_equal(rows[:, COL["sample_index"]], starts + CONFIG.window - 1)
     # Each result is the batch path on that window: features, score, statistics.
     physical = axis.astype(np.float32) * np.float32(spec.sample_scale)
     windows = frame_windows(physical, CONFIG).astype(np.float32)
     feats, stats = lib.features(windows)
     trace = lib.score_features(feats)
-    np.testing.assert_array_equal(rows[:, 1], trace.scores)
-    np.testing.assert_array_equal(rows[:, 3], stats[:, 2])  # rms
-    np.testing.assert_array_equal(rows[:, 4], stats[:, 3])  # kurtosis
-    np.testing.assert_array_equal(rows[:, 2], np.float32(spec.threshold))
+    np.testing.assert_array_equal(rows[:, COL["score"]], trace.scores)
+    np.testing.assert_array_equal(rows[:, COL["rms"]], stats[:, 2])  # rms
+    np.testing.assert_array_equal(rows[:, COL["kurtosis"]], stats[:, 3])  # kurtosis
+    np.testing.assert_array_equal(rows[:, COL["threshold"]], np.float32(spec.threshold))
 
 
 def test_c_pipeline_alarm_follows_the_alarm_lifecycle(host):
     lib, spec = host
     rows = lib.pipeline().push(np.stack([np.zeros(30000, np.int16), _signal(30000, 5)], 1))
-    over = rows[:, 6] > 0
+    over = rows[:, COL["over"]] > 0
     assert over.any() and not over.all()
-    np.testing.assert_array_equal(over, rows[:, 1] > np.float32(spec.threshold))
-    states = alarm_lifecycle(rows[:, 1], spec.threshold, POLICY)
-    np.testing.assert_array_equal(rows[:, 8], states)
-    np.testing.assert_array_equal(rows[:, 7] > 0, states == STATE_ALARM)
+    np.testing.assert_array_equal(over, rows[:, COL["score"]] > np.float32(spec.threshold))
+    states = alarm_lifecycle(rows[:, COL["score"]], spec.threshold, POLICY)
+    np.testing.assert_array_equal(rows[:, COL["state"]], states)
+    np.testing.assert_array_equal(rows[:, COL["alarm"]] > 0, states == STATE_ALARM)
     assert (states == STATE_ALARM).any()
 
 
@@ -96,8 +97,8 @@ def test_c_pipeline_scale_changes_physical_units(host):
     b = lib.pipeline()
     b.set_scale(0.004)
     ra, rb = a.push(samples), b.push(samples)
-    np.testing.assert_allclose(rb[:, 3], 2 * ra[:, 3], rtol=1e-6)
-    np.testing.assert_allclose(rb[:, 4], ra[:, 4], rtol=1e-5)  # kurtosis is scale-free
+    np.testing.assert_allclose(rb[:, COL["rms"]], 2 * ra[:, COL["rms"]], rtol=1e-6)
+    np.testing.assert_allclose(rb[:, COL["kurtosis"]], ra[:, COL["kurtosis"]], rtol=1e-5)
 
 
 def test_c_pipeline_refuses_stream_without_the_model_axis(host):
@@ -108,7 +109,7 @@ def test_c_pipeline_refuses_stream_without_the_model_axis(host):
 
 def test_c_pipeline_short_stream_gives_no_window(host):
     lib, _ = host
-    assert lib.pipeline().push(np.zeros((CONFIG.window - 1, 2), np.int16)).shape == (0, 15)
+    assert lib.pipeline().push(np.zeros((CONFIG.window - 1, 2), np.int16)).shape == (0, len(COL))
 
 
 def test_c_score_matches_python_int8_reference(tmp_path):
@@ -166,7 +167,7 @@ def test_c_score_top_features_match_python_reference(host):
     e32 = (trace.z - z_hat) ** 2
     np.testing.assert_array_equal(trace.top, top_features(e32))
     rows = lib.pipeline().push(np.stack([np.zeros_like(axis), axis], 1))
-    np.testing.assert_array_equal(rows[:, 13:15], trace.top)
+    np.testing.assert_array_equal(rows[:, [COL["top_feature_1"], COL["top_feature_2"]]], trace.top)
     assert (trace.top[:, 0] != trace.top[:, 1]).all() and (trace.top < CONFIG.n_features).all()
     assert len(set(trace.top[:, 0].tolist())) > 1  # the reason changes with the window
     assert top_features(np.array([[1.0, np.nan, 3.0, 3.0]])).tolist() == [[2, 3]]

@@ -12,6 +12,7 @@ import pytest
 from firmware_export.exporter.codegen import FirmwareSpec
 from firmware_export.exporter.sources import write_c_sources
 from firmware_export.exporter.testing import random_int8_model
+from firmware_export.runtime.host_build import RESULT_COL as COL
 from firmware_export.runtime.host_build import HostLibrary, build_host_library
 from tests.support import require_tool
 from vibration.learning.features import FeatureConfig, frame_windows
@@ -79,12 +80,12 @@ def test_severity_80_hz_tone_gives_theoretical_velocity_in_c(lib):
     pipe.set_scale(scale)
     rows = pipe.push(codes)
     theory = _theory_mm_s(80.0, amp)
-    np.testing.assert_allclose(rows[:, 11], theory, rtol=0.02)
+    np.testing.assert_allclose(rows[:, COL["velocity_rms_mm_s"]], theory, rtol=0.02)
     # and the C equals the float64 reference on the same windows to float32 rounding
     windows = frame_windows(codes.astype(np.float32) * np.float32(scale), CONFIG)
     ref = velocity_rms(windows, CONFIG) * 1000.0
-    np.testing.assert_allclose(rows[:, 11], ref, rtol=1e-5)
-    assert (rows[:, 12] == 3).all()  # 5.6 mm/s: zone C for group 1 rigid (4.5 .. 7.1)
+    np.testing.assert_allclose(rows[:, COL["velocity_rms_mm_s"]], ref, rtol=1e-5)
+    assert (rows[:, COL["iso_zone"]] == 3).all()  # 5.6 mm/s: zone C for group 1 rigid (4.5 .. 7.1)
 
 
 def test_severity_c_velocity_matches_python_on_noise_and_tones(lib):
@@ -113,7 +114,7 @@ def test_severity_zone_changes_on_each_boundary_in_c_and_python(lib, boundary):
         pipe.set_scale(float(limits[boundary] * factor / v_unit[0]))
         rows = pipe.push(codes)
         expected = boundary + 1 if side == "below" else boundary + 2
-        assert rows[0, 12] == expected, side
+        assert rows[0, COL["iso_zone"]] == expected, side
         assert iso_zone(rows[:1, 11], limits).tolist() == [expected]
 
 
@@ -140,7 +141,7 @@ def test_severity_unknown_units_give_nan_velocity_and_no_zone(lib):
     pipe = lib.pipeline()
     pipe.set_units("counts")
     rows = pipe.push(np.round(_tone(80.0, 1000.0, CONFIG.window)).astype(np.int16))
-    assert math.isnan(rows[0, 11]) and rows[0, 12] == 0
+    assert math.isnan(rows[0, COL["velocity_rms_mm_s"]]) and rows[0, COL["iso_zone"]] == 0
     pipe.set_units("g")
     rows = pipe.push(np.zeros(CONFIG.hop, np.int16))
-    assert not math.isnan(rows[0, 11])
+    assert not math.isnan(rows[0, COL["velocity_rms_mm_s"]])

@@ -7,7 +7,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from vibration.learning.detector import AutoencoderDetector
-from vibration.learning.thresholds import calibrate_threshold, held_out_split
+from vibration.learning.thresholds import blocked_holdout, calibrate_threshold
 
 pytestmark = pytest.mark.tensorflow
 
@@ -27,8 +27,23 @@ def fitted() -> tuple[AutoencoderDetector, np.ndarray]:
     return AutoencoderDetector(epochs=60, random_state=0).fit(X), X
 
 
-def test_detector_separates_shifted_windows(fitted):
-    detector, _ = fitted
+def test_detector_separates_louder_windows_and_accepts_quieter_ones(fitted):
+    # One-sided (the default): more energy or impulsiveness than normal is evidence of a
+    # fault, less is not (a machine that settles after running-in).
+    detector, X = fitted
+    normal = _normal(400, seed=1)
+    sigma = X.std(axis=0)
+    louder = normal + 4.0 * sigma
+    quieter = normal - 4.0 * sigma
+    assert np.mean(detector.predict(normal) == 1) >= 0.98
+    assert np.all(detector.predict(louder) == -1)
+    assert np.median(detector.anomaly_score(louder)) > 2 * detector.threshold_
+    assert np.all(detector.predict(quieter) == 1)
+
+
+def test_detector_two_sided_separates_shifted_windows():
+    detector = AutoencoderDetector(epochs=60, random_state=0, one_sided=False, holdout="last")
+    detector.fit(_normal(300, seed=0))
     normal = _normal(400, seed=1)
     shifted = normal + 3.0 * np.random.default_rng(2).choice([-1.0, 1.0], size=N_FEATURES)
     assert np.mean(detector.predict(normal) == 1) >= 0.98
@@ -38,7 +53,7 @@ def test_detector_separates_shifted_windows(fitted):
 
 def test_detector_sklearn_relations_hold(fitted):
     detector, _ = fitted
-    X = np.concatenate([_normal(50, seed=3), _normal(50, seed=4) + 2.0])
+    X = np.concatenate([_normal(50, seed=3), _normal(50, seed=4) + 8.0])
     anomaly = detector.anomaly_score(X)
     assert anomaly.shape == (100,) and anomaly.dtype == np.float64
     assert np.all(anomaly >= 0)
@@ -55,26 +70,39 @@ def test_detector_sklearn_relations_hold(fitted):
 
 def test_detector_threshold_comes_from_held_out_windows_only(fitted):
     detector, X = fitted
-    start = held_out_split(len(X), detector.validation_fraction)
-    assert (detector.n_train_, detector.n_held_out_) == (start, len(X) - start)
-    np.testing.assert_allclose(detector.held_out_scores_, detector.anomaly_score(X[start:]))
+    held = blocked_holdout(np.zeros(len(X)), detector.validation_fraction)
+    assert (detector.n_train_, detector.n_held_out_) == (np.sum(~held), np.sum(held))
+    np.testing.assert_allclose(detector.held_out_scores_, detector.anomaly_score(X[held]))
     expected = calibrate_threshold(
-        detector.anomaly_score(X[start:]), detector.threshold_quantile, detector.threshold_margin
+        detector.anomaly_score(X[held]), detector.threshold_quantile, detector.threshold_margin
     )
     assert detector.threshold_ == pytest.approx(expected)
     # Standardisation is learned on the training part only.
-    np.testing.assert_allclose(detector.mean_, X[:start].mean(axis=0))
+    np.testing.assert_allclose(detector.mean_, X[~held].mean(axis=0))
+    # The held-out blocks are spread over the training period: start, middle and end.
+    idx = np.flatnonzero(held)
+    assert idx.min() < len(X) / 3 and idx.max() > 2 * len(X) / 3
 
 
-def test_detector_score_is_mean_squared_error_in_standardised_space(fitted):
+def test_detector_score_is_one_sided_residual_plus_energy(fitted):
     detector, _ = fitted
     X = _normal(20, seed=5)
-    z = (X - detector.mean_) / detector.scale_
-    expected = np.mean((z - detector.reconstruct(X)) ** 2, axis=1)
+    z = np.clip((X - detector.mean_) / detector.scale_, 0.0, detector.z_max)
+    residual = np.maximum(z - detector.reconstruct(X), 0.0)
+    expected = np.mean(residual**2, axis=1) + np.mean(z**2, axis=1)
+    np.testing.assert_allclose(detector.standardise(X), z)
     np.testing.assert_allclose(detector.anomaly_score(X), expected)
     # The Keras model computes the same reconstruction as the numpy forward pass.
     keras_out = detector.model_.predict(z.astype(np.float32), verbose=0)
     np.testing.assert_allclose(keras_out, detector.reconstruct(X), rtol=1e-4, atol=1e-4)
+
+
+def test_detector_two_sided_score_is_mean_squared_error_in_standardised_space():
+    detector = AutoencoderDetector(epochs=5, random_state=0, one_sided=False).fit(_normal(60, 0))
+    X = _normal(20, seed=5)
+    z = (X - detector.mean_) / detector.scale_
+    expected = np.mean((z - detector.reconstruct(X)) ** 2, axis=1)
+    np.testing.assert_allclose(detector.anomaly_score(X), expected)
 
 
 def test_detector_network_fits_the_int8_engine(fitted):
@@ -117,10 +145,10 @@ def test_detector_fine_tune_keeps_scaler_and_recalibrates(fitted):
     tuned.fine_tune(louder, epochs=20)
     np.testing.assert_array_equal(tuned.mean_, mean)
     np.testing.assert_array_equal(tuned.scale_, scale)
-    start = held_out_split(120, tuned.validation_fraction)
-    np.testing.assert_allclose(tuned.held_out_scores_, tuned.anomaly_score(louder[start:]))
+    held = blocked_holdout(np.zeros(120), tuned.validation_fraction)
+    np.testing.assert_allclose(tuned.held_out_scores_, tuned.anomaly_score(louder[held]))
     assert tuned.threshold_ != before
-    assert tuned.n_train_ == start
+    assert tuned.n_train_ == np.sum(~held)
     assert np.mean(tuned.predict(_normal(200, seed=9) * 1.3) == 1) >= 0.95
 
 
@@ -159,3 +187,49 @@ def test_detector_unfitted_and_wrong_width_raise(fitted):
     detector, _ = fitted
     with pytest.raises(ValueError, match="features"):
         detector.anomaly_score(np.zeros((3, N_FEATURES - 1)))
+
+
+def _at_speed(n: int, rpm: float, seed: int) -> np.ndarray:
+    """Features whose normal level rises with speed: +10 decades per decade of rpm (levels
+    in log10 power rise about as speed^k; here k is large so that 800 and 1400 rpm differ by
+    several standard deviations)."""
+    return 0.25 * _normal(n, seed) + 10.0 * np.log10(rpm / 1000.0)
+
+
+def test_detector_speed_conditioned_normal_interpolates_between_trained_speeds():
+    X = np.concatenate([_at_speed(200, 800.0, 0), _at_speed(200, 1400.0, 1)])
+    rpm = np.r_[np.full(200, 800.0), np.full(200, 1400.0)]
+    groups = np.r_[np.zeros(200), np.ones(200)]
+    detector = AutoencoderDetector(epochs=40, random_state=0)
+    detector.fit(X, speed=rpm, groups=groups)
+    assert np.any(detector.speed_slope_ != 0)
+    between = _at_speed(300, 1100.0, 2)
+    assert np.mean(detector.predict_at(between, np.full(300, 1100.0)) == 1) >= 0.99
+    # Without the speed, the same windows look like a louder machine to a 800-rpm normal.
+    plain = AutoencoderDetector(epochs=40, random_state=0).fit(_at_speed(200, 800.0, 0))
+    assert np.mean(plain.predict(_at_speed(300, 1400.0, 2)) == -1) >= 0.9
+
+
+def test_detector_envelope_marks_unknown_operating_points():
+    X = _at_speed(200, 1000.0, 0)
+    detector = AutoencoderDetector(epochs=5, random_state=0)
+    detector.fit(X, speed=np.full(200, 1000.0))
+    low, high = detector.speed_envelope_
+    assert low == pytest.approx(900.0) and high == pytest.approx(1100.0)
+    rpm = np.array([1000.0, 850.0, 1150.0, np.nan, 1099.0])
+    np.testing.assert_array_equal(
+        detector.unknown_operating_point(rpm, 5), [False, True, True, True, False]
+    )
+    assert not detector.unknown_operating_point(None, 3).any() or detector.speed_aware
+
+
+def test_detector_without_speeds_is_speed_unaware():
+    detector = AutoencoderDetector(epochs=5, random_state=0).fit(_normal(60, 0))
+    assert not detector.speed_aware
+    assert not detector.unknown_operating_point(np.full(4, 5000.0), 4).any()
+
+
+def test_detector_warns_when_held_out_windows_are_too_few(fitted):
+    detector, _ = fitted
+    assert detector.n_held_out_ < 3000
+    assert "3000" in detector.calibration_warning_

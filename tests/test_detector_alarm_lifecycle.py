@@ -132,7 +132,9 @@ def test_detector_alarm_lifecycle_demo_pump_gives_one_alarm(tmp_path):
     """The demo's pump-1 (tinypdm demo defaults: two 20 s healthy captures at 1797 and
     1772 rpm, then 120 s with an outer-race fault developing from 30 s over 54 s to
     severity 0.8): the k-of-n state alone raises several alarms and clears them, the
-    lifecycle with the default policy raises one and holds it."""
+    lifecycle with the default policy raises one and holds it. (With m12's one-sided,
+    speed-conditioned detector the k-of-n state flaps less than with the two-sided one this
+    test was written for: 2 alarms instead of >= 3.)"""
     from vibration.acquisition.virtual_sensor import DevelopingFaultSource
     from vibration.data.simulator import SimulatorConfig, simulate_recording
     from vibration.learning.features import frame_windows, window_features
@@ -151,7 +153,7 @@ def test_detector_alarm_lifecycle_demo_pump_gives_one_alarm(tmp_path):
     windows = frame_windows(physical, model.feature_config)
     scores = model.detector.anomaly_score(window_features(windows, model.feature_config))
     old = apply_alarm_policy(scores > model.threshold, AlarmPolicy())
-    assert alarm_onsets(old) >= 3
+    assert alarm_onsets(old) >= 2
     states = alarm_lifecycle(scores, model.threshold, model.alarm_policy)
     alarm = states == STATE_ALARM
     assert alarm_onsets(alarm) == 1

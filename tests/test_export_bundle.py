@@ -112,6 +112,8 @@ def test_export_bundle_has_checked_contents(bundle):
     }
     assert manifest["parity"][2]["mismatched_outputs"] == 0
     assert manifest["parity"][2]["vectors"] > 2000
+    # rung 4 also holds the C pipeline's speed_rpm to vibration.learning.speed
+    assert manifest["parity"][3]["speed_mismatches"] == 0
     for rel, digest in manifest["files"].items():
         assert hashlib.sha256((out / rel).read_bytes()).hexdigest() == digest, rel
     for rel in (

@@ -208,15 +208,24 @@ def test_qemu_pipeline_image_runs_and_fits_the_budget(c_tree, tmp_path):
     from firmware_export.firmware import measure_pipeline
 
     fig = measure_pipeline(c_tree, tmp_path)
-    assert fig.windows == 4
+    # Four whole speed-estimate periods (512 decimated samples x 12 = 6144 samples, 12
+    # windows of hop 512), timed after the estimator's 1 s buffer has filled.
+    assert fig.windows == 48
     # The stages of one window add up to less than a whole push of hop samples.
     assert fig.features_instructions > 0 and fig.score_instructions > 0
+    assert fig.speed_instructions > 0
     assert fig.features_instructions + fig.score_instructions < fig.instructions_per_window
     # The project's budget for the inference pipeline with a model (docs/firmware-qemu.md);
     # deterministic figures, not timings. bench/bench_firmware.py reports them.
     assert fig.flash_bytes <= 32 * 1024
-    assert fig.ram_bytes == fig.sizes.data + fig.sizes.bss + fig.stack_bytes <= 8 * 1024
+    # 8 KB before the speed estimator; issue 12 allows 12 KB for its 1 s decimated buffer
+    # (4 KB of float32, docs/features.md "Shaft speed").
+    assert fig.ram_bytes == fig.sizes.data + fig.sizes.bss + fig.stack_bytes <= 12 * 1024
     assert fig.instructions_per_window <= 400_000
+    # the worst window (one that runs a speed estimate) is dearer than the average, and the
+    # estimate is in it; still within the per-window goal
+    assert fig.instructions_per_window < fig.worst_instructions <= 400_000
+    assert fig.worst_instructions > fig.speed_instructions
     # No double-precision soft-float crept into the float32 pipeline.
     symbols = (tmp_path / "pipeline.map").read_text()
     assert "__aeabi_dmul" not in symbols and "__aeabi_dadd" not in symbols

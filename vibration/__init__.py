@@ -47,6 +47,7 @@ from vibration.learning.features import (
     window_features,
 )
 from vibration.learning.model_dir import TrainedModel, load_model_dir, save_model_dir
+from vibration.learning.speed import SpeedConfig, window_speeds
 from vibration.learning.thresholds import (
     AlarmLifecycle,
     AlarmPolicy,
@@ -104,6 +105,7 @@ __all__ = [
     "SensorStatus",
     "SimulatedSource",
     "SimulatorConfig",
+    "SpeedConfig",
     "Store",
     "StoreError",
     "StoreUnavailable",
@@ -133,6 +135,7 @@ __all__ = [
     "save_model_dir",
     "simulate_recording",
     "window_features",
+    "window_speeds",
     "write_recording",
 ]
 

@@ -55,20 +55,20 @@ static void swap_points(float *z, uint32_t a, uint32_t b) {
   pb[1] = im;
 }
 
-/* Bit-reversal permutation of HALF complex points stored interleaved (re, im). For even
- * i < HALF/2 with j = rev(i) (also even, < HALF/2): rev(i + 1) = j + HALF/2 and
- * rev(i + HALF/2 + 1) = j + HALF/2 + 1, so one reversed counter serves four points
- * (rev(i + HALF/2) = j + 1 is the pair (j + 1, i + HALF/2) of the iteration at j). */
-static void bit_reverse(float *z) {
+/* Bit-reversal permutation of h complex points stored interleaved (re, im). For even
+ * i < h/2 with j = rev(i) (also even, < h/2): rev(i + 1) = j + h/2 and
+ * rev(i + h/2 + 1) = j + h/2 + 1, so one reversed counter serves four points
+ * (rev(i + h/2) = j + 1 is the pair (j + 1, i + h/2) of the iteration at j). */
+static void bit_reverse(float *z, uint32_t h) {
   uint32_t i;
-  uint32_t r = 0; /* rev(i / 2) over log2(HALF) - 2 bits; rev(i) = 2 r */
-  for (i = 0; i < HALF / 2; i += 2) {
+  uint32_t r = 0; /* rev(i / 2) over log2(h) - 2 bits; rev(i) = 2 r */
+  for (i = 0; i < h / 2; i += 2) {
     const uint32_t j = 2u * r;
-    uint32_t bit = HALF / 8;
-    swap_points(z, i + 1u, j + HALF / 2);
+    uint32_t bit = h / 8;
+    swap_points(z, i + 1u, j + h / 2);
     if (i < j) {
       swap_points(z, i, j);
-      swap_points(z, i + HALF / 2 + 1u, j + HALF / 2 + 1u);
+      swap_points(z, i + h / 2 + 1u, j + h / 2 + 1u);
     }
     while ((r & bit) != 0u) {
       r ^= bit;
@@ -79,9 +79,9 @@ static void bit_reverse(float *z) {
 }
 
 /* The first radix-2 stage: 2-point DFTs of neighbouring points (no twiddles). */
-static void radix2_first(float *z) {
+static void radix2_first(float *z, uint32_t n) {
   float *p;
-  for (p = z; p < z + TINYPDM_WINDOW; p += 4) {
+  for (p = z; p < z + n; p += 4) {
     const float ar = p[0];
     const float ai = p[1];
     const float br = p[2];
@@ -100,11 +100,11 @@ static void radix2_first(float *z) {
  *   X[k + q] = (F0 - W^2k F2) - i (W^k F1 - W^3k F3),   X[k + 3q] = (...) + i (...).
  * W_4q^k = W_N^(k step) with step = N / 4q comes from the N-point tables; W_N^j for
  * j >= N/2 is -W_N^(j - N/2). k = 0 needs no multiplication. */
-static void radix4_stage(float *z, uint32_t q) {
+static void radix4_stage(float *z, uint32_t n, uint32_t q) {
   const uint32_t step = (uint32_t)TINYPDM_WINDOW / (4u * q);
   const uint32_t stride = 2u * q; /* floats between the four inputs */
   const uint32_t group = 8u * q;  /* floats between groups */
-  float *const end = z + TINYPDM_WINDOW;
+  float *const end = z + n;
   uint32_t k;
   float *p;
   for (p = z; p < end; p += group) {
@@ -176,33 +176,38 @@ static void radix4_stage(float *z, uint32_t q) {
   }
 }
 
-/* In-place FFT of HALF complex points stored interleaved (re, im) in z. */
-static void complex_fft_half(float *z) {
+/* In-place FFT of n/2 complex points stored interleaved (re, im) in z. */
+static void complex_fft_half(float *z, uint32_t log2n) {
+  const uint32_t n = 1u << log2n;
   uint32_t q = 1;
-  bit_reverse(z);
-  if (((TINYPDM_LOG2_WINDOW - 1) & 1) != 0) {
-    radix2_first(z);
+  bit_reverse(z, n / 2u);
+  if (((log2n - 1u) & 1u) != 0u) {
+    radix2_first(z, n);
     q = 2;
   }
-  for (; q < HALF; q *= 4u) {
-    radix4_stage(z, q);
+  for (; q < n / 2u; q *= 4u) {
+    radix4_stage(z, n, q);
   }
 }
 
-void tinypdm_rfft(float *x) {
+void tinypdm_rfft(float *x) { tinypdm_rfft_n(x, TINYPDM_LOG2_WINDOW); }
+
+void tinypdm_rfft_n(float *x, uint32_t log2n) {
+  const uint32_t h = 1u << (log2n - 1u);                    /* n / 2 */
+  const uint32_t tw = (uint32_t)TINYPDM_WINDOW >> log2n;    /* table stride */
   uint32_t k;
   float z0r;
   float z0i;
-  /* x viewed as HALF complex points z[n] = x[2n] + i x[2n+1] */
-  complex_fft_half(x);
+  /* x viewed as h complex points z[n] = x[2n] + i x[2n+1] */
+  complex_fft_half(x, log2n);
   z0r = x[0];
   z0i = x[1];
   x[0] = z0r + z0i; /* Y[0] */
   x[1] = z0r - z0i; /* Y[N/2] */
   /* Split: Y[k] = E[k] + W^k O[k], Y[HALF-k] = conj(E[k] - W^k O[k]) with
    * E[k] = (Z[k] + conj Z[HALF-k]) / 2, O[k] = (Z[k] - conj Z[HALF-k]) / (2i). */
-  for (k = 1; k <= HALF / 2; ++k) {
-    const uint32_t m = HALF - k;
+  for (k = 1; k <= h / 2u; ++k) {
+    const uint32_t m = h - k;
     const float ar = x[2 * k];
     const float ai = x[2 * k + 1];
     const float br = x[2 * m];
@@ -211,8 +216,8 @@ void tinypdm_rfft(float *x) {
     const float ei = 0.5f * (ai - bi);
     const float or_ = 0.5f * (ai + bi);
     const float oi = -0.5f * (ar - br);
-    const float wr = tinypdm_fft_cos[k];
-    const float wi = -tinypdm_fft_sin[k];
+    const float wr = tinypdm_fft_cos[k * tw];
+    const float wi = -tinypdm_fft_sin[k * tw];
     const float tr = wr * or_ - wi * oi;
     const float ti = wr * oi + wi * or_;
     x[2 * k] = er + tr;

@@ -39,6 +39,12 @@ typedef struct {
 void tinypdm_rfft(float *x);
 
 /**
+ * @brief In-place real FFT of n = 2^log2n points, 64 <= n <= TINYPDM_WINDOW (the twiddle
+ *        tables are read with stride TINYPDM_WINDOW / n); packed as tinypdm_rfft.
+ */
+void tinypdm_rfft_n(float *x, uint32_t log2n);
+
+/**
  * @brief Feature vector of one window.
  * @param x        [TINYPDM_WINDOW] samples in physical units; used as work space (destroyed)
  * @param features [TINYPDM_N_FEATURES] out: log10 band powers, log10(m2 + eps), kurtosis, crest

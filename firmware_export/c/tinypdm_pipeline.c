@@ -20,6 +20,11 @@ void tinypdm_pipeline_init(tinypdm_pipeline_t *p) {
   p->threshold = TINYPDM_THRESHOLD;
   p->units_to_ms2 = TINYPDM_UNITS_TO_MS2;
   tinypdm_alarm_init(&p->alarm);
+  tinypdm_speed_init(&p->speed);
+}
+
+void tinypdm_pipeline_set_speed(tinypdm_pipeline_t *p, float rpm) {
+  tinypdm_speed_set_external(&p->speed, rpm); /* <= 0 or NaN: back to the tachless estimate */
 }
 
 void tinypdm_pipeline_set_scale(tinypdm_pipeline_t *p, float units_per_lsb) {
@@ -63,7 +68,8 @@ int tinypdm_pipeline_control(tinypdm_pipeline_t *p, const tinypdm_control_t *con
       (void)tinypdm_pipeline_acknowledge(p);
       return 1;
     case TINYPDM_CONTROL_SET_SPEED:
-      return 1; /* no speed input in this build */
+      tinypdm_speed_set_external(&p->speed, control->value); /* <= 0 or NaN: tachless */
+      return 1;
     default:
       return 0;
   }
@@ -95,33 +101,47 @@ static void score_window(tinypdm_pipeline_t *p, tinypdm_result_t *r) {
   }
   tinypdm_features_compute(p->work, features, &stats);
   r->sample_index = p->n_samples - 1u;
-  r->score = tinypdm_score_features(features, &trace);
+  const float rpm = tinypdm_speed_rpm(&p->speed); /* speed at the window's last sample */
+  const uint8_t unknown = tinypdm_unknown_operating_point(rpm);
+  r->score = tinypdm_score_features_at(features, rpm, &trace);
   r->threshold = p->threshold;
   r->rms = stats.rms;
   r->kurtosis = stats.kurtosis;
   r->crest = stats.crest;
-  r->speed_rpm = NAN;
+  r->speed_rpm = rpm;
   r->velocity_rms_mm_s =
       p->units_to_ms2 > 0.0f ? stats.velocity * p->units_to_ms2 * 1000.0f : NAN;
   r->iso_zone = iso_zone(r->velocity_rms_mm_s);
   r->top_feature_1 = trace.top[0];
   r->top_feature_2 = trace.top[1];
-  r->state = tinypdm_alarm_step(&p->alarm, r->score, p->threshold, p->unknown_op);
+  /* unknown operating point: state 3, neither over nor under (the lifecycle does not advance) */
+  r->state = tinypdm_alarm_step(&p->alarm, r->score, p->threshold, unknown);
   r->over = r->state != TINYPDM_STATE_UNKNOWN && r->score > p->threshold ? 1u : 0u;
   r->alarm = r->state == TINYPDM_STATE_ALARM ? 1u : 0u;
-  r->flags = (uint8_t)((p->unknown_op ? TINYPDM_FLAG_UNKNOWN_OP : 0u) |
+  r->flags = (uint8_t)((unknown ? TINYPDM_FLAG_UNKNOWN_OP : 0u) |
+                       (p->speed.external == p->speed.external ? TINYPDM_FLAG_EXTERNAL_SPEED : 0u) |
                        (p->alarm.latched ? TINYPDM_FLAG_LATCHED : 0u));
 }
 
 static int push_strided(tinypdm_pipeline_t *p, const int16_t *samples, uint32_t n,
                         uint32_t stride, tinypdm_result_t *out, uint32_t max_out) {
   uint32_t produced = 0;
-  uint32_t i;
-  for (i = 0; i < n; ++i) {
-    p->ring[p->head] = samples[(size_t)i * stride];
-    p->head = p->head + 1u == TINYPDM_WINDOW ? 0u : p->head + 1u;
-    p->n_samples++;
-    if (--p->until_next == 0u) {
+  uint32_t i = 0;
+  while (i < n) {
+    /* up to the next window's last sample: the speed it reports has seen exactly these */
+    const uint32_t seg = n - i < p->until_next ? n - i : p->until_next;
+    const int16_t *src = samples + (size_t)i * stride;
+    uint32_t k;
+    for (k = 0; k < seg; ++k) {
+      p->ring[p->head] = src[(size_t)k * stride];
+      p->head = p->head + 1u == TINYPDM_WINDOW ? 0u : p->head + 1u;
+    }
+    /* work is free between windows: due speed estimates run in it */
+    tinypdm_speed_push_int16(&p->speed, src, seg, stride, p->scale, p->work);
+    p->n_samples += seg;
+    i += seg;
+    p->until_next -= seg;
+    if (p->until_next == 0u) {
       p->until_next = TINYPDM_HOP;
       if (produced < max_out) {
         score_window(p, &out[produced]);

@@ -4,9 +4,14 @@
  *
  * Push int16 samples of the scored axis as they arrive; every TINYPDM_HOP samples (once
  * the first TINYPDM_WINDOW have arrived) one window is scored:
- * physical = scale * sample, features, standardise, int8 model, score, threshold,
- * alarm lifecycle, ISO velocity and zone, the two features that explain the score most.
- * Window i covers samples [i*HOP, i*HOP + WINDOW), the same grid as
+ * physical = scale * sample, features, standardise (at the window's shaft speed), int8
+ * model, score, threshold, alarm lifecycle, ISO velocity and zone, the two features that
+ * explain the score most; the shaft speed comes from tinypdm_speed (fed every sample, its
+ * estimate borrows the work buffer between windows) or an external speed
+ * (tinypdm_pipeline_set_speed, CONTROL command 1). A speed-aware model reports a window whose
+ * speed is unknown or outside the trained envelope as of unknown operating point: state 3,
+ * never over, no alarm, and the alarm lifecycle does not advance. Window i covers samples
+ * [i*HOP, i*HOP + WINDOW), the same grid as
  * vibration.features.frame_windows. All state lives in tinypdm_pipeline_t (static
  * storage, sizes from the generated header).
  */
@@ -19,6 +24,7 @@
 #include "tinypdm_frame.h"
 #include "tinypdm_model_config.h"
 #include "tinypdm_score.h"
+#include "tinypdm_speed.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,11 +38,11 @@ typedef struct {
   float rms;             /**< RMS of the window, physical units */
   float kurtosis;        /**< Pearson kurtosis of the window */
   float crest;           /**< crest factor of the window */
-  float speed_rpm;       /**< shaft speed, NaN: unknown (no estimator in this build) */
+  float speed_rpm;       /**< shaft speed the window was scored at, rpm; NaN: unknown */
   float velocity_rms_mm_s; /**< ISO 10816 velocity RMS 10 Hz - 1 kHz; NaN: units unknown */
   uint8_t over;          /**< score > threshold (0 in an unknown-operating-point window) */
   uint8_t alarm;         /**< the alarm is raised (0 in an unknown-operating-point window) */
-  uint8_t state;         /**< TINYPDM_STATE_OK, _OVER, _ALARM or _UNKNOWN */
+  uint8_t state;         /**< TINYPDM_STATE_OK, _OVER, _ALARM or _UNKNOWN (operating point) */
   uint8_t flags;         /**< TINYPDM_FLAG_* bits */
   uint8_t iso_zone;      /**< 0 none, 1 A, 2 B, 3 C, 4 D (limits TINYPDM_ISO_ZONE_*) */
   uint8_t top_feature_1; /**< index of the largest squared reconstruction error, 255 none */
@@ -54,12 +60,12 @@ typedef struct {
   float threshold;              /**< TINYPDM_THRESHOLD */
   float units_to_ms2;           /**< m/s^2 per physical unit, 0: unknown (no velocity) */
   uint32_t results_dropped;     /**< windows scored while out[] was full */
-  uint8_t unknown_op;           /**< the operating point of the next windows is unknown (the
-                                     operating-envelope check sets it; 0 in this build) */
   tinypdm_alarm_t alarm;        /**< alarm lifecycle */
+  tinypdm_speed_t speed;        /**< tachless speed of the scored axis */
 } tinypdm_pipeline_t;
 
-/** @brief Reset: empty ring, scale TINYPDM_SAMPLE_SCALE, threshold TINYPDM_THRESHOLD, no alarm. */
+/** @brief Reset: empty ring, scale TINYPDM_SAMPLE_SCALE, threshold TINYPDM_THRESHOLD, no alarm,
+ *         no speed estimate yet, no external speed. */
 void tinypdm_pipeline_init(tinypdm_pipeline_t *p);
 
 /** @brief Physical units per LSB of the pushed samples (e.g. from the host's HELLO). */
@@ -84,10 +90,19 @@ uint8_t tinypdm_pipeline_acknowledge(tinypdm_pipeline_t *p);
 
 /**
  * @brief Act on a CONTROL frame from the host: command 2 acknowledges the alarm; command 1
- *        (external speed) is accepted but this build has no speed input.
+ *        sets the external speed (tinypdm_speed_set_external; value <= 0 or NaN: back to
+ *        the tachless estimate).
  * @return 1 when the command is known
  */
 int tinypdm_pipeline_control(tinypdm_pipeline_t *p, const tinypdm_control_t *control);
+
+/**
+ * @brief External shaft speed of the windows scored from now on (a tach input, CONTROL
+ *        command 1): tinypdm_speed_set_external.
+ * @param rpm revolutions per minute; NaN or <= 0: back to the tachless estimate (NaN while
+ *            it warms up: speed-aware models then report the unknown operating point)
+ */
+void tinypdm_pipeline_set_speed(tinypdm_pipeline_t *p, float rpm);
 
 /**
  * @brief Push samples of the scored axis.

@@ -4,6 +4,7 @@
  */
 #include "tinypdm_score.h"
 
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 
@@ -12,6 +13,16 @@
 
 #if TINYPDM_N_INPUTS != TINYPDM_N_FEATURES || TINYPDM_N_OUTPUTS != TINYPDM_N_FEATURES
 #error "the autoencoder must map TINYPDM_N_FEATURES values to TINYPDM_N_FEATURES values"
+#endif
+/* Headers generated before speed conditioning: a two-sided, speed-unaware model. */
+#ifndef TINYPDM_SPEED_AWARE
+#define TINYPDM_SPEED_AWARE 0
+#endif
+#ifndef TINYPDM_SPEED_CONDITIONED
+#define TINYPDM_SPEED_CONDITIONED 0
+#endif
+#ifndef TINYPDM_ONE_SIDED
+#define TINYPDM_ONE_SIDED 0
 #endif
 #if TINYPDM_ALARM_K < 1 || TINYPDM_ALARM_K > TINYPDM_ALARM_N || TINYPDM_ALARM_N > 255
 #error "alarm policy must satisfy 1 <= k <= n <= 255"
@@ -42,13 +53,45 @@ float tinypdm_dequantize(int8_t q, float scale, int32_t zero_point) {
 }
 
 float tinypdm_score_features(const float *features, tinypdm_score_trace_t *trace) {
+  return tinypdm_score_features_at(features, NAN, trace);
+}
+
+uint8_t tinypdm_unknown_operating_point(float rpm) {
+#if TINYPDM_SPEED_AWARE
+  /* NaN fails both comparisons: unknown */
+  return (rpm >= TINYPDM_SPEED_ENVELOPE_LO_RPM && rpm <= TINYPDM_SPEED_ENVELOPE_HI_RPM) ? 0u : 1u;
+#else
+  (void)rpm;
+  return 0u;
+#endif
+}
+
+float tinypdm_score_features_at(const float *features, float rpm, tinypdm_score_trace_t *trace) {
   tinypdm_score_trace_t local;
   tinypdm_score_trace_t *t = trace != NULL ? trace : &local;
   float sum = 0.0f;
   uint32_t i;
+#if TINYPDM_SPEED_CONDITIONED
+  /* du = logf(rpm) - u0 in float32; 0 when the speed is unknown (expected = mean) */
+  const float du = (rpm > 0.0f && rpm <= FLT_MAX) ? logf(rpm) - TINYPDM_SPEED_U0 : 0.0f;
+#else
+  (void)rpm;
+#endif
+#if TINYPDM_ONE_SIDED
+  float energy = 0.0f;
+#endif
   for (i = 0; i < TINYPDM_N_FEATURES; ++i) {
-    t->z[i] = (features[i] - tinypdm_feature_mean[i]) / tinypdm_feature_scale[i];
-    t->q_in[i] = tinypdm_quantize(t->z[i], TINYPDM_INPUT_SCALE, TINYPDM_INPUT_ZERO_POINT);
+#if TINYPDM_SPEED_CONDITIONED
+    const float expected = tinypdm_feature_mean[i] + tinypdm_feature_slope[i] * du;
+#else
+    const float expected = tinypdm_feature_mean[i];
+#endif
+    float z = (features[i] - expected) / tinypdm_feature_scale[i];
+#if TINYPDM_ONE_SIDED
+    z = z > 0.0f ? (z < TINYPDM_Z_MAX ? z : TINYPDM_Z_MAX) : 0.0f; /* NaN -> 0 */
+#endif
+    t->z[i] = z;
+    t->q_in[i] = tinypdm_quantize(z, TINYPDM_INPUT_SCALE, TINYPDM_INPUT_ZERO_POINT);
   }
   float e1 = -1.0f; /* the two largest squared errors so far (ties: lower index first) */
   float e2 = -1.0f;
@@ -56,8 +99,12 @@ float tinypdm_score_features(const float *features, tinypdm_score_trace_t *trace
   t->top[1] = TINYPDM_NO_FEATURE;
   tinypdm_model_invoke(t->q_in, t->q_out);
   for (i = 0; i < TINYPDM_N_FEATURES; ++i) {
-    const float e =
+    float e =
         t->z[i] - tinypdm_dequantize(t->q_out[i], TINYPDM_OUTPUT_SCALE, TINYPDM_OUTPUT_ZERO_POINT);
+#if TINYPDM_ONE_SIDED
+    e = e > 0.0f ? e : 0.0f; /* only an excess over the reconstruction counts */
+    energy += t->z[i] * t->z[i];
+#endif
     const float e_sq = e * e;
     sum += e_sq;
     if (e_sq > e1) {
@@ -70,7 +117,11 @@ float tinypdm_score_features(const float *features, tinypdm_score_trace_t *trace
       t->top[1] = (uint8_t)i;
     }
   }
+#if TINYPDM_ONE_SIDED
+  return sum / (float)TINYPDM_N_FEATURES + energy / (float)TINYPDM_N_FEATURES;
+#else
   return sum / (float)TINYPDM_N_FEATURES;
+#endif
 }
 
 static void clear_ring(tinypdm_alarm_t *alarm) {

@@ -2,13 +2,19 @@
  * @file tinypdm_score.h
  * @brief Standardise, quantise, run the model, dequantise, score; the alarm lifecycle.
  *
- * score = mean_i (z_i - z_hat_i)^2 with z the standardised features and z_hat the
- * dequantised reconstruction (docs/features.md). A window is "over" when
- * score > threshold. The alarm is raised when at least TINYPDM_ALARM_K of the last
+ * Standardisation (float32, docs/features.md): expected_i = mean_i + slope_i * (ln(rpm) - u0)
+ * in a speed-conditioned model (TINYPDM_SPEED_CONDITIONED) when rpm is finite and > 0, else
+ * mean_i; z_i = (f_i - expected_i) / scale_i; one-sided models (TINYPDM_ONE_SIDED) feed
+ * z+_i = min(max(z_i, 0), TINYPDM_Z_MAX) to the network.
+ * Two-sided: score = mean_i e_i^2 with e_i = z_i - z_hat_i; one-sided:
+ * score = mean_i e_i^2 + mean_i z+_i^2 with e_i = max(z+_i - z_hat_i, 0), z_hat the
+ * dequantised reconstruction; the top features are the two largest e_i^2. A window is
+ * "over" when score > threshold. The alarm is raised when at least TINYPDM_ALARM_K of the last
  * TINYPDM_ALARM_N windows were over and cleared once the score has stayed below
  * TINYPDM_ALARM_CLEAR_RATIO * threshold for TINYPDM_ALARM_CLEAR_WINDOWS windows in a row,
  * the alarm has lasted TINYPDM_ALARM_MIN_ON_WINDOWS windows and (TINYPDM_ALARM_LATCH) it
- * was acknowledged: vibration.learning.thresholds.AlarmLifecycle, docs/model.md.
+ * was acknowledged: vibration.learning.thresholds.AlarmLifecycle, docs/model.md. Windows of
+ * unknown operating point (tinypdm_unknown_operating_point) do not advance it.
  */
 #ifndef TINYPDM_SCORE_H
 #define TINYPDM_SCORE_H
@@ -23,7 +29,7 @@ extern "C" {
 
 /** @brief Intermediate values of one scoring, for tests and debugging. */
 typedef struct {
-  float z[TINYPDM_N_FEATURES];      /**< standardised features */
+  float z[TINYPDM_N_FEATURES];      /**< network inputs: z, or z+ in a one-sided model */
   int8_t q_in[TINYPDM_N_FEATURES];  /**< quantised model input */
   int8_t q_out[TINYPDM_N_FEATURES]; /**< model output */
   uint8_t top[2]; /**< indices of the largest and second largest squared error; 255 none */
@@ -60,12 +66,27 @@ int8_t tinypdm_quantize(float v, float scale, int32_t zero_point);
 float tinypdm_dequantize(int8_t q, float scale, int32_t zero_point);
 
 /**
- * @brief Anomaly score of one feature vector.
+ * @brief Anomaly score of one feature vector at an unknown speed (the mean is not
+ *        conditioned on speed): tinypdm_score_features_at(features, NAN, trace).
  * @param features [TINYPDM_N_FEATURES] as tinypdm_features_compute returns them
  * @param trace    out: intermediate values, or NULL
- * @return mean squared reconstruction error in standardised units
+ * @return the anomaly score (see the file comment)
  */
 float tinypdm_score_features(const float *features, tinypdm_score_trace_t *trace);
+
+/**
+ * @brief Anomaly score of one feature vector at shaft speed rpm.
+ * @param rpm shaft speed; NaN or <= 0: unknown (expected = mean); ignored unless the model is
+ *            speed-conditioned
+ */
+float tinypdm_score_features_at(const float *features, float rpm, tinypdm_score_trace_t *trace);
+
+/**
+ * @brief 1 when the window's operating point is unknown: a speed-aware model
+ *        (TINYPDM_SPEED_AWARE) and rpm NaN or outside
+ *        [TINYPDM_SPEED_ENVELOPE_LO_RPM, TINYPDM_SPEED_ENVELOPE_HI_RPM]; always 0 otherwise.
+ */
+uint8_t tinypdm_unknown_operating_point(float rpm);
 
 /** @brief Idle, empty ring (no window over), nothing latched. */
 void tinypdm_alarm_init(tinypdm_alarm_t *alarm);

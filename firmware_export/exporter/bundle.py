@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from firmware_export.errors import ExportError, ParityError
 from firmware_export.exporter.codegen import TARGETS, FirmwareSpec, GoldenVectors
@@ -50,11 +51,13 @@ from firmware_export.runtime.bundle import (
     Bundle,
     load_bundle,
 )
+from firmware_export.runtime.scorer import Standardisation
 from firmware_export.runtime.tflite_model import read_tflite
 from vibration.acquisition.serial_link import DEFAULT_BAUD
 from vibration.fileio import replace_dir, sha256_file
 from vibration.learning.features import FeatureConfig
 from vibration.learning.severity import FOUNDATIONS, ISO_10816_3_LIMITS, ISO_BAND_HZ
+from vibration.learning.speed import SpeedConfig
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -69,6 +72,8 @@ __all__ = [
 _FLOAT = "reference/model_float.tflite"
 _PARITY_FEATURES = "reference/parity_features.npy"
 _MODEL_FILES = ("model.json", "model.keras", "weights.npz", "calibration.npy", "features.npy")
+# Copied when present: per-window speeds and hold-out flags of speed-aware models.
+_OPTIONAL_MODEL_FILES = ("windows.npz",)
 _TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 Progress = Callable[[str], None]
@@ -248,7 +253,8 @@ def _tflm_readme(root: Path, spec: FirmwareSpec, arena: int) -> None:
         f"* tensor arena: {arena} bytes, measured with the tflite-micro interpreter on a 64-bit "
         "host (an upper bound for 32-bit MCUs)\n"
         f"* input: {spec.model.n_inputs} int8, scale {spec.model.input_scale:.9g}, zero point "
-        f"{spec.model.input_zero_point}: standardised features (docs/features.md)\n"
+        f"{spec.model.input_zero_point}: standardised features"
+        f"{' clipped to [0, z_max] (one-sided)' if spec.one_sided else ''} (docs/features.md)\n"
         f"* output: {spec.model.n_outputs} int8, scale {spec.model.output_scale:.9g}, zero point "
         f"{spec.model.output_zero_point}\n\n"
         "```cpp\n" + resolver_snippet(ops, arena) + "```\n\n"
@@ -411,6 +417,7 @@ def export_bundle(
     config = trained.feature_config
     mean32 = np.asarray(det.mean_, np.float32)
     scale32 = np.asarray(det.scale_, np.float32)
+    std = _standardisation(det)
 
     streams = load_streams(list(data), config, opts.max_windows) if data else []
     recs = _data_meta(data) if data else []
@@ -419,24 +426,29 @@ def export_bundle(
     streams.append(_synthetic_stream(config, sample_scale))
 
     normal = trained.normal_features()
+    normal_rpm = _normal_speeds(trained, len(normal))
     extra = [
         window_features(frame_windows(s.physical(), config), config)
         for s in streams
         if not s.synthetic
     ]
+    extra_rpm = [_stream_speeds(len(e), std) for e in extra]
     eval_features = np.concatenate([normal, *extra]) if extra else normal
+    eval_rpm = np.concatenate([normal_rpm, *extra_rpm])
     _say(progress, "quantising to int8 (choosing activation ranges)")
     choice = search_ranges(
         det.model_,
         trained.calibration(),
         eval_features,
         n_normal=len(normal),
-        float_scores=det.anomaly_score(eval_features),
+        float_scores=_float_scores(det, eval_features, eval_rpm, std),
         mean=mean32.astype(np.float64),
         scale=scale32.astype(np.float64),
         threshold=float(np.float32(trained.threshold)),
         factors=opts.range_factors,
         config=QuantConfig(per_channel=opts.per_channel),
+        standardisation=std,
+        speed_rpm=eval_rpm,
     )
     int8_blob = choice.tflite
     float_blob = convert_float(det.model_)
@@ -444,6 +456,7 @@ def export_bundle(
     arena = tflm_arena_bytes(int8_blob)
     created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     version = opts.version or _default_version(created, model.sha256)
+    speed = _speed_config(det)
     try:
         spec = FirmwareSpec(
             model=model,
@@ -465,6 +478,12 @@ def export_bundle(
             source_name=_TFLITE,
             target=opts.target,
             tflm_arena_bytes=arena,
+            feature_slope=tuple(std.slopes.tolist()),
+            speed_u0=std.u0,
+            speed_envelope=std.envelope,
+            one_sided=std.one_sided,
+            z_max=std.z_max,
+            speed=speed,
         )
     except ValueError as exc:
         raise ExportError(f"cannot generate firmware: {exc}") from None
@@ -495,6 +514,9 @@ def export_bundle(
             policy=trained.alarm_policy,
             features=normal,
             streams=streams,
+            standardisation=std,
+            speeds=normal_rpm,
+            speed=spec.speed,
         )
         failed = [r for r in rungs if not r.passed]
         if failed:
@@ -507,6 +529,9 @@ def export_bundle(
         ref.mkdir()
         for name in _MODEL_FILES:
             shutil.copyfile(Path(model_dir) / name, ref / name)
+        for name in _OPTIONAL_MODEL_FILES:
+            if (Path(model_dir) / name).is_file():
+                shutil.copyfile(Path(model_dir) / name, ref / name)
         (tmp / _FLOAT).write_bytes(float_blob)
         if extra:
             # The --data windows' features: verify without data re-runs rungs 1-3 on them.
@@ -560,6 +585,17 @@ def export_bundle(
             },
             "feature_config": config.to_dict(),
             "scaler": {"mean": mean32.tolist(), "scale": scale32.tolist()},
+            "speed": _speed_manifest(std),
+            "speed_estimator": spec.speed.to_dict(),
+            "scoring": {
+                "one_sided": std.one_sided,
+                "z_max": std.z_max,
+                "score": (
+                    "mean(max(z+ - zhat, 0)^2) + mean(z+^2), z+ = clip(z, 0, z_max)"
+                    if std.one_sided
+                    else "mean((z - zhat)^2)"
+                ),
+            },
             "threshold": float(np.float32(trained.threshold)),
             "alarm_policy": trained.alarm_policy.to_dict(),
             "iso": {
@@ -618,6 +654,69 @@ def export_bundle(
         raise
     result: dict[str, Any] = _jsonable(manifest)
     return result
+
+
+def _standardisation(det: Any) -> Standardisation:
+    """The detector's standardisation as the firmware holds it (float32 values)."""
+    f32 = np.float32
+    slope = getattr(det, "speed_slope_", None)
+    envelope = getattr(det, "speed_envelope_", None)
+    return Standardisation(
+        mean=np.asarray(det.mean_, f32).astype(np.float64),
+        scale=np.asarray(det.scale_, f32).astype(np.float64),
+        slope=None if slope is None else np.asarray(slope, f32).astype(np.float64),
+        u0=float(f32(getattr(det, "speed_u0_", 0.0))),
+        envelope=None if envelope is None else (float(f32(envelope[0])), float(f32(envelope[1]))),
+        one_sided=bool(getattr(det, "one_sided", False)),
+        z_max=float(f32(getattr(det, "z_max", 10.0))),
+    )
+
+
+def _speed_config(det: Any) -> SpeedConfig:
+    """The model's tachless estimator constants (model.json ``speed.estimator``, or
+    ``speed.config`` as the shared speed API names it), else the defaults (a model made
+    before speed conditioning has no such section)."""
+    doc = getattr(det, "speed_config_", None)
+    if doc is None:
+        return SpeedConfig()
+    try:
+        return SpeedConfig.from_dict(doc)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ExportError(f"model.json: bad speed section: {exc}") from None
+
+
+def _speed_manifest(std: Standardisation) -> dict[str, Any] | None:
+    if std.envelope is None:
+        return None
+    return {
+        "envelope_rpm": [std.envelope[0], std.envelope[1]],
+        "u0": std.u0,
+        "slope": [float(v) for v in std.slopes],
+        "conditioned": std.speed_conditioned,
+    }
+
+
+def _normal_speeds(trained: Any, n: int) -> NDArray[np.float64]:
+    """Speeds of the model's normal windows (float32 values; NaN unknown)."""
+    speeds = trained.normal_speeds() if hasattr(trained, "normal_speeds") else None
+    if speeds is None or len(speeds) != n:
+        return np.full(n, np.nan)
+    return np.asarray(speeds, np.float32).astype(np.float64)
+
+
+def _stream_speeds(n: int, std: Standardisation) -> NDArray[np.float64]:
+    from firmware_export.exporter.parity import parity_speeds
+
+    rpm = parity_speeds(n, std.envelope)
+    return np.full(n, np.nan) if rpm is None else rpm
+
+
+def _float_scores(
+    det: Any, features: NDArray[np.float64], rpm: NDArray[np.float64], std: Standardisation
+) -> NDArray[np.float64]:
+    if std.speed_aware:
+        return np.asarray(det.anomaly_score(features, rpm), np.float64)
+    return np.asarray(det.anomaly_score(features), np.float64)
 
 
 def _data_meta(paths: Sequence[str | os.PathLike[str]]) -> list[dict[str, Any]]:
@@ -688,12 +787,14 @@ def verify_bundle(
     if trained.feature_config != config:
         raise ExportError("bundle for another feature config: reference/model.json differs")
     features = trained.normal_features()
+    speeds = _normal_speeds(trained, len(features))
     stored = bundle.path / _PARITY_FEATURES
     if stored.is_file():
         extra = np.load(stored, allow_pickle=False)
         if extra.ndim != 2 or extra.shape[1] != config.n_features:
             raise ExportError(f"bundle {_PARITY_FEATURES} has shape {extra.shape}")
         features = np.concatenate([features, extra])
+        speeds = np.concatenate([speeds, np.full(len(extra), np.nan)])
     with tempfile.TemporaryDirectory(prefix="tinypdm-verify-") as tmp:
         _say(progress, "building the bundle's C for this host")
         host = HostLibrary(build_host_library(bundle.src_dir, Path(tmp)))
@@ -712,4 +813,7 @@ def verify_bundle(
             policy=bundle.alarm_policy,
             features=features,
             streams=streams,
+            standardisation=Standardisation.from_manifest(bundle.manifest),
+            speeds=speeds,
+            speed=bundle.speed_config,
         )

@@ -37,6 +37,7 @@ from vibration.learning.severity import (
     units_to_ms2,
     velocity_bins,
 )
+from vibration.learning.speed import SpeedConfig, speed_plan
 
 __all__ = [
     "TARGETS",
@@ -193,6 +194,21 @@ class FirmwareSpec:
     iso_group : {1, 2} or None
         ISO 10816-3 machine group for the velocity zone; None: no zone (``iso_zone`` 0).
     foundation : {"rigid", "flexible"}
+    feature_slope : sequence of float, length n_features, or None
+        Speed conditioning: ``expected = mean + slope * (ln(rpm) - speed_u0)``; None or
+        all zeros: the mean does not follow speed.
+    speed_u0 : float
+        Centre of the trained ln(rpm).
+    speed_envelope : (float, float) or None
+        Operating envelope ``(low, high)`` in rpm of a speed-aware model; None: speed-unaware
+        (no window is of unknown operating point).
+    one_sided : bool
+        Network inputs ``z+ = clip(z, 0, z_max)`` and the one-sided score with the energy
+        term; False: two-sided inputs, mean squared reconstruction error.
+    z_max : float
+        Upper bound of the one-sided inputs (> 0).
+    speed : SpeedConfig
+        The tachless speed estimator's constants (the model's, else the defaults).
     """
 
     model: Int8Model
@@ -214,7 +230,18 @@ class FirmwareSpec:
     tflm_arena_bytes: int = 0
     iso_group: int | None = None
     foundation: str = "rigid"
+    feature_slope: tuple[float, ...] | None = None
+    speed_u0: float = 0.0
+    speed_envelope: tuple[float, float] | None = None
+    one_sided: bool = False
+    z_max: float = 10.0
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
     band_edges: tuple[int, ...] = field(init=False)
+
+    @property
+    def speed_conditioned(self) -> bool:
+        """Whether the standardisation follows speed (a non-zero slope)."""
+        return self.feature_slope is not None and any(v != 0 for v in self.feature_slope)
 
     def __post_init__(self) -> None:
         n = self.feature_config.n_features
@@ -263,6 +290,22 @@ class FirmwareSpec:
             raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
         if self.tflm_arena_bytes < 0:
             raise ValueError(f"tflm_arena_bytes must be >= 0, got {self.tflm_arena_bytes!r}")
+        if self.feature_slope is not None:
+            slope = tuple(float(v) for v in np.asarray(self.feature_slope).reshape(-1))
+            if len(slope) != n or not all(math.isfinite(v) for v in slope):
+                raise ValueError(f"feature_slope must hold {n} finite values, got {len(slope)}")
+            object.__setattr__(self, "feature_slope", slope)
+        if not math.isfinite(self.speed_u0):
+            raise ValueError(f"speed_u0 must be finite, got {self.speed_u0!r}")
+        if self.speed_envelope is not None:
+            lo, hi = (float(v) for v in self.speed_envelope)
+            if not (0 < lo < hi and math.isfinite(hi)):
+                raise ValueError(
+                    f"speed_envelope must be 0 < low < high, got {self.speed_envelope!r}"
+                )
+            object.__setattr__(self, "speed_envelope", (lo, hi))
+        if not (math.isfinite(self.z_max) and self.z_max > 0):
+            raise ValueError(f"z_max must be finite and > 0, got {self.z_max!r}")
         edges = tuple(int(e) for e in band_bin_edges(self.feature_config))
         object.__setattr__(self, "band_edges", edges)
 
@@ -357,6 +400,9 @@ def _config_header(spec: FirmwareSpec) -> str:
         f"#define TINYPDM_ISO_ZONE_BC {_c_float(zones[1])}",
         f"#define TINYPDM_ISO_ZONE_CD {_c_float(zones[2])}",
         "",
+        "/* ---- operating point and one-sided scoring (docs/features.md) ---- */",
+        *_operating_point_macros(spec),
+        "",
         "/* ---- int8 model ---- */",
         f"#define TINYPDM_N_LAYERS {len(m.layers)}",
         f"#define TINYPDM_N_INPUTS {m.n_inputs}",
@@ -386,8 +432,56 @@ def _config_header(spec: FirmwareSpec) -> str:
             f"#define {p}MULTIPLIER_INIT {_macro_init(layer.multipliers)}",
             f"#define {p}SHIFT_INIT {_macro_init(layer.shifts)}",
         ]
+    d += _speed_macros(spec)
     d += ["", "#endif /* TINYPDM_MODEL_CONFIG_H */", ""]
     return "\n".join(d)
+
+
+def _operating_point_macros(spec: FirmwareSpec) -> list[str]:
+    slope = spec.feature_slope or (0.0,) * spec.feature_config.n_features
+    lo, hi = spec.speed_envelope or (0.0, 0.0)
+    return [
+        f"#define TINYPDM_SPEED_AWARE {int(spec.speed_envelope is not None)}"
+        " /* 1: windows outside the envelope are of unknown operating point */",
+        f"#define TINYPDM_SPEED_CONDITIONED {int(spec.speed_conditioned)}"
+        " /* 1: expected = mean + slope * (ln(rpm) - u0) */",
+        f"#define TINYPDM_SPEED_U0 {_c_float(spec.speed_u0)} /* centre of ln(rpm) */",
+        f"#define TINYPDM_SPEED_ENVELOPE_LO_RPM {_c_float(lo)}",
+        f"#define TINYPDM_SPEED_ENVELOPE_HI_RPM {_c_float(hi)}",
+        f"#define TINYPDM_FEATURE_SLOPE_INIT {_macro_init(slope, _c_float)}",
+        f"#define TINYPDM_ONE_SIDED {int(spec.one_sided)} /* 1: z+ = clip(z, 0, z_max) */",
+        f"#define TINYPDM_Z_MAX {_c_float(spec.z_max)}",
+    ]
+
+
+def _speed_macros(spec: FirmwareSpec) -> list[str]:
+    sc = spec.speed
+    plan = speed_plan(spec.feature_config, sc)
+    off = f" /* off ({plan.reason}) */" if plan.reason else ""
+    return [
+        "",
+        f"/* tachless shaft speed (docs/features.md): SpeedConfig {sc.to_dict()!r} */",
+        f"#define TINYPDM_SPEED_ENABLED {int(plan.enabled)}{off}",
+        f"#define TINYPDM_SPEED_RPM_MIN {_c_float(sc.rpm_min)}",
+        f"#define TINYPDM_SPEED_RPM_MAX {_c_float(sc.rpm_max)}",
+        f"#define TINYPDM_SPEED_Q {plan.q} /* decimation factor */",
+        f"#define TINYPDM_SPEED_RATE_HZ {_c_float(plan.rate_d)} /* decimated rate */",
+        f"#define TINYPDM_SPEED_R {plan.r} /* stage 1: triangle (1: none) */",
+        f"#define TINYPDM_SPEED_Q2 {plan.q2} /* stage 2: windowed sinc */",
+        f"#define TINYPDM_SPEED_TAPS_PER_PHASE {plan.taps.size // plan.q2}",
+        f"#define TINYPDM_SPEED_BUFFER {plan.buffer} /* decimated samples per estimate */",
+        f"#define TINYPDM_SPEED_LOG2_BUFFER {plan.buffer.bit_length() - 1}",
+        f"#define TINYPDM_SPEED_HOP {plan.hop} /* decimated samples between estimates */",
+        f"#define TINYPDM_SPEED_MEDIAN {plan.median}",
+        f"#define TINYPDM_SPEED_HARMONICS {plan.harmonics}",
+        f"#define TINYPDM_SPEED_CAND_FIRST {plan.cand_first} /* candidates in 1/H bins */",
+        f"#define TINYPDM_SPEED_N_CAND {plan.n_cand}",
+        f"#define TINYPDM_SPEED_MAX_BIN {plan.max_bin}",
+        f"#define TINYPDM_SPEED_RPM_PER_STEP {_c_float(float(plan.rpm_per_step))}",
+        f"#define TINYPDM_SPEED_RPM_PER_BIN {_c_float(float(plan.rpm_per_bin))}",
+        f"#define TINYPDM_SPEED_SUBHARMONIC_RATIO {_c_float(float(plan.ratio))}",
+        f"#define TINYPDM_SPEED_LINE_DECADES {_c_float(float(plan.line_decades))}",
+    ]
 
 
 _ACT_ENUM = {
@@ -431,11 +525,17 @@ def _data_header(spec: FirmwareSpec) -> str:
         "/** Standardisation: z = (f - mean) / scale. */",
         "extern const float tinypdm_feature_mean[TINYPDM_N_FEATURES];",
         "extern const float tinypdm_feature_scale[TINYPDM_N_FEATURES];",
+        "/** Speed conditioning: expected = mean + slope * (ln(rpm) - TINYPDM_SPEED_U0). */",
+        "extern const float tinypdm_feature_slope[TINYPDM_N_FEATURES];",
         "/** Band j holds DFT bins edges[j] <= k < edges[j + 1]. */",
         "extern const uint16_t tinypdm_band_edges[TINYPDM_N_BANDS + 1];",
         "/** cos and sin of 2 pi k / TINYPDM_WINDOW, k < TINYPDM_WINDOW / 2. */",
         "extern const float tinypdm_fft_cos[TINYPDM_WINDOW / 2];",
         "extern const float tinypdm_fft_sin[TINYPDM_WINDOW / 2];",
+        "/** Speed decimator taps, phase-major: [p * K + r] = h[(K - 1 - r) Q2 + p]. */",
+        "extern const float tinypdm_speed_taps[TINYPDM_SPEED_Q2 * TINYPDM_SPEED_TAPS_PER_PHASE];",
+        "/** Stage-1 triangle, phase-major: [p * 2 + r] = t[(1 - r) R + p]. */",
+        "extern const float tinypdm_speed_taps1[TINYPDM_SPEED_R > 1 ? 2 * TINYPDM_SPEED_R : 1];",
         "/** SHA-256 of the model's .tflite (the HELLO model_sha256). */",
         "extern const uint8_t tinypdm_model_sha256[32];",
         "",
@@ -497,6 +597,7 @@ def _data_source(spec: FirmwareSpec) -> str:
         "",
         "const float tinypdm_feature_mean[TINYPDM_N_FEATURES] = TINYPDM_FEATURE_MEAN_INIT;",
         "const float tinypdm_feature_scale[TINYPDM_N_FEATURES] = TINYPDM_FEATURE_SCALE_INIT;",
+        "const float tinypdm_feature_slope[TINYPDM_N_FEATURES] = TINYPDM_FEATURE_SLOPE_INIT;",
         "const uint16_t tinypdm_band_edges[TINYPDM_N_BANDS + 1] = TINYPDM_BAND_EDGES_INIT;",
         "const uint8_t tinypdm_model_sha256[32] = TINYPDM_MODEL_SHA256_INIT;",
         "",
@@ -505,8 +606,22 @@ def _data_source(spec: FirmwareSpec) -> str:
         f"TINYPDM_ALIGN16 const float tinypdm_fft_sin[TINYPDM_WINDOW / 2] = "
         f"{_init(sin, _c_float, per_line=6)};",
         "",
+        "const float tinypdm_speed_taps[TINYPDM_SPEED_Q2 * TINYPDM_SPEED_TAPS_PER_PHASE] = "
+        f"{_init(_speed_poly(spec, 2), _c_float, per_line=6)};",
+        "const float tinypdm_speed_taps1[TINYPDM_SPEED_R > 1 ? 2 * TINYPDM_SPEED_R : 1] = "
+        f"{_init(_speed_poly(spec, 1), _c_float, per_line=6)};",
+        "",
     ]
     return "\n".join(out)
+
+
+def _speed_poly(spec: FirmwareSpec, stage: int) -> np.ndarray:
+    plan = speed_plan(spec.feature_config, spec.speed)
+    q, taps = (plan.q2, plan.taps) if stage == 2 else (plan.r, plan.taps1)
+    k = taps.size // q
+    # row p (phase), column r (output b + r): tap (K - 1 - r) q + p in time order
+    idx = (k - 1 - np.arange(k))[None, :] * q + np.arange(q)[:, None]
+    return taps[idx].reshape(-1)
 
 
 def generate_tflite_array(

@@ -10,8 +10,17 @@
 4. **C vs Python**: C float32 features vs numpy float64, error
    ``|c - ref| / max(|ref|, 1) <= 1e-4``; the C pipeline's end-to-end scores vs the Python
    int8 score: equal to float32 rounding (``rtol 1e-4``) on windows whose int8 inputs are
-   identical, identical over decisions and alarm lifecycle states on all windows, and the
-   same two top features (largest squared errors) except where they are a near tie.
+   identical (both at the speed the pipeline reported for the window), identical
+   over decisions, alarm lifecycle states and unknown-operating-point windows (state 3, the
+   lifecycle not advanced) on all windows, the same two top features (largest squared
+   errors) except where they are a near tie, and the C pipeline's ``speed_rpm`` vs
+   :func:`vibration.learning.speed.window_speeds`: equal to ``1e-4`` relative (or both NaN)
+   on >= 99 % of windows (the FFTs round differently, so a comb tie may break the other way;
+   ``docs/features.md``). A speed-aware model's streams are pushed a second time at a
+   deterministic external speed sweep (:func:`parity_speeds`: through the envelope, past both
+   ends, every 7th window back to the estimate), set with ``tinypdm_pipeline_set_speed``
+   before each window, so the speed-conditioned standardisation and the envelope are
+   checked across the whole range.
 5. **alarm lifecycle**: the C state machine (``tinypdm_alarm_step``) vs
    :class:`~vibration.learning.thresholds.AlarmLifecycle` on random score sequences with
    unknown-operating-point windows and acknowledgements: identical states and flags.
@@ -32,10 +41,23 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from firmware_export.runtime.scorer import reference_errors, reference_scores, top_features
+from firmware_export.runtime.host_build import RESULT_COL as _COL
+from firmware_export.runtime.scorer import (
+    Standardisation,
+    reference_errors,
+    reference_scores,
+    top_features,
+)
 from vibration.learning.features import FeatureConfig, frame_windows, window_features
 from vibration.learning.severity import iso_zone, velocity_rms
-from vibration.learning.thresholds import AlarmLifecycle, AlarmPolicy, alarm_lifecycle
+from vibration.learning.speed import SpeedConfig, window_speeds
+from vibration.learning.thresholds import (
+    FLAG_EXTERNAL_SPEED,
+    FLAG_UNKNOWN_OP,
+    AlarmLifecycle,
+    AlarmPolicy,
+    alarm_lifecycle,
+)
 
 __all__ = [
     "RUNG_NAMES",
@@ -43,6 +65,7 @@ __all__ = [
     "RungResult",
     "feature_error",
     "load_streams",
+    "parity_speeds",
     "run_ladder",
 ]
 
@@ -59,6 +82,8 @@ DECISION_AGREEMENT = 0.995
 SPEARMAN_MIN = 0.99
 FEATURE_TOL = 1e-4
 SCORE_RTOL = 1e-4
+SPEED_RTOL = 1e-4
+SPEED_AGREEMENT = 0.99
 N_RANDOM_VECTORS = 2000
 N_LIFECYCLE_SEQUENCES = 20
 LIFECYCLE_WINDOWS = 2000
@@ -142,6 +167,22 @@ def load_streams(
             codes = np.array(samples[start : min(stop, start + longest)], dtype=np.int16)
             streams.append(ParityStream(f"{rec.name}#{k}", codes, float(rec.meta.scale)))
     return streams
+
+
+def parity_speeds(n: int, envelope: tuple[float, float] | None) -> NDArray[np.float64] | None:
+    """Speeds (float32 values, rpm) for ``n`` windows of a rung-4 stream, or None without
+    an envelope.
+
+    Geometric sweep from 15 % of the envelope's log-width below its low end to 15 % above
+    its high end, every 7th window NaN (unknown): most windows inside, some outside.
+    """
+    if envelope is None:
+        return None
+    lo, hi = np.log(envelope[0]), np.log(envelope[1])
+    t = np.linspace(-0.15, 1.15, n) if n > 1 else np.full(n, 0.5)
+    rpm = np.exp(lo + t * (hi - lo))
+    rpm[3::7] = np.nan
+    return rpm.astype(np.float32).astype(np.float64)
 
 
 def feature_error(c: NDArray[Any], ref: NDArray[Any]) -> NDArray[np.float64]:
@@ -251,64 +292,112 @@ def rung4_c_vs_python(
     model: Any,
     threshold: float,
     policy: AlarmPolicy,
+    standardisation: Standardisation | None = None,
+    speed: SpeedConfig | None = None,
 ) -> RungResult:
-    """C features and the C pipeline's scores against the Python reference."""
+    """C features, the C pipeline's scores, speeds and decisions against the Python
+    reference.
+
+    Every stream is pushed as it comes (the device's own speed estimate); a speed-aware
+    model's streams once more at :func:`parity_speeds` (external speeds). Scores are
+    compared at the speed the pipeline reported for each window.
+    """
+    std = standardisation or Standardisation(
+        mean=np.asarray(mean, np.float64), scale=np.asarray(scale, np.float64)
+    )
+    speed = speed or SpeedConfig()
     worst = 0.0
-    n_windows = n_compared = n_input_diff = decision_diff = top_diff = n_ties = 0
+    n_windows = n_compared = n_input_diff = decision_diff = n_unknown = speed_diff = 0
+    n_speed_windows = top_diff = n_ties = 0
     worst_score = 0.0
     for stream in streams:
-        pipe = host.pipeline()
-        pipe.set_scale(stream.scale)
-        rows = pipe.push(stream.codes)
         windows = frame_windows(stream.physical(), config).astype(np.float32)
         if len(windows) == 0:
             continue
         c_feats, _ = host.features(windows)
         ref_feats = window_features(windows, config)
         worst = max(worst, float(feature_error(c_feats, ref_feats).max()))
-        ref_scores, q_in, _, ref_sq = reference_errors(
-            ref_feats,
-            mean=mean,
-            scale=scale,
-            tflite=tflite,
-            input_scale=model.input_scale,
-            input_zero_point=model.input_zero_point,
-            output_scale=model.output_scale,
-            output_zero_point=model.output_zero_point,
-        )
-        c_trace = host.score_features(c_feats)
-        same_inputs = np.all(c_trace.q_in == q_in, axis=1)
-        c_scores = rows[:, 1]
-        if len(rows) != len(windows) or not np.array_equal(c_scores, c_trace.scores):
-            # The streaming pipeline must see exactly the windows of the batch path.
-            return RungResult(
-                4,
-                RUNG_NAMES[4],
-                False,
-                {
-                    "error": f"{stream.name}: pipeline "
-                    f"gave {len(rows)} windows, framing gives {len(windows)}"
-                },
+        ref_rpm = window_speeds(stream.physical(), config, speed)
+        sweep = parity_speeds(len(windows), std.envelope)
+        for external in (None, sweep) if sweep is not None else (None,):
+            pipe = host.pipeline()
+            pipe.set_scale(stream.scale)
+            if external is None:
+                rows = pipe.push(stream.codes)
+                want_rpm = ref_rpm
+            else:
+                rows = pipe.push_at_speeds(stream.codes, external)
+                want_rpm = np.where(np.isfinite(external), external, ref_rpm)
+            if len(rows) != len(windows):
+                return RungResult(
+                    4,
+                    RUNG_NAMES[4],
+                    False,
+                    {
+                        "error": f"{stream.name}: pipeline "
+                        f"gave {len(rows)} windows, framing gives {len(windows)}"
+                    },
+                )
+            c_rpm = rows[:, _COL["speed_rpm"]]
+            with np.errstate(invalid="ignore"):
+                same_rpm = (np.isnan(c_rpm) & np.isnan(want_rpm)) | (
+                    np.abs(c_rpm - want_rpm) <= SPEED_RTOL * np.abs(want_rpm)
+                )
+            speed_diff += int(np.sum(~same_rpm))
+            n_speed_windows += len(windows)
+            ref_scores, q_in, _, ref_sq = reference_errors(
+                ref_feats,
+                mean=mean,
+                scale=scale,
+                tflite=tflite,
+                input_scale=model.input_scale,
+                input_zero_point=model.input_zero_point,
+                output_scale=model.output_scale,
+                output_zero_point=model.output_zero_point,
+                standardisation=std,
+                speed_rpm=c_rpm,
             )
-        rel = np.abs(c_scores - ref_scores) / np.maximum(ref_scores, 1e-12)
-        if np.any(same_inputs):
-            worst_score = max(worst_score, float(rel[same_inputs].max()))
-        thr = float(np.float32(threshold))
-        ref_over = ref_scores > thr
-        c_over = rows[:, 6] > 0
-        ref_states = alarm_lifecycle(ref_scores, threshold, policy)
-        decision_diff += int(np.sum(ref_over != c_over) + np.sum(ref_states != rows[:, 8]))
-        ref_top = top_features(ref_sq)
-        c_top = rows[:, 13:15].astype(np.uint8)
-        tie = _near_tie(ref_sq)
-        differ = np.any(ref_top != c_top, axis=1) | np.any(c_trace.top != c_top, axis=1)
-        top_diff += int(np.sum(differ & same_inputs & ~tie))
-        n_ties += int(np.sum(tie))
-        n_windows += len(windows)
-        n_compared += int(np.sum(same_inputs))
-        n_input_diff += int(np.sum(~same_inputs))
+            c_trace = host.score_features(c_feats, c_rpm)
+            same_inputs = np.all(c_trace.q_in == q_in, axis=1)
+            c_scores = rows[:, _COL["score"]]
+            if not np.array_equal(c_scores, c_trace.scores):
+                # The streaming pipeline must see exactly the windows of the batch path.
+                return RungResult(
+                    4,
+                    RUNG_NAMES[4],
+                    False,
+                    {"error": f"{stream.name}: pipeline scores differ from the batch path"},
+                )
+            rel = np.abs(c_scores - ref_scores) / np.maximum(ref_scores, 1e-12)
+            if np.any(same_inputs):
+                worst_score = max(worst_score, float(rel[same_inputs].max()))
+            thr = float(np.float32(threshold))
+            unknown = std.unknown_operating_point(c_rpm, len(windows))
+            ref_over = (ref_scores > thr) & ~unknown
+            c_over = rows[:, _COL["over"]] > 0
+            ref_states = alarm_lifecycle(ref_scores, threshold, policy, unknown=unknown)
+            c_flags = rows[:, _COL["flags"]].astype(np.uint8)
+            ref_ext = np.zeros(len(windows), bool) if external is None else np.isfinite(external)
+            decision_diff += int(
+                np.sum(ref_over != c_over)
+                + np.sum(ref_states != rows[:, _COL["state"]])
+                + np.sum((ref_states == 2) != (rows[:, _COL["alarm"]] > 0))
+                + np.sum(unknown != ((c_flags & FLAG_UNKNOWN_OP) > 0))
+                + np.sum(ref_ext != ((c_flags & FLAG_EXTERNAL_SPEED) > 0))
+            )
+            n_unknown += int(np.sum(unknown))
+            ref_top = top_features(ref_sq)
+            c_top = rows[:, [_COL["top_feature_1"], _COL["top_feature_2"]]].astype(np.uint8)
+            tie = _near_tie(ref_sq)
+            differ = np.any(ref_top != c_top, axis=1) | np.any(c_trace.top != c_top, axis=1)
+            top_diff += int(np.sum(differ & same_inputs & ~tie))
+            n_ties += int(np.sum(tie))
+            n_windows += len(windows)
+            n_compared += int(np.sum(same_inputs))
+            n_input_diff += int(np.sum(~same_inputs))
+    speed_ok = speed_diff <= (1.0 - SPEED_AGREEMENT) * n_speed_windows
     ok = worst <= FEATURE_TOL and worst_score <= SCORE_RTOL and decision_diff == 0
-    ok = ok and top_diff == 0
+    ok = ok and top_diff == 0 and speed_ok
     return RungResult(
         4,
         RUNG_NAMES[4],
@@ -321,10 +410,15 @@ def rung4_c_vs_python(
             "max_score_rel_diff": worst_score,
             "score_rtol": SCORE_RTOL,
             "windows_with_input_step_diff": n_input_diff,
+            "windows_unknown_operating_point": n_unknown,
+            "speed_sweep": std.envelope is not None,
             "decision_mismatches": decision_diff,
             "top_feature_mismatches": top_diff,
             "top_feature_near_ties": n_ties,
             "top_tie_rtol": TOP_TIE_RTOL,
+            "speed_mismatches": speed_diff,
+            "speed_rtol": SPEED_RTOL,
+            "speed_agreement_min": SPEED_AGREEMENT,
         },
     )
 
@@ -442,6 +536,9 @@ def run_ladder(
     policy: AlarmPolicy,
     features: NDArray[Any],
     streams: Sequence[ParityStream],
+    standardisation: Standardisation | None = None,
+    speeds: NDArray[Any] | None = None,
+    speed: SpeedConfig | None = None,
 ) -> list[RungResult]:
     """All six rungs.
 
@@ -459,18 +556,34 @@ def run_ladder(
     streams : sequence of ParityStream
         Raw samples for rung 4 (and, through their features, rungs 1 and 3, and rung 2
         unless synthetic).
+    standardisation : Standardisation or None
+        The model's speed line, envelope and one-sided scoring (float32 values); None:
+        two-sided ``(f - mean) / scale``, speed-unaware.
+    speeds : ndarray of shape (n,) or None
+        Shaft speed of each of ``features`` (NaN: unknown); None: all unknown.
+    speed : SpeedConfig, optional
+        The estimator constants the bundle was generated with (default: the defaults).
     """
+    m64, s64 = np.asarray(mean, np.float64), np.asarray(scale, np.float64)
+    std = standardisation or Standardisation(mean=m64, scale=s64)
     feats = [np.asarray(features, np.float64).reshape(-1, config.n_features)]
+    rpms = [
+        np.full(len(feats[0]), np.nan)
+        if speeds is None
+        else np.asarray(speeds, np.float64).reshape(-1)
+    ]
     real = [np.ones(len(feats[0]), bool)]
     for s in streams:
         w = frame_windows(s.physical(), config)
         if len(w):
             feats.append(window_features(w, config))
+            sweep = parity_speeds(len(w), std.envelope)
+            rpms.append(np.full(len(w), np.nan) if sweep is None else sweep)
             real.append(np.full(len(w), not s.synthetic))
     f = np.concatenate(feats)
+    rpm = np.concatenate(rpms)
     machine = np.concatenate(real)
-    m64, s64 = np.asarray(mean, np.float64), np.asarray(scale, np.float64)
-    z = (f - m64) / s64
+    z = std.inputs(f, rpm)
     r1 = rung1_float(keras_model, float_tflite, z)
     int8_scores, q_in, _ = reference_scores(
         f,
@@ -481,10 +594,15 @@ def run_ladder(
         input_zero_point=model.input_zero_point,
         output_scale=model.output_scale,
         output_zero_point=model.output_zero_point,
+        standardisation=std,
+        speed_rpm=rpm,
     )
-    r2 = rung2_int8(
-        detector.anomaly_score(f[machine]), int8_scores[machine], float(np.float32(threshold))
+    float_scores = (
+        detector.anomaly_score(f[machine], rpm[machine])
+        if std.speed_aware
+        else detector.anomaly_score(f[machine])
     )
+    r2 = rung2_int8(float_scores, int8_scores[machine], float(np.float32(threshold)))
     r3 = rung3_engine(int8_tflite, host, q_in)
     r4 = rung4_c_vs_python(
         host,
@@ -496,6 +614,8 @@ def run_ladder(
         model=model,
         threshold=threshold,
         policy=policy,
+        standardisation=std,
+        speed=speed,
     )
     r5 = rung5_lifecycle(host, threshold, policy, extra_scores=[int8_scores])
     r6 = rung6_severity(host, streams, config)

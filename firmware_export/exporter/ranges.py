@@ -35,6 +35,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from firmware_export.errors import ExportError
 from firmware_export.exporter.quantize import QuantConfig, quantize_keras
+from firmware_export.runtime.scorer import Standardisation
 from firmware_export.runtime.tflite_model import Int8Model, read_tflite
 
 __all__ = [
@@ -196,14 +197,16 @@ def _spearman(a: NDArray[Any], b: NDArray[Any]) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def _int8_scores(model: Int8Model, z: NDArray[np.float64]) -> NDArray[np.float64]:
+def _int8_scores(
+    model: Int8Model, z: NDArray[np.float64], std: Standardisation
+) -> NDArray[np.float64]:
     from firmware_export.runtime.scorer import quantize_inputs
 
     q_out = model.invoke(quantize_inputs(z, model.input_scale, model.input_zero_point))
     z_hat = float(np.float32(model.output_scale)) * (
         q_out.astype(np.float64) - model.output_zero_point
     )
-    return np.asarray(np.mean((z - z_hat) ** 2, axis=1), dtype=np.float64)
+    return std.score(z, z_hat)
 
 
 def search_ranges(
@@ -219,6 +222,8 @@ def search_ranges(
     factors: tuple[float, ...] = DEFAULT_FACTORS,
     sweeps: int = 3,
     config: QuantConfig | None = None,
+    standardisation: Standardisation | None = None,
+    speed_rpm: ArrayLike | None = None,
 ) -> RangeChoice:
     """Quantise ``keras_model`` with per-tensor activation ranges chosen for ``features``.
 
@@ -227,7 +232,8 @@ def search_ranges(
     keras_model : keras.Model
         Dense layers, relu inside, linear output.
     calibration : array_like of shape (m, d)
-        Standardised normal vectors (the model directory's ``calibration.npy``).
+        The network's inputs for normal vectors (the model directory's
+        ``calibration.npy``: ``z``, or ``z+`` of a one-sided model).
     features : array_like of shape (n, d)
         Evaluation windows' raw feature vectors; the first ``n_normal`` are normal.
     float_scores : array_like of shape (n,)
@@ -239,6 +245,11 @@ def search_ranges(
         Range factors (>= 1) tried for each tensor.
     sweeps : int
         Passes of the tensor-by-tensor search.
+    standardisation : Standardisation or None
+        The model's inputs and score (speed line, one-sided); None: two-sided
+        ``(f - mean) / scale`` and the mean squared error.
+    speed_rpm : array_like of shape (n,) or None
+        Shaft speed of each evaluation window (NaN: unknown).
 
     Returns
     -------
@@ -249,7 +260,10 @@ def search_ranges(
     cal = np.asarray(calibration, dtype=np.float64)
     f = np.asarray(features, dtype=np.float64)
     fs = np.asarray(float_scores, dtype=np.float64)
-    z = (f - np.asarray(mean, np.float64)) / np.asarray(scale, np.float64)
+    std = standardisation or Standardisation(
+        mean=np.asarray(mean, np.float64), scale=np.asarray(scale, np.float64)
+    )
+    z = std.inputs(f, speed_rpm)
     widest = max(factors)
     base = quantize_keras(
         keras_model, np.concatenate([cal, cal * widest]).astype(np.float32), config
@@ -272,7 +286,7 @@ def search_ranges(
     def evaluate(ks: tuple[float, ...]) -> tuple[tuple[bool, float, float], dict[str, float]]:
         if ks not in cache:
             blob = set_activation_ranges(base, biases, [stats[k][t] for t, k in enumerate(ks)])
-            qs = _int8_scores(read_tflite(blob), z)
+            qs = _int8_scores(read_tflite(blob), z, std)
             agree = float(np.mean((fs > threshold) == (qs > threshold))) if len(fs) else 1.0
             rho_all = _spearman(fs, qs)
             rho_normal = _spearman(fs[:n_normal], qs[:n_normal])

@@ -45,6 +45,11 @@ class PipelineFigures:
         Stack high-water mark of the pipeline.
     features_instructions, score_instructions : int
         One window's ``tinypdm_features_compute`` and ``tinypdm_score_features``.
+    speed_instructions : int
+        One ``tinypdm_speed_estimate`` (runs once per speed hop; 0: not reported).
+    worst_instructions : int
+        The most instructions one timed window took (its ``hop`` samples' pushes since the
+        previous window: ingest, a speed estimate falling due, scoring; 0: not reported).
     """
 
     sizes: SectionSizes
@@ -53,6 +58,8 @@ class PipelineFigures:
     stack_bytes: int
     features_instructions: int
     score_instructions: int
+    speed_instructions: int = 0
+    worst_instructions: int = 0
 
     @property
     def flash_bytes(self) -> int:
@@ -128,4 +135,6 @@ def measure_pipeline(
         stack_bytes=fields["stack"],
         features_instructions=fields["features"],
         score_instructions=fields["score"],
+        speed_instructions=fields.get("speed", 0),
+        worst_instructions=fields.get("worst", 0),
     )

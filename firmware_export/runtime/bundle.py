@@ -22,6 +22,7 @@ from firmware_export.errors import ExportError
 from firmware_export.runtime.tflite_model import Int8Model, read_tflite
 from vibration.fileio import read_json_document, sha256_file
 from vibration.learning.features import FeatureConfig
+from vibration.learning.speed import SpeedConfig
 from vibration.learning.thresholds import AlarmPolicy
 
 __all__ = [
@@ -104,6 +105,13 @@ class Bundle:
             return None
         a, b, c = (float(v) for v in iso["limits_mm_s"])
         return a, b, c
+
+    @property
+    def speed_config(self) -> SpeedConfig:
+        """The tachless speed estimator's constants the C was generated with (bundles
+        without ``speed_estimator`` were made with the defaults)."""
+        doc = self.manifest.get("speed_estimator")
+        return SpeedConfig.from_dict(doc) if isinstance(doc, dict) else SpeedConfig()
 
 
 _HEADER_CHECKS = (

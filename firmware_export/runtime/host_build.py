@@ -24,11 +24,13 @@ from firmware_export.runtime.library import LIBRARY_DIR, protocol_defines
 
 __all__ = [
     "CFLAGS",
+    "RESULT_COL",
     "RESULT_FIELDS",
     "HostDecoder",
     "HostLibrary",
     "HostPipeline",
     "ScoreTrace",
+    "SpeedTrace",
     "build_host_library",
 ]
 
@@ -63,6 +65,8 @@ RESULT_FIELDS = (
     "top_feature_1",
     "top_feature_2",
 )
+#: Column index of each :data:`RESULT_FIELDS` name.
+RESULT_COL: dict[str, int] = {name: i for i, name in enumerate(RESULT_FIELDS)}
 _COUNTERS = (
     "frames",
     "crc_errors",
@@ -165,6 +169,26 @@ class ScoreTrace:
     top: NDArray[np.uint8]
 
 
+@dataclass(frozen=True, eq=False)
+class SpeedTrace:
+    """Output of :meth:`HostLibrary.speed`.
+
+    Attributes
+    ----------
+    window_rpm : ndarray of shape (n_windows,)
+        ``tinypdm_speed_rpm`` after each window's last sample (NaN: unknown).
+    at : ndarray of shape (n_est,), int64
+        Raw sample index of each estimate.
+    raw, reported : ndarray of shape (n_est,)
+        The single estimate and the running median, rpm.
+    """
+
+    window_rpm: NDArray[np.float64]
+    at: NDArray[np.int64]
+    raw: NDArray[np.float64]
+    reported: NDArray[np.float64]
+
+
 def _ptr(a: np.ndarray) -> ctypes.c_void_p:
     return ctypes.c_void_p(a.ctypes.data)
 
@@ -185,26 +209,34 @@ class HostLibrary:
         u32, vp, sz = ctypes.c_uint32, ctypes.c_void_p, ctypes.c_size_t
         sigs: dict[str, tuple[list[type], type | None]] = {
             "tinypdm_host_sizeof": ([u32], u32),
+            "tinypdm_host_result_cols": ([], u32),
             "tinypdm_host_config": ([vp, u32], None),
             "tinypdm_host_invoke_batch": ([vp, vp, u32], None),
             "tinypdm_host_features_batch": ([vp, u32, vp, vp], None),
-            "tinypdm_host_score_batch": ([vp, u32, vp, vp, vp, vp, vp], None),
+            "tinypdm_host_score_batch": ([vp, vp, u32, vp, vp, vp, vp, vp], None),
             "tinypdm_host_alarm_run": ([vp, vp, vp, u32, ctypes.c_float, vp, vp], None),
-            "tinypdm_host_pipeline_set_unknown": ([vp, ctypes.c_uint8], None),
             "tinypdm_host_decoder_control": ([vp, vp], ctypes.c_int),
             "tinypdm_host_float_config": ([vp, u32], None),
             "tinypdm_host_result_frame": ([vp, ctypes.c_uint64, u32, vp, sz], sz),
             "tinypdm_pipeline_set_units": ([vp, ctypes.c_char_p], None),
             "tinypdm_pipeline_acknowledge": ([vp], ctypes.c_uint8),
+            "tinypdm_pipeline_control": ([vp, vp], ctypes.c_int),
             "tinypdm_units_to_ms2": ([ctypes.c_char_p], ctypes.c_float),
             "tinypdm_frame_encode_control": ([vp, sz, vp, vp], sz),
             "tinypdm_host_pipeline_push": ([vp, vp, u32, u32, vp, u32], ctypes.c_int),
             "tinypdm_host_decoder_feed": ([vp, vp, u32, vp], ctypes.c_int),
+            "tinypdm_host_speed_config": ([vp, u32], None),
+            "tinypdm_host_speed_decimate": ([vp, u32, vp, u32], u32),
+            "tinypdm_host_speed_run": (
+                [vp, u32, vp, u32, vp, vp, vp, u32, ctypes.c_float],
+                ctypes.c_int,
+            ),
             "tinypdm_host_decoder_state": ([vp, vp], None),
             "tinypdm_host_decoder_payload": ([vp], vp),
             "tinypdm_host_decoder_samples": ([vp], vp),
             "tinypdm_pipeline_init": ([vp], None),
             "tinypdm_pipeline_set_scale": ([vp, ctypes.c_float], None),
+            "tinypdm_pipeline_set_speed": ([vp, ctypes.c_float], None),
             "tinypdm_frame_decoder_init": ([vp], None),
             "tinypdm_crc32": ([vp, sz], u32),
             "tinypdm_cobs_encode": ([vp, sz, vp, sz], sz),
@@ -251,6 +283,12 @@ class HostLibrary:
         )
         #: Integer constants of the generated header.
         self.config: dict[str, int] = {k: int(v) for k, v in zip(keys, cfg, strict=True)}
+        cols = int(lib.tinypdm_host_result_cols())
+        if cols != len(RESULT_FIELDS):
+            raise ExportError(
+                f"the host shim writes {cols} result columns, RESULT_FIELDS names "
+                f"{len(RESULT_FIELDS)}: {str(_HOST_SHIM)!r} and host_build.py disagree"
+            )
         fcfg = np.zeros(6, dtype=np.float32)
         lib.tinypdm_host_float_config(_ptr(fcfg), fcfg.size)
         fkeys = ("alarm_clear_ratio", "units_to_ms2", "vel_norm", "zone_ab", "zone_bc", "zone_cd")
@@ -260,8 +298,9 @@ class HostLibrary:
         }
 
     def sizeof(self, what: str) -> int:
-        """``sizeof`` of ``pipeline``, ``decoder``, ``result``, ``hello`` or ``score``."""
-        index = ("pipeline", "decoder", "result", "hello", "score").index(what)
+        """``sizeof`` of ``pipeline``, ``decoder``, ``result``, ``hello``, ``score`` or
+        ``speed``."""
+        index = ("pipeline", "decoder", "result", "hello", "score", "speed").index(what)
         return int(self._lib.tinypdm_host_sizeof(index))
 
     # ---- model and features -----------------------------------------------------------------
@@ -301,20 +340,34 @@ class HostLibrary:
         self._lib.tinypdm_host_features_batch(_ptr(w), w.shape[0], _ptr(feats), _ptr(stats))
         return feats, stats
 
-    def score_features(self, features: ArrayLike) -> ScoreTrace:
-        """C scoring of feature vectors (standardise, quantise, model, score)."""
+    def score_features(self, features: ArrayLike, speed_rpm: ArrayLike | None = None) -> ScoreTrace:
+        """C scoring of feature vectors (standardise, quantise, model, score).
+
+        ``speed_rpm``: shape (n,) speeds (float32; NaN unknown) for
+        ``tinypdm_score_features_at``; None: ``tinypdm_score_features`` (unknown speed).
+        """
         nf = self.config["n_features"]
         f = np.ascontiguousarray(features, dtype=np.float32)
         if f.ndim != 2 or f.shape[1] != nf:
             raise ValueError(f"features must have shape (n, {nf}), got {f.shape!r}")
         n = f.shape[0]
+        rpm = None
+        if speed_rpm is not None:
+            rpm = np.ascontiguousarray(np.broadcast_to(speed_rpm, (n,)), dtype=np.float32)
         scores = np.empty(n, np.float32)
         z = np.empty((n, nf), np.float32)
         q_in = np.empty((n, nf), np.int8)
         q_out = np.empty((n, nf), np.int8)
         top = np.empty((n, 2), np.uint8)
         self._lib.tinypdm_host_score_batch(
-            _ptr(f), n, _ptr(scores), _ptr(z), _ptr(q_in), _ptr(q_out), _ptr(top)
+            _ptr(f),
+            None if rpm is None else _ptr(rpm),
+            n,
+            _ptr(scores),
+            _ptr(z),
+            _ptr(q_in),
+            _ptr(q_out),
+            _ptr(top),
         )
         return ScoreTrace(scores, z, q_in, q_out, top)
 
@@ -353,6 +406,75 @@ class HostLibrary:
         """The C ``tinypdm_units_to_ms2`` (0.0: unknown units)."""
         raw = units.encode("ascii")[:8].ljust(8, b"\0")
         return float(self._lib.tinypdm_units_to_ms2(raw))
+
+    @property
+    def speed_config(self) -> dict[str, float]:
+        """The generated ``TINYPDM_SPEED_*`` constants (see :func:`speed_plan`)."""
+        keys = (
+            "enabled",
+            "q",
+            "taps_per_phase",
+            "r",
+            "q2",
+            "buffer",
+            "hop",
+            "median",
+            "harmonics",
+            "cand_first",
+            "n_cand",
+            "max_bin",
+            "rpm_per_step",
+            "rate_hz",
+        )
+        out = np.zeros(len(keys), dtype=np.float64)
+        self._lib.tinypdm_host_speed_config(_ptr(out), out.size)
+        return dict(zip(keys, out.tolist(), strict=True))
+
+    def speed_decimate(self, x: ArrayLike) -> NDArray[np.float32]:
+        """The decimated samples a fresh ``tinypdm_speed_t`` makes from ``x`` (float32)."""
+        xs = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+        cap = xs.size // max(1, int(self.speed_config["q"])) + 1
+        out = np.zeros(cap, dtype=np.float32)
+        got = int(self._lib.tinypdm_host_speed_decimate(_ptr(xs), xs.size, _ptr(out), cap))
+        return out[: min(got, cap)]
+
+    def speed(self, x: ArrayLike, external_rpm: float = 0.0) -> SpeedTrace:
+        """Run a fresh ``tinypdm_speed_t`` over one contiguous signal.
+
+        Parameters
+        ----------
+        x : array_like of shape (n,)
+            Physical units, converted to float32 (what the pipeline pushes).
+        external_rpm : float
+            Set as the external speed before the first sample when > 0.
+
+        Returns
+        -------
+        SpeedTrace
+            Per window of the header's window/hop grid and per estimate.
+        """
+        xs = np.ascontiguousarray(x, dtype=np.float32)
+        if xs.ndim != 1:
+            raise ValueError(f"x must have shape (n,), got {xs.shape!r}")
+        window, hop = self.config["window"], self.config["hop"]
+        n_win = max(0, (xs.size - window) // hop + 1)
+        rpm = np.full(max(n_win, 1), np.nan)
+        buf = int(self.speed_config["buffer"] * self.speed_config["q"])
+        cap = xs.size // max(1, int(self.speed_config["q"])) + 1 if buf else 1
+        at, raw, rep = (np.zeros(cap) for _ in range(3))
+        got = self._lib.tinypdm_host_speed_run(
+            _ptr(xs),
+            xs.size,
+            _ptr(rpm),
+            n_win,
+            _ptr(at),
+            _ptr(raw),
+            _ptr(rep),
+            cap,
+            float(external_rpm),
+        )
+        k = min(got, cap)
+        return SpeedTrace(rpm[:n_win], at[:k].astype(np.int64), raw[:k], rep[:k])
 
     def pipeline(self) -> HostPipeline:
         """A fresh ``tinypdm_pipeline_t``."""
@@ -504,6 +626,12 @@ class HostLibrary:
         return HostDecoder(self)
 
 
+class _ControlMsg(ctypes.Structure):
+    """``tinypdm_control_t``."""
+
+    _fields_ = [("command", ctypes.c_uint8), ("value", ctypes.c_float)]
+
+
 class HostPipeline:
     """A ``tinypdm_pipeline_t`` in Python-owned memory."""
 
@@ -521,20 +649,52 @@ class HostPipeline:
         raw = units.encode("ascii")[:8].ljust(8, b"\0")
         self._host._lib.tinypdm_pipeline_set_units(self._p, raw)
 
-    def set_unknown(self, unknown: bool) -> None:
-        """Mark the operating point of the next windows unknown (``unknown_op``)."""
-        self._host._lib.tinypdm_host_pipeline_set_unknown(self._p, int(bool(unknown)))
-
     def acknowledge(self) -> bool:
         """``tinypdm_pipeline_acknowledge``: True when a latched alarm was released."""
         return bool(self._host._lib.tinypdm_pipeline_acknowledge(self._p))
+
+    def control(self, command: int, value: float = 0.0) -> bool:
+        """``tinypdm_pipeline_control`` with a CONTROL message (1 set external speed,
+        2 acknowledge): True when the command is known."""
+        msg = _ControlMsg(int(command), float(value))
+        return bool(self._host._lib.tinypdm_pipeline_control(self._p, ctypes.byref(msg)))
+
+    def set_speed(self, rpm: float) -> None:
+        """``tinypdm_pipeline_set_speed``: external shaft speed of the next windows (NaN,
+        <= 0: back to the pipeline's tachless estimate)."""
+        self._host._lib.tinypdm_pipeline_set_speed(self._p, float(rpm))
+
+    def push_at_speeds(self, samples: ArrayLike, speed_rpm: ArrayLike) -> NDArray[np.float64]:
+        """Push a stream from a fresh pipeline's first sample, setting the external speed of
+        window ``i`` (``speed_rpm[i]``; NaN: the estimate) before its last sample arrives.
+
+        Returns
+        -------
+        ndarray of shape (n_results, len(RESULT_FIELDS)), float64
+        """
+        s = np.ascontiguousarray(samples, dtype=np.int16)
+        rpm = np.asarray(speed_rpm, np.float64).reshape(-1)
+        hop, window = self._host.config["hop"], self._host.config["window"]
+        rows = []
+        pos = 0
+        for i, value in enumerate(rpm):
+            end = window + i * hop  # window i is scored when sample end - 1 arrives
+            if end > s.shape[0]:
+                break
+            self.set_speed(value)
+            rows.append(self.push(s[pos:end]))
+            pos = end
+        if pos < s.shape[0]:
+            rows.append(self.push(s[pos:]))
+        cols = len(RESULT_FIELDS)
+        return np.concatenate(rows) if rows else np.zeros((0, cols), np.float64)
 
     def push(self, samples: ArrayLike) -> NDArray[np.float64]:
         """Push int16 samples: shape (n,) is the scored axis alone, (n, axes) all axes.
 
         Returns
         -------
-        ndarray of shape (n_results, 15), float64
+        ndarray of shape (n_results, len(RESULT_FIELDS)), float64
             Columns :data:`RESULT_FIELDS`.
         """
         s = np.ascontiguousarray(samples, dtype=np.int16)

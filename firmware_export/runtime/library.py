@@ -15,6 +15,7 @@ _MODULES = (
     "tinypdm_math",
     "tinypdm_features",
     "tinypdm_score",
+    "tinypdm_speed",
     "tinypdm_pipeline",
     "tinypdm_frame",
 )

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from firmware_export.runtime.host_build import RESULT_FIELDS
 from firmware_export.runtime.scorer import Int8Scorer
 from vibration.errors import ModelError, TinyPdmError
 from vibration.protocol import Hello
@@ -57,6 +58,8 @@ def load_shadow_factory(bundle: str | os.PathLike[str]) -> ShadowFactory:
             pipe.set_scale(float(hello.scale))
             return pipe
 
-        return PipelineShadowScorer(make, float(hello.sample_rate_hz), tag, window=cfg.window)
+        return PipelineShadowScorer(
+            make, float(hello.sample_rate_hz), tag, RESULT_FIELDS, window=cfg.window
+        )
 
     return factory

@@ -564,7 +564,10 @@ def evaluate_model(
     """
     normal_label = str(model.summary.get("label", "normal"))
     config = model.feature_config
-    _, windows, _ = load_windows(paths, config)
+    speed_config = _speed_config(model)
+    _, windows, _ = load_windows(paths, config, speed=speed_config)
+    if window_info is None and speed_config is not None:
+        window_info = _envelope_info(model.detector)
     detectors: dict[str, Any] = {AUTOENCODER: model.detector}
     thresholds = {AUTOENCODER: float(model.threshold)}
     if baselines:
@@ -576,19 +579,25 @@ def evaluate_model(
             detectors[name] = baseline
             thresholds[name] = float(baseline.threshold_)
 
-    def score_all(X: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
+    def score_all(
+        X: NDArray[np.float64], speed: NDArray[np.float64] | None = None
+    ) -> dict[str, NDArray[np.float64]]:
         if X.shape[0] == 0:
             return {name: np.zeros(0) for name in detectors}
-        return {name: det.anomaly_score(X) for name, det in detectors.items()}
+        # Only the model knows speed (the device's estimate); baselines see features alone.
+        return {
+            name: det.anomaly_score(X, speed) if name == AUTOENCODER else det.anomaly_score(X)
+            for name, det in detectors.items()
+        }
 
-    scored = [(w, score_all(w.features)) for w in windows]
+    scored = [(w, score_all(w.features, w.speeds)) for w in windows]
     normal = [(w, s) for w, s in scored if w.label == normal_label and w.n_windows]
     if normal:
         source = "normal recordings"
         reference = {name: np.concatenate([s[name] for _, s in normal]) for name in detectors}
     else:
         source = "model held-out windows"
-        reference = score_all(model.held_out_features())
+        reference = score_all(model.held_out_features(), model.held_out_speeds())
     if not any(w.n_windows for w in windows):
         raise ModelError(
             f"no recording under {[str(p) for p in paths]} is longer than one window "
@@ -607,9 +616,11 @@ def evaluate_model(
         figures: dict[str, dict[str, Any]] = {}
         alarm: dict[str, NDArray[np.bool_]] = {}
         for name in detectors:
-            over = (scores[name] > thresholds[name]) & ~unknown
+            # The operating envelope belongs to the model; baselines have none.
+            skip = unknown if name == AUTOENCODER else np.zeros_like(unknown)
+            over = (scores[name] > thresholds[name]) & ~skip
             alarm[name], onsets = alarm_states(
-                over, model.alarm_policy, unknown, scores=scores[name], threshold=thresholds[name]
+                over, model.alarm_policy, skip, scores=scores[name], threshold=thresholds[name]
             )
             figures[name] = {
                 **detection_figures(
@@ -619,7 +630,7 @@ def evaluate_model(
                     hours=duration / 3600.0,
                     is_normal=is_normal,
                     reference=reference[name],
-                    unknown=unknown,
+                    unknown=skip,
                 ),
                 **alarm_figures(alarm[name], onsets, times),
             }
@@ -635,3 +646,26 @@ def evaluate_model(
         reference_scores=reference,
         recordings=results,
     )
+
+
+def _speed_config(model: TrainedModel) -> Any:
+    """The estimator configuration of a speed-aware model, else None."""
+    saved = getattr(model.detector, "speed_config_", None)
+    if not saved or not getattr(model.detector, "speed_aware", False):
+        return None
+    from vibration.learning.speed import SpeedConfig
+
+    return SpeedConfig.from_dict(saved)
+
+
+def _envelope_info(detector: Any) -> WindowInfoFunction:
+    """Per-window speed and operating-envelope flags, as the device computes them."""
+
+    def info(windows: RecordingWindows, config: FeatureConfig) -> WindowInfo:
+        speeds = windows.speeds
+        return WindowInfo(
+            unknown_operating_point=detector.unknown_operating_point(speeds, windows.n_windows),
+            speed_rpm=speeds,
+        )
+
+    return info

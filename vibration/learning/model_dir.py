@@ -60,7 +60,11 @@ _KERAS = "model.keras"
 _WEIGHTS = "weights.npz"
 _CALIBRATION = "calibration.npy"
 _FEATURES = "features.npy"
+_WINDOWS = "windows.npz"
 _DATA_FILES = (_KERAS, _WEIGHTS, _CALIBRATION, _FEATURES)
+# Optional: per-window speed (rpm, NaN unknown) and hold-out flags of features.npy.
+# Model directories made before speed awareness lack it (no speed, last part held out).
+_OPTIONAL_FILES = (_WINDOWS,)
 
 
 @dataclass(frozen=True)
@@ -97,9 +101,36 @@ class TrainedModel:
         """Feature vectors the detector was fitted on, time order, shape (n, n_features)."""
         return _load_npy(self.path / _FEATURES, np.float64, self.feature_config.n_features)
 
+    def normal_speeds(self) -> NDArray[np.float64] | None:
+        """Shaft speed (rpm, NaN unknown) of each row of :meth:`normal_features`, or None."""
+        meta = self._windows()
+        return None if meta is None else np.asarray(meta["speed"], dtype=np.float64)
+
+    def held_out_mask(self) -> NDArray[np.bool_]:
+        """Which rows of :meth:`normal_features` were held out to set the threshold."""
+        meta = self._windows()
+        if meta is not None:
+            return np.asarray(meta["held_out"], dtype=np.bool_)
+        n = int(self.summary["n_windows_train"]) + int(self.summary["n_windows_held_out"])
+        mask = np.zeros(n, dtype=np.bool_)
+        mask[int(self.summary["n_windows_train"]) :] = True
+        return mask
+
     def held_out_features(self) -> NDArray[np.float64]:
         """The held-out part of :meth:`normal_features` that set the threshold."""
-        return self.normal_features()[int(self.summary["n_windows_train"]) :]
+        return self.normal_features()[self.held_out_mask()]
+
+    def held_out_speeds(self) -> NDArray[np.float64] | None:
+        """Speeds of :meth:`held_out_features`, or None for a speed-unaware model."""
+        speeds = self.normal_speeds()
+        return None if speeds is None else speeds[self.held_out_mask()]
+
+    def _windows(self) -> dict[str, NDArray[Any]] | None:
+        path = self.path / _WINDOWS
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as npz:
+            return {"speed": npz["speed"], "held_out": npz["held_out"]}
 
 
 def tinypdm_version() -> str:
@@ -119,6 +150,8 @@ def save_model_dir(
     summary: Mapping[str, Any],
     *,
     features: ArrayLike,
+    speeds: ArrayLike | None = None,
+    held_out: ArrayLike | None = None,
 ) -> Path:
     """Write a fitted detector as a model directory, atomically.
 
@@ -135,6 +168,10 @@ def save_model_dir(
         and ``tinypdm_version`` are added when absent.
     features : array_like of shape (n_windows, n_features)
         The normal feature vectors ``detector`` was fitted (or fine-tuned) on, time order.
+    speeds : array_like of shape (n_windows,) or None
+        Their shaft speeds in rpm (NaN: unknown), for a speed-aware detector.
+    held_out : array_like of shape (n_windows,), bool, or None
+        Which of them set the threshold; None: the last ``n_windows - n_train_``.
 
     Returns
     -------
@@ -161,6 +198,15 @@ def save_model_dir(
             f"not match the feature config ({n_features} features)"
         )
     n_train = int(detector.n_train_)
+    if held_out is None:
+        held = np.zeros(X.shape[0], dtype=np.bool_)
+        held[n_train:] = True
+    else:
+        held = np.asarray(held_out, dtype=np.bool_)
+    rpm = None if speeds is None else np.asarray(speeds, dtype=np.float64)
+    if held.shape != (X.shape[0],) or (rpm is not None and rpm.shape != (X.shape[0],)):
+        raise ModelError("speeds and held_out must have one entry per feature vector")
+    n_train = int(np.count_nonzero(~held))
     doc = _model_json(detector, feature_config, summary, n_train, X.shape[0])
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
@@ -172,9 +218,16 @@ def save_model_dir(
             arrays[f"k{i}"], arrays[f"b{i}"] = kernel, bias
         with open(tmp / _WEIGHTS, "wb") as fh:
             np.savez(fh, **arrays)
-        np.save(tmp / _CALIBRATION, _calibration(detector, X[:n_train]), allow_pickle=False)
+        train_rpm = None if rpm is None else rpm[~held]
+        np.save(tmp / _CALIBRATION, _calibration(detector, X[~held], train_rpm), allow_pickle=False)
         np.save(tmp / _FEATURES, X, allow_pickle=False)
-        doc["files"] = {name: sha256_file(tmp / name) for name in _DATA_FILES}
+        written = list(_DATA_FILES)
+        if rpm is not None or held_out is not None:
+            speed_col = np.full(X.shape[0], np.nan) if rpm is None else rpm
+            with open(tmp / _WINDOWS, "wb") as fh:
+                np.savez(fh, speed=speed_col, held_out=held)
+            written.append(_WINDOWS)
+        doc["files"] = {name: sha256_file(tmp / name) for name in written}
         (tmp / _JSON).write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", "utf-8")
         _fsync_dir_tree(tmp)
         replace_dir(tmp, target)
@@ -219,7 +272,8 @@ def load_model_dir(path: str | os.PathLike[str], *, keras: bool = True) -> Train
     )
     try:
         files = doc["files"]
-        for name in _DATA_FILES:
+        optional = [name for name in _OPTIONAL_FILES if name in files]
+        for name in (*_DATA_FILES, *optional):
             if not (root / name).is_file():
                 raise ModelError(f"model directory {str(root)!r} lacks {name}")
             if sha256_file(root / name) != files[name]:
@@ -228,6 +282,10 @@ def load_model_dir(path: str | os.PathLike[str], *, keras: bool = True) -> Train
         policy = AlarmPolicy.from_dict(doc["alarm_policy"])
         params = dict(doc["detector"]["params"])
         params["hidden"] = tuple(params["hidden"])
+        # Models made before these options scored two-sided and held out the last part.
+        params.setdefault("one_sided", False)
+        params.setdefault("holdout", "last")
+        speed_doc = doc.get("speed")
         threshold = float(doc["threshold"])
         mean = np.asarray(doc["scaler"]["mean"], dtype=np.float64)
         scale = np.asarray(doc["scaler"]["scale"], dtype=np.float64)
@@ -254,6 +312,8 @@ def load_model_dir(path: str | os.PathLike[str], *, keras: bool = True) -> Train
                 "n_train_": int(summary["n_windows_train"]),
                 "n_held_out_": int(summary["n_windows_held_out"]),
                 "n_epochs_": int(summary.get("epochs_run", 0)),
+                **_speed_attributes(speed_doc, mean.shape[0]),
+                "calibration_warning_": (doc.get("calibration") or {}).get("warning"),
             },
         )
         if detector.n_features_in_ != config.n_features:
@@ -316,9 +376,21 @@ def _model_json(
         "feature_config": config.to_dict(),
         "feature_names": config.feature_names,
         "scaler": {"mean": detector.mean_.tolist(), "scale": detector.scale_.tolist()},
+        "speed": _speed_doc(detector),
         "threshold": float(detector.threshold_),
+        "calibration": {
+            "method": params.get("holdout", "last"),
+            "held_out_windows": int(detector.n_held_out_),
+            "quantile": float(params["threshold_quantile"]),
+            "margin": float(params["threshold_margin"]),
+            "warning": getattr(detector, "calibration_warning_", None),
+        },
         "alarm_policy": detector.alarm_policy.to_dict(),
-        "score": "mean squared reconstruction error of standardised features",
+        "score": (
+            "mean(max(z+ - AE(z+), 0)^2) + mean(z+^2), z+ = clip(z, 0, z_max)"
+            if params.get("one_sided")
+            else "mean squared reconstruction error of standardised features"
+        ),
         "detector": {
             "class": type(detector).__name__,
             "params": params,
@@ -334,11 +406,51 @@ def _model_json(
     }
 
 
-def _calibration(detector: Any, train: NDArray[np.float64]) -> NDArray[np.float32]:
-    """Standardised training vectors, evenly spaced in time, at most CALIBRATION_MAX."""
+def _calibration(
+    detector: Any, train: NDArray[np.float64], rpm: NDArray[np.float64] | None
+) -> NDArray[np.float32]:
+    """The network's inputs for training vectors, evenly spaced in time, at most
+    CALIBRATION_MAX (int8 activation ranges are chosen on them)."""
     if train.shape[0] > CALIBRATION_MAX:
-        train = train[np.linspace(0, train.shape[0] - 1, CALIBRATION_MAX).round().astype(int)]
-    return np.asarray(detector.standardise(train), dtype=np.float32)
+        pick = np.linspace(0, train.shape[0] - 1, CALIBRATION_MAX).round().astype(int)
+        train = train[pick]
+        rpm = None if rpm is None else rpm[pick]
+    return np.asarray(detector.standardise(train, rpm), dtype=np.float32)
+
+
+def _speed_doc(detector: Any) -> dict[str, Any] | None:
+    """model.json's ``speed`` section: the envelope and the mean's line in ln(rpm)."""
+    envelope = getattr(detector, "speed_envelope_", None)
+    if envelope is None:
+        return None
+    return {
+        "envelope_rpm": [float(envelope[0]), float(envelope[1])],
+        "u0": float(detector.speed_u0_),
+        "slope": [float(v) for v in detector.speed_slope_],
+        "estimator": getattr(detector, "speed_config_", None),
+    }
+
+
+def _speed_attributes(doc: Any, n_features: int) -> dict[str, Any]:
+    if doc is None:
+        return {
+            "speed_envelope_": None,
+            "speed_u0_": 0.0,
+            "speed_slope_": np.zeros(n_features),
+            "speed_config_": None,
+        }
+    low, high = (float(v) for v in doc["envelope_rpm"])
+    if not (0 < low < high and math.isfinite(high)):
+        raise ModelError(f"model.json: bad speed envelope {doc['envelope_rpm']!r}")
+    slope = np.asarray(doc["slope"], dtype=np.float64)
+    if slope.shape != (n_features,) or not np.all(np.isfinite(slope)):
+        raise ModelError(f"model.json: speed slope must be {n_features} finite numbers")
+    return {
+        "speed_envelope_": (low, high),
+        "speed_u0_": float(doc["u0"]),
+        "speed_slope_": slope,
+        "speed_config_": doc.get("estimator", doc.get("config")),
+    }
 
 
 def _weights_of(model: Any) -> list[tuple[NDArray[np.float32], NDArray[np.float32]]]:

@@ -22,6 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 from vibration.validation import is_integer
 
 __all__ = [
+    "FLAG_EXTERNAL_SPEED",
     "FLAG_LATCHED",
     "FLAG_UNKNOWN_OP",
     "STATE_ALARM",
@@ -33,9 +34,14 @@ __all__ = [
     "alarm_lifecycle",
     "alarm_onsets",
     "apply_alarm_policy",
+    "blocked_holdout",
     "calibrate_threshold",
     "held_out_split",
+    "min_held_out",
 ]
+
+HOLDOUT_BLOCKS = 8
+"""Blocks per recording for :func:`blocked_holdout`."""
 
 # Scores are floored here before the logarithm of the tail fit (scores are >= 0).
 _SCORE_FLOOR = 1e-12
@@ -48,6 +54,8 @@ STATE_UNKNOWN = 3
 #: Bits of the SCORE v2 ``flags`` byte that the lifecycle sets.
 FLAG_UNKNOWN_OP = 1
 FLAG_LATCHED = 4
+#: SCORE v2 ``flags`` bit 1: the window's speed is external (CONTROL command 1 or a tach).
+FLAG_EXTERNAL_SPEED = 2
 # Counters saturate here, as the firmware's uint16 counters do.
 _COUNT_MAX = 65535
 
@@ -366,3 +374,56 @@ def held_out_split(n_samples: int, fraction: float) -> int:
         raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
     n_held = min(max(1, round(fraction * n_samples)), n_samples - 1)
     return n_samples - n_held
+
+
+def blocked_holdout(groups: ArrayLike, fraction: float) -> NDArray[np.bool_]:
+    """Held-out windows spread over the training period and over every recording.
+
+    Each recording's windows (``groups``, in time order within a recording) are cut into
+    :data:`HOLDOUT_BLOCKS` contiguous blocks; ``round(fraction * 8)`` of them (at least
+    one) are held out, evenly spaced and away from the edges (a quarter: blocks 2 and 6,
+    counting from 0). Contiguous blocks keep neighbouring, nearly identical windows on one
+    side, so held-out scores are those of unseen data; spreading the blocks makes running-in,
+    drift and transients anywhere in the training period raise the threshold instead of
+    hiding in the training part. A recording too short for blocks lends its last window.
+
+    Parameters
+    ----------
+    groups : array_like of shape (n_windows,)
+        Recording of each window.
+    fraction : float
+        Share held out, in (0, 1).
+
+    Returns
+    -------
+    held : ndarray of shape (n_windows,), bool
+        At least one window held out and at least one kept.
+    """
+    g = np.asarray(groups)
+    if g.ndim != 1 or g.size < 2:
+        raise ValueError(f"groups must have shape (n_windows >= 2,), got shape {g.shape!r}")
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
+    n_held = min(HOLDOUT_BLOCKS - 1, max(1, round(fraction * HOLDOUT_BLOCKS)))
+    chosen = {int((i + 0.5) * HOLDOUT_BLOCKS / n_held) for i in range(n_held)}
+    held = np.zeros(g.size, dtype=np.bool_)
+    for label in np.unique(g):
+        idx = np.flatnonzero(g == label)
+        block = (np.arange(idx.size) * HOLDOUT_BLOCKS) // idx.size
+        held[idx[np.isin(block, list(chosen))]] = True
+    if not held.any():
+        held[-1] = True
+    if held.all():
+        held[0] = False
+    return held
+
+
+def min_held_out(quantile: float) -> int:
+    """Held-out windows needed before a threshold at ``quantile`` rests on data: ``3 / (1 - q)``.
+
+    With fewer, not even three held-out windows are expected beyond the quantile, so the
+    threshold comes from the fitted tail, not from observation (3000 for q = 0.999).
+    """
+    if not 0.0 < quantile < 1.0:
+        raise ValueError(f"quantile must be in (0, 1), got {quantile!r}")
+    return int(np.ceil(3.0 / (1.0 - quantile) - 1e-9))

@@ -6,12 +6,15 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vibration.errors import ModelError
 from vibration.validation import is_int
+
+if TYPE_CHECKING:
+    from vibration.learning.speed import SpeedConfig
 
 __all__ = ["MIN_TRAIN_WINDOWS", "train_model"]
 
@@ -30,6 +33,7 @@ def train_model(
     on_epoch: Callable[[int, Mapping[str, float]], None] | None = None,
     on_start: Callable[[int, Mapping[str, Any]], None] | None = None,
     detector_params: Mapping[str, Any] | None = None,
+    speed: SpeedConfig | str | None = "default",
 ) -> dict[str, Any]:
     """Train (or fine-tune) a detector on the recordings labelled ``label``.
 
@@ -57,6 +61,11 @@ def train_model(
     detector_params : mapping or None
         Other :class:`~vibration.learning.detector.AutoencoderDetector` hyper-parameters (new
         models only).
+    speed : SpeedConfig, None or "default"
+        The tachless speed estimator's configuration (the machine's speed range):
+        the model learns its operating envelope and, across speeds, a speed-conditioned
+        normal. ``"default"``: :class:`~vibration.learning.speed.SpeedConfig` defaults (or
+        the base model's with ``from_dir``); None: a speed-unaware model.
 
     Returns
     -------
@@ -72,7 +81,8 @@ def train_model(
     """
     from vibration.learning.detector import AutoencoderDetector
     from vibration.learning.model_dir import load_model_dir, save_model_dir
-    from vibration.learning.windows import load_windows, stack_features
+    from vibration.learning.speed import SpeedConfig as _SpeedConfig
+    from vibration.learning.windows import load_windows, stack_features, stack_groups, stack_speeds
 
     began = time.perf_counter()
     if not is_int(seed) or seed < 0:
@@ -80,10 +90,13 @@ def train_model(
     if epochs is not None and (not is_int(epochs) or epochs < 1):
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
     base = load_model_dir(from_dir) if from_dir is not None else None
+    speed_config = _speed_config(speed, base, _SpeedConfig)
     config, windows, skipped = load_windows(
-        paths, None if base is None else base.feature_config, label=label
+        paths, None if base is None else base.feature_config, label=label, speed=speed_config
     )
     X = stack_features(windows, config.n_features)
+    speeds = stack_speeds(windows)
+    groups = stack_groups(windows)
     if X.shape[0] < MIN_TRAIN_WINDOWS:
         raise ModelError(
             f"only {X.shape[0]} windows of {config.window} samples in the recordings labelled "
@@ -126,10 +139,14 @@ def train_model(
     if on_start is not None:
         on_start(n_epochs, summary)
     if base is None:
-        detector.fit(X, on_epoch=on_epoch)
+        detector.fit(X, speed=speeds, groups=groups, on_epoch=on_epoch)
+        detector.speed_config_ = (
+            speed_config.to_dict() if speed_config is not None and detector.speed_aware else None
+        )
     else:
-        detector.fine_tune(X, epochs=n_epochs, on_epoch=on_epoch)
+        detector.fine_tune(X, speed=speeds, groups=groups, epochs=n_epochs, on_epoch=on_epoch)
     held = detector.held_out_scores_
+    held_mask = _held_mask(detector, X.shape[0], speeds, groups)
     summary.update(
         {
             "n_parameters": detector.n_parameters_,
@@ -139,6 +156,11 @@ def train_model(
             "held_out_score_median": float(np.median(held)),
             "held_out_score_max": float(np.max(held)),
             "threshold": detector.threshold_,
+            "calibration_warning": detector.calibration_warning_,
+            "speed_envelope_rpm": (
+                list(detector.speed_envelope_) if detector.speed_envelope_ is not None else None
+            ),
+            "speed_conditioned": bool(np.any(detector.speed_slope_)),
             "timings_s": {
                 "features": features_s,
                 "fit": detector.fit_seconds_,
@@ -146,6 +168,35 @@ def train_model(
             },
         }
     )
-    path = save_model_dir(out, detector, config, summary, features=X)
+    path = save_model_dir(
+        out,
+        detector,
+        config,
+        summary,
+        features=X,
+        speeds=speeds if detector.speed_aware else None,
+        held_out=held_mask,
+    )
     saved = json.loads((path / "model.json").read_text("utf-8"))["training"]
     return {**saved, "model_dir": str(path)}
+
+
+def _speed_config(speed: Any, base: Any, default: Any) -> Any:
+    if isinstance(speed, str):
+        if speed != "default":
+            raise ValueError(f"speed must be a SpeedConfig, None or 'default', got {speed!r}")
+        if base is None:
+            return default()
+        saved = getattr(base.detector, "speed_config_", None)
+        return default.from_dict(saved) if saved else None
+    return speed
+
+
+def _held_mask(detector: Any, n: int, speeds: Any, groups: Any) -> Any:
+    """Rows of the training features that set the threshold (as the detector chose them)."""
+    mask = np.zeros(n, dtype=np.bool_)
+    keep = np.ones(n, dtype=np.bool_)
+    if speeds is not None and detector.speed_aware:
+        keep = np.isfinite(speeds) & (speeds > 0)
+    mask[np.flatnonzero(keep)] = detector._held_out_mask(groups[keep], int(np.count_nonzero(keep)))
+    return mask

@@ -10,7 +10,7 @@ import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,6 +18,9 @@ from numpy.typing import NDArray
 from vibration.data.dataset import Recording, iter_recordings
 from vibration.errors import ModelError
 from vibration.learning.features import FeatureConfig, window_features, window_starts
+
+if TYPE_CHECKING:
+    from vibration.learning.speed import SpeedConfig
 
 __all__ = [
     "RATE_TOLERANCE",
@@ -56,6 +59,9 @@ class RecordingWindows:
     starts : ndarray of shape (n_windows,), int64
         First sample of each window.
     features : ndarray of shape (n_windows, n_features), float64
+    speeds : ndarray of shape (n_windows,), float64, or None
+        Shaft speed in rpm that the device's estimator reports with each window (NaN
+        while it warms up after a gap); None when not estimated.
     start_s : ndarray of shape (n_windows,), float64, or None
         Time of each window's first sample, seconds from the recording's start, with the
         segments timed by :meth:`Recording.segment_times` (a snapshot series by its
@@ -78,6 +84,7 @@ class RecordingWindows:
     sample_rate: float
     starts: NDArray[np.int64] = field(repr=False)
     features: NDArray[np.float64] = field(repr=False)
+    speeds: NDArray[np.float64] | None = field(default=None, repr=False)
     start_s: NDArray[np.float64] | None = field(default=None, repr=False)
     segment: NDArray[np.int64] | None = field(default=None, repr=False)
     duration_s: float | None = None
@@ -130,13 +137,18 @@ def check_sample_rate(recording: Recording, config: FeatureConfig) -> None:
         )
 
 
-def recording_windows(recording: Recording, config: FeatureConfig) -> RecordingWindows:
+def recording_windows(
+    recording: Recording, config: FeatureConfig, speed: SpeedConfig | None = None
+) -> RecordingWindows:
     """Cut one recording into windows and compute their features.
 
     Parameters
     ----------
     recording : Recording
     config : FeatureConfig
+    speed : SpeedConfig or None
+        Also estimate each window's shaft speed as the device does (the estimator restarts
+        at every gap, like a device after a reboot); None: no speeds.
 
     Returns
     -------
@@ -159,6 +171,9 @@ def recording_windows(recording: Recording, config: FeatureConfig) -> RecordingW
         # Physical units exactly as Recording.physical() (float32 scale * int16).
         windows = raw[chunk[:, None] + offsets].astype(np.float32) * scale
         features[first : first + chunk.size] = window_features(windows, config)
+    speeds = (
+        None if speed is None else _segment_speeds(raw, scale, starts, recording, config, speed)
+    )
     segments = recording.segments()
     bounds = np.array([a for a, _ in segments], dtype=np.int64)
     segment = np.searchsorted(bounds, starts, side="right").astype(np.int64) - 1
@@ -177,12 +192,34 @@ def recording_windows(recording: Recording, config: FeatureConfig) -> RecordingW
         sample_rate=rate,
         starts=starts,
         features=features,
+        speeds=speeds,
         start_s=start_s,
         segment=segment,
         duration_s=recording.duration_s(),
         extra=dict(recording.meta.extra),
         flat=bool(raw.size) and int(raw.min()) == int(raw.max()),
     )
+
+
+def _segment_speeds(
+    raw: NDArray[np.int16],
+    scale: np.float32,
+    starts: NDArray[np.int64],
+    recording: Recording,
+    config: FeatureConfig,
+    speed: SpeedConfig,
+) -> NDArray[np.float64]:
+    from vibration.learning.speed import window_speeds
+
+    out = np.full(starts.size, np.nan)
+    for first, stop in recording.segments():
+        inside = (starts >= first) & (starts + config.window <= stop)
+        if not inside.any():
+            continue
+        x = raw[first:stop].astype(np.float32) * scale
+        est = window_speeds(x, config, speed)
+        out[np.flatnonzero(inside)] = est[: np.count_nonzero(inside)]
+    return out
 
 
 def common_sample_rate(recordings: Iterable[Recording]) -> float:
@@ -210,6 +247,7 @@ def load_windows(
     config: FeatureConfig | None = None,
     *,
     label: str | None = None,
+    speed: SpeedConfig | None = None,
 ) -> tuple[FeatureConfig, list[RecordingWindows], list[Recording]]:
     """Features of every recording under ``paths`` (dataset or recording directories).
 
@@ -220,6 +258,8 @@ def load_windows(
         None: :meth:`FeatureConfig.for_rate` at the recordings' common sample rate.
     label : str or None
         Keep only recordings with this label; None keeps all.
+    speed : SpeedConfig or None
+        Estimate each window's shaft speed too (:func:`recording_windows`).
 
     Returns
     -------
@@ -246,7 +286,22 @@ def load_windows(
         raise ModelError(f"no {what} in {[str(p) for p in paths]} (labels found: {found})")
     if config is None:
         config = FeatureConfig.for_rate(common_sample_rate(kept))
-    return config, [recording_windows(r, config) for r in kept], skipped
+    return config, [recording_windows(r, config, speed) for r in kept], skipped
+
+
+def stack_speeds(windows: Sequence[RecordingWindows]) -> NDArray[np.float64] | None:
+    """Speeds of several recordings, one after the other, or None if any lacks them."""
+    if not windows or any(w.speeds is None for w in windows):
+        return None
+    return np.concatenate([np.asarray(w.speeds) for w in windows])
+
+
+def stack_groups(windows: Sequence[RecordingWindows]) -> NDArray[np.int64]:
+    """Index of the recording of every window of :func:`stack_features`."""
+    return np.concatenate(
+        [np.full(w.n_windows, i, dtype=np.int64) for i, w in enumerate(windows)]
+        or [np.zeros(0, dtype=np.int64)]
+    )
 
 
 def stack_features(windows: Sequence[RecordingWindows], n_features: int) -> NDArray[np.float64]:

@@ -13,17 +13,17 @@
 #include "tinypdm_model.h"
 #include "tinypdm_pipeline.h"
 #include "tinypdm_score.h"
+#include "tinypdm_speed.h"
 
 /* prototypes (-Wmissing-prototypes friendly) */
 uint32_t tinypdm_host_sizeof(uint32_t what);
 void tinypdm_host_config(int64_t *out, uint32_t cap);
 void tinypdm_host_invoke_batch(const int8_t *in, int8_t *out, uint32_t n);
 void tinypdm_host_features_batch(const float *windows, uint32_t n, float *features, float *stats);
-void tinypdm_host_score_batch(const float *features, uint32_t n, float *scores, float *z,
-                              int8_t *q_in, int8_t *q_out, uint8_t *top);
+void tinypdm_host_score_batch(const float *features, const float *rpm, uint32_t n, float *scores,
+                              float *z, int8_t *q_in, int8_t *q_out, uint8_t *top);
 void tinypdm_host_alarm_run(const float *scores, const uint8_t *unknown, const uint8_t *ack,
                             uint32_t n, float threshold, uint8_t *states, uint8_t *flags);
-void tinypdm_host_pipeline_set_unknown(tinypdm_pipeline_t *p, uint8_t unknown);
 int tinypdm_host_decoder_control(const tinypdm_frame_decoder_t *d, float *out);
 void tinypdm_host_float_config(float *out, uint32_t cap);
 size_t tinypdm_host_result_frame(const double *row, uint64_t t_us, uint32_t seq, uint8_t *out,
@@ -35,6 +35,14 @@ int tinypdm_host_decoder_feed(tinypdm_frame_decoder_t *d, const uint8_t *in, uin
 void tinypdm_host_decoder_state(const tinypdm_frame_decoder_t *d, uint64_t *out);
 const uint8_t *tinypdm_host_decoder_payload(const tinypdm_frame_decoder_t *d);
 const int16_t *tinypdm_host_decoder_samples(const tinypdm_frame_decoder_t *d);
+void tinypdm_host_speed_config(double *out, uint32_t cap);
+uint32_t tinypdm_host_speed_decimate(const float *x, uint32_t n, float *out, uint32_t cap);
+int tinypdm_host_speed_run(const float *x, uint32_t n, double *window_rpm, uint32_t max_windows,
+                           double *at, double *raw, double *reported, uint32_t max_estimates,
+                           float external_rpm);
+
+/* columns of a tinypdm_host_pipeline_push row (host_build.RESULT_FIELDS must match) */
+uint32_t tinypdm_host_result_cols(void);
 
 uint32_t tinypdm_host_sizeof(uint32_t what) {
   switch (what) {
@@ -43,6 +51,7 @@ uint32_t tinypdm_host_sizeof(uint32_t what) {
     case 2: return (uint32_t)sizeof(tinypdm_result_t);
     case 3: return (uint32_t)sizeof(tinypdm_hello_t);
     case 4: return (uint32_t)sizeof(tinypdm_score_msg_t);
+    case 5: return (uint32_t)sizeof(tinypdm_speed_t);
     default: return 0u;
   }
 }
@@ -114,10 +123,6 @@ size_t tinypdm_host_result_frame(const double *row, uint64_t t_us, uint32_t seq,
   return tinypdm_frame_encode_score(out, cap, &seq, &msg);
 }
 
-void tinypdm_host_pipeline_set_unknown(tinypdm_pipeline_t *p, uint8_t unknown) {
-  p->unknown_op = unknown;
-}
-
 /* command, value of the decoder's last frame; 0 when it is not CONTROL */
 int tinypdm_host_decoder_control(const tinypdm_frame_decoder_t *d, float *out) {
   tinypdm_control_t c;
@@ -155,13 +160,15 @@ void tinypdm_host_features_batch(const float *windows, uint32_t n, float *featur
   }
 }
 
-void tinypdm_host_score_batch(const float *features, uint32_t n, float *scores, float *z,
-                              int8_t *q_in, int8_t *q_out, uint8_t *top) {
+/* rpm: one speed per vector, or NULL (unknown speed: tinypdm_score_features) */
+void tinypdm_host_score_batch(const float *features, const float *rpm, uint32_t n, float *scores,
+                              float *z, int8_t *q_in, int8_t *q_out, uint8_t *top) {
   uint32_t i;
   for (i = 0; i < n; ++i) {
     tinypdm_score_trace_t t;
     const size_t o = (size_t)i * TINYPDM_N_FEATURES;
-    scores[i] = tinypdm_score_features(features + o, &t);
+    scores[i] = rpm != NULL ? tinypdm_score_features_at(features + o, rpm[i], &t)
+                            : tinypdm_score_features(features + o, &t);
     if (z != NULL) {
       memcpy(z + o, t.z, sizeof(t.z));
     }
@@ -183,6 +190,8 @@ void tinypdm_host_score_batch(const float *features, uint32_t n, float *scores, 
  * kurtosis, crest, over, alarm, state, flags, speed_rpm, velocity_rms_mm_s, iso_zone,
  * top_feature_1, top_feature_2 */
 #define TINYPDM_HOST_RESULT_COLS 15u
+uint32_t tinypdm_host_result_cols(void) { return TINYPDM_HOST_RESULT_COLS; }
+
 int tinypdm_host_pipeline_push(tinypdm_pipeline_t *p, const int16_t *samples, uint32_t n,
                                uint32_t axes, double *out, uint32_t max_out) {
   tinypdm_result_t r[8];
@@ -265,3 +274,76 @@ void tinypdm_host_decoder_state(const tinypdm_frame_decoder_t *d, uint64_t *out)
 const uint8_t *tinypdm_host_decoder_payload(const tinypdm_frame_decoder_t *d) { return d->payload; }
 
 const int16_t *tinypdm_host_decoder_samples(const tinypdm_frame_decoder_t *d) { return d->samples; }
+
+/* enabled, q, taps per phase, r, q2, buffer, hop, median, harmonics, cand_first, n_cand, max_bin,
+ * rpm_per_step, decimated rate */
+void tinypdm_host_speed_config(double *out, uint32_t cap) {
+  const double v[] = {TINYPDM_SPEED_ENABLED,     TINYPDM_SPEED_Q,         TINYPDM_SPEED_TAPS_PER_PHASE,
+                      TINYPDM_SPEED_R,           TINYPDM_SPEED_Q2,
+                      TINYPDM_SPEED_BUFFER,      TINYPDM_SPEED_HOP,       TINYPDM_SPEED_MEDIAN,
+                      TINYPDM_SPEED_HARMONICS,   TINYPDM_SPEED_CAND_FIRST, TINYPDM_SPEED_N_CAND,
+                      TINYPDM_SPEED_MAX_BIN,     (double)TINYPDM_SPEED_RPM_PER_STEP,
+                      (double)TINYPDM_SPEED_RATE_HZ};
+  uint32_t i;
+  for (i = 0; i < cap && i < sizeof(v) / sizeof(v[0]); ++i) {
+    out[i] = v[i];
+  }
+}
+
+/* A standalone estimator over float samples (physical units), the pipeline's way: the
+ * estimate runs in a TINYPDM_WINDOW work buffer as soon as it is due. window_rpm gets
+ * tinypdm_speed_rpm after the last sample of every window of the TINYPDM_WINDOW /
+ * TINYPDM_HOP grid; at/raw/reported every estimate (sample index, single estimate,
+ * running median). external_rpm > 0 is set before the first sample. Returns the number of
+ * estimates. */
+int tinypdm_host_speed_run(const float *x, uint32_t n, double *window_rpm, uint32_t max_windows,
+                           double *at, double *raw, double *reported, uint32_t max_estimates,
+                           float external_rpm) {
+  static tinypdm_speed_t s;
+  static float work[TINYPDM_WINDOW];
+  uint32_t i;
+  uint32_t w = 0;
+  int estimates = 0;
+  tinypdm_speed_init(&s);
+  if (external_rpm > 0.0f) {
+    tinypdm_speed_set_external(&s, external_rpm);
+  }
+  for (i = 0; i < n; ++i) {
+    if (tinypdm_speed_push(&s, x[i])) {
+      tinypdm_speed_update(&s, work);
+      if ((uint32_t)estimates < max_estimates) {
+        at[estimates] = (double)i;
+        raw[estimates] = (double)s.history[(s.n_estimates - 1u) % TINYPDM_SPEED_MEDIAN];
+        reported[estimates] = (double)s.rpm;
+      }
+      estimates++;
+    }
+    if (i + 1u >= TINYPDM_WINDOW && (i + 1u - TINYPDM_WINDOW) % TINYPDM_HOP == 0u) {
+      if (w < max_windows) {
+        window_rpm[w] = (double)tinypdm_speed_rpm(&s);
+      }
+      w++;
+    }
+  }
+  return estimates;
+}
+
+/* The decimated samples a fresh estimator produces from x (no estimates run). */
+uint32_t tinypdm_host_speed_decimate(const float *x, uint32_t n, float *out, uint32_t cap) {
+  static tinypdm_speed_t s;
+  uint32_t i;
+  uint32_t m = 0;
+  tinypdm_speed_init(&s);
+  for (i = 0; i < n; ++i) {
+    const uint32_t head = s.head;
+    (void)tinypdm_speed_push(&s, x[i]);
+    s.due = 0u;
+    if (s.head != head || (TINYPDM_SPEED_BUFFER == 1 && s.filled > m)) {
+      if (m < cap) {
+        out[m] = s.ring[head];
+      }
+      m++;
+    }
+  }
+  return m;
+}

@@ -6,12 +6,18 @@
  * (deterministic noise plus a tone) is pushed into tinypdm_pipeline_push until
  * PIPELINE_WINDOWS windows were scored. No UART, no frames: the image's flash and RAM are
  * those of the pipeline and the model. Prints on the semihosting console
- * `pipeline windows=<k> samples=<n> ticks=<t> insns=<40 t> stack=<bytes>\n`, where ticks
- * is the SysTick time of the pushes of k * HOP samples after the first window (ingest
- * included), then one more window timed stage by stage:
- * `stages features=<insns> score=<insns>` (tinypdm_features_compute: mean, statistics, Hann,
+ * `pipeline windows=<k> samples=<n> ticks=<t> insns=<40 t> stack=<bytes> worst=<insns>\n`,
+ * where ticks is the SysTick time of the pushes of k * HOP samples after PIPELINE_WARMUP
+ * windows (ingest and the speed estimator included: k spans whole speed-estimate periods)
+ * and worst the most instructions of one window (the pushes since the previous window's
+ * end: ingest, any speed estimate that fell due, scoring), then one more window timed stage
+ * by stage:
+ * `stages features=<insns> score=<insns> speed=<insns>` (speed: one
+ * tinypdm_speed_estimate; tinypdm_features_compute: mean, statistics, Hann,
  * FFT, bands, logarithms; tinypdm_score_features: standardise, quantise, int8 model,
- * score). Exits with status 0 (1 when no window was scored).
+ * score). A speed-aware model is measured at a known speed inside its envelope (the
+ * speed-conditioned standardisation, logf included, runs on every window).
+ * Exits with status 0 (1 when no window was scored).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -23,7 +29,20 @@
 #define PIPELINE_CHUNK 64u
 #endif
 #ifndef PIPELINE_WINDOWS
+/* Steady state over whole speed-estimate periods: the estimate (every TINYPDM_SPEED_HOP
+ * decimated samples) is averaged in, not missed or over-weighted. */
+#if TINYPDM_SPEED_ENABLED
+#define PIPELINE_SPEED_PERIOD                                                                \
+  (((uint32_t)TINYPDM_SPEED_HOP * TINYPDM_SPEED_Q + TINYPDM_HOP - 1u) / TINYPDM_HOP)
+#define PIPELINE_WINDOWS (4u * PIPELINE_SPEED_PERIOD)
+#else
 #define PIPELINE_WINDOWS 4u
+#endif
+#endif
+#ifndef PIPELINE_WARMUP
+/* windows before timing starts: the speed estimator's buffer is full by then */
+#define PIPELINE_WARMUP                                                                      \
+  (1u + ((uint32_t)TINYPDM_SPEED_BUFFER * TINYPDM_SPEED_Q + TINYPDM_HOP - 1u) / TINYPDM_HOP)
 #endif
 
 static tinypdm_pipeline_t pipeline;
@@ -45,12 +64,18 @@ int main(void)
 {
     board_init(0u);
     tinypdm_pipeline_init(&pipeline);
+#if defined(TINYPDM_SPEED_AWARE) && TINYPDM_SPEED_AWARE
+    tinypdm_pipeline_set_speed(&pipeline, 0.5f * (TINYPDM_SPEED_ENVELOPE_LO_RPM +
+                                                  TINYPDM_SPEED_ENVELOPE_HI_RPM));
+#endif
 
     uint32_t scored = 0;
     uint32_t samples = 0;
     uint32_t ticks = 0;
     uint32_t timed_windows = 0;
-    while (scored < PIPELINE_WINDOWS + 1u) {
+    uint32_t window_ticks = 0; /* pushes since the last window ended */
+    uint32_t worst_ticks = 0;
+    while (scored < PIPELINE_WINDOWS + PIPELINE_WARMUP) {
         fill_chunk(samples);
         const uint32_t t0 = board_cycles_restart();
         const int k = tinypdm_pipeline_push(&pipeline, chunk, PIPELINE_CHUNK, results,
@@ -60,10 +85,16 @@ int main(void)
         if (k < 0) {
             return 2;
         }
-        if (scored > 0u) {
-            /* Steady state: every push after the first window, windows counted as they end. */
+        if (scored >= PIPELINE_WARMUP) {
+            /* Steady state: every push after the warm-up, windows counted as they end. */
             ticks += dt;
             timed_windows += (uint32_t)k;
+            window_ticks += dt;
+            if (k > 0) { /* one window per push while PIPELINE_CHUNK <= HOP (else shared) */
+                const uint32_t per = window_ticks / (uint32_t)k;
+                worst_ticks = per > worst_ticks ? per : worst_ticks;
+                window_ticks = 0;
+            }
         }
         scored += (uint32_t)k;
     }
@@ -83,10 +114,19 @@ int main(void)
     uint32_t t0 = board_cycles_restart();
     tinypdm_features_compute(pipeline.work, features, &stats);
     const uint32_t feature_ticks = board_cycles_elapsed(t0, board_cycles());
+    const float score_rpm = tinypdm_speed_rpm(&pipeline.speed);
     t0 = board_cycles_restart();
-    volatile float score = tinypdm_score_features(features, NULL);
+    volatile float score = tinypdm_score_features_at(features, score_rpm, NULL);
     const uint32_t score_ticks = board_cycles_elapsed(t0, board_cycles());
     (void)score;
+    /* one speed estimate on the decimated ring (work is free again) */
+    for (uint32_t i = 0; i < TINYPDM_SPEED_BUFFER && TINYPDM_SPEED_ENABLED; ++i) {
+        pipeline.work[i] = pipeline.speed.ring[i];
+    }
+    t0 = board_cycles_restart();
+    volatile float rpm = tinypdm_speed_estimate(pipeline.work);
+    const uint32_t speed_ticks = board_cycles_elapsed(t0, board_cycles());
+    (void)rpm;
 
     char line[160];
     uint32_t n = board_format_str(line, "pipeline windows=");
@@ -99,6 +139,8 @@ int main(void)
     n += board_format_u32(line + n, ticks * BOARD_INSNS_PER_TICK);
     n += board_format_str(line + n, " stack=");
     n += board_format_u32(line + n, stack);
+    n += board_format_str(line + n, " worst=");
+    n += board_format_u32(line + n, worst_ticks * BOARD_INSNS_PER_TICK);
     line[n++] = '\n';
     line[n] = '\0';
     board_debug_puts(line);
@@ -107,6 +149,8 @@ int main(void)
     n += board_format_u32(line + n, feature_ticks * BOARD_INSNS_PER_TICK);
     n += board_format_str(line + n, " score=");
     n += board_format_u32(line + n, score_ticks * BOARD_INSNS_PER_TICK);
+    n += board_format_str(line + n, " speed=");
+    n += board_format_u32(line + n, speed_ticks * BOARD_INSNS_PER_TICK);
     line[n++] = '\n';
     line[n] = '\0';
     board_debug_puts(line);

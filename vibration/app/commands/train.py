@@ -31,6 +31,20 @@ __all__ = ["MIN_TRAIN_WINDOWS", "train", "train_model"]
     type=click.Path(exists=True, file_okay=False),
     help="Fine-tune this model directory on the new normal data.",
 )
+@click.option(
+    "--rpm-range",
+    metavar="LO:HI",
+    help=(
+        "The machine's speed range in rpm (nameplate), searched by the tachless speed "
+        "estimator; default 300:3600. The model learns the speeds it saw (its operating "
+        "envelope) and reports windows outside them as 'unknown operating point'."
+    ),
+)
+@click.option(
+    "--no-speed",
+    is_flag=True,
+    help="Train a speed-unaware model (no estimator, no operating envelope).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the training summary as JSON.")
 def train(
     datasets: tuple[str, ...],
@@ -39,9 +53,17 @@ def train(
     epochs: int | None,
     seed: int,
     from_dir: str | None,
+    rpm_range: str | None,
+    no_speed: bool,
     as_json: bool,
 ) -> None:
-    """Train the autoencoder on the recordings labelled LABEL in DATASETS."""
+    """Train the autoencoder on the recordings labelled LABEL in DATASETS.
+
+    Record healthy data at every operating point the machine runs at (speeds, loads):
+    the model learns how its normal vibration moves with speed, and calls windows at
+    speeds it never saw "unknown operating point" rather than raising alarms. To teach it
+    a new operating point, record healthy data there and retrain with --from.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -81,6 +103,13 @@ def train(
     def on_epoch(epoch: int, logs: Mapping[str, float]) -> None:
         progress.update(task[0], completed=epoch, loss=f"{logs.get('loss', float('nan')):.4f}")
 
+    speed: Any = "default"
+    if no_speed and rpm_range:
+        raise click.UsageError("--no-speed and --rpm-range exclude each other")
+    if no_speed:
+        speed = None
+    elif rpm_range:
+        speed = _parse_rpm_range(rpm_range)
     try:
         summary = train_model(
             datasets,
@@ -91,6 +120,7 @@ def train(
             from_dir=from_dir,
             on_epoch=on_epoch,
             on_start=on_start,
+            speed=speed,
         )
     finally:
         progress.stop()
@@ -107,3 +137,24 @@ def train(
         f"{summary['held_out_score_median']:.4g}, max {summary['held_out_score_max']:.4g})\n"
         f"time: {summary['timings_s']['total']:.1f} s"
     )
+    envelope = summary.get("speed_envelope_rpm")
+    if envelope:
+        how = "normal follows speed" if summary.get("speed_conditioned") else "one speed"
+        click.echo(f"operating envelope: {envelope[0]:.0f}-{envelope[1]:.0f} rpm ({how})")
+    else:
+        click.echo("operating envelope: none (speed-unaware model)")
+    if summary.get("calibration_warning"):
+        err.print(f"[yellow]warning:[/] {summary['calibration_warning']}", highlight=False)
+
+
+def _parse_rpm_range(text: str) -> Any:
+    from vibration.learning.speed import SpeedConfig
+
+    try:
+        lo, hi = (float(v) for v in text.split(":"))
+        return SpeedConfig(rpm_min=lo, rpm_max=hi)
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(
+            f"expected LO:HI in rpm with 0 < LO < HI, got {text!r} ({exc})",
+            param_hint="--rpm-range",
+        ) from None

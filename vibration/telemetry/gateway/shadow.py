@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from vibration.protocol import Hello, Samples
@@ -26,6 +26,8 @@ log = logging.getLogger("tinypdm.gateway")
 _EXTRA_FIELDS = frozenset(
     ("state", "speed_rpm", "velocity_rms_mm_s", "iso_zone", "top_feature_1", "top_feature_2")
 )
+#: Leading result columns every pipeline shares (the default ``fields``).
+_BASE_FIELDS = ("sample_index", "score", "threshold", "rms", "kurtosis", "crest", "over", "alarm")
 
 
 class ShadowResult(NamedTuple):
@@ -74,16 +76,21 @@ class PipelineShadowScorer:
     Parameters
     ----------
     make_pipeline : callable
-        Returns a fresh pipeline: ``push(int16 array (n, axes)) -> ndarray (k, 8)`` whose
-        rows are ``sample_index, score, threshold, rms, kurtosis, crest, over, alarm``,
-        ``sample_index`` counting samples from 0 at the pipeline's creation. A pipeline
-        whose ``result_fields`` attribute names more columns may add ``state``,
-        ``speed_rpm``, ``velocity_rms_mm_s``, ``iso_zone``, ``top_feature_1`` and
-        ``top_feature_2`` (255: none); they go into the version-2 fields of the results.
+        Returns a fresh pipeline: ``push(int16 array (n, axes)) -> ndarray (k, len(fields))``
+        whose columns are ``fields``, ``sample_index`` counting samples from 0 at the
+        pipeline's creation.
     sample_rate_hz : float
         The stream's sample rate (to turn sample indices into device time).
     model_tag : str
         The ``model`` tag of the points it makes.
+    fields : sequence of str, optional
+        Column names of the pipeline's rows (the bundle's C pipeline:
+        :data:`firmware_export.runtime.host_build.RESULT_FIELDS`); must name
+        ``sample_index, score, threshold, rms, kurtosis, over, alarm``. Default:
+        ``sample_index, score, threshold, rms, kurtosis, crest, over, alarm``. Columns
+        named ``state``, ``speed_rpm``, ``velocity_rms_mm_s``, ``iso_zone``,
+        ``top_feature_1`` and ``top_feature_2`` (255: none) fill the version-2 fields of the
+        results.
     window : int
         Samples per window of the model (0: unknown); the gateway keeps that many raw
         samples per window as an alarm's evidence.
@@ -94,10 +101,18 @@ class PipelineShadowScorer:
         make_pipeline: Callable[[], Any],
         sample_rate_hz: float,
         model_tag: str,
+        fields: Sequence[str] | None = None,
         window: int = 0,
     ) -> None:
         if not (math.isfinite(sample_rate_hz) and sample_rate_hz > 0):
             raise ValueError(f"sample_rate_hz must be > 0, got {sample_rate_hz!r}")
+        names = tuple(_BASE_FIELDS if fields is None else fields)
+        self._col = {name: i for i, name in enumerate(names)}
+        missing = {"sample_index", "score", "threshold", "rms", "kurtosis", "over", "alarm"}
+        missing -= set(self._col)
+        if missing:
+            raise ValueError(f"fields lack {sorted(missing)!r}")
+        self._extra = {n: i for n, i in self._col.items() if n in _EXTRA_FIELDS}
         self._make = make_pipeline
         self.sample_rate_hz = float(sample_rate_hz)
         self.model_tag = model_tag
@@ -107,23 +122,22 @@ class PipelineShadowScorer:
     def reset(self) -> None:
         self._pipeline = self._make()
         self._t0_us: int | None = None  # device time of sample index 0
-        names = tuple(getattr(self._pipeline, "result_fields", ()) or ())
-        self._extra = {n: i for i, n in enumerate(names) if n in _EXTRA_FIELDS}
 
     def feed(self, samples: Samples) -> list[ShadowResult]:
         if self._t0_us is None:
             self._t0_us = int(samples.t_us)
         rows = self._pipeline.push(samples.samples)
         us_per_sample = 1e6 / self.sample_rate_hz
+        c = self._col
         return [
             ShadowResult(
-                self._t0_us + round(r[0] * us_per_sample),
-                float(r[1]),
-                float(r[2]),
-                bool(r[7]),
-                bool(r[6]),
-                float(r[3]),
-                float(r[4]),
+                self._t0_us + round(r[c["sample_index"]] * us_per_sample),
+                float(r[c["score"]]),
+                float(r[c["threshold"]]),
+                bool(r[c["alarm"]]),
+                bool(r[c["over"]]),
+                float(r[c["rms"]]),
+                float(r[c["kurtosis"]]),
                 *self._v2(r),
             )
             for r in rows
