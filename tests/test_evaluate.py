@@ -160,3 +160,30 @@ def test_evaluate_missing_model_dir(tmp_path, capsys):
     (tmp_path / "m").mkdir()
     assert main(["evaluate", str(tmp_path / "m"), str(tmp_path / "data")]) == 1
     assert "not a model directory" in capsys.readouterr().err
+
+
+def test_evaluate_scores_csv_has_velocity_and_iso_zone(model, tmp_path, capsys):
+    # A pure 80 Hz tone of 10 m/s² amplitude: velocity RMS = A / (2 pi f) / sqrt(2).
+    from vibration.data.dataset import quantize, write_recording
+
+    fs, f, amplitude = 12000.0, 80.0, 10.0
+    t = np.arange(int(3 * fs)) / fs
+    noise = np.random.default_rng(0).normal(0.0, 0.01, t.size)
+    q, scale = quantize((amplitude * np.sin(2 * np.pi * f * t) + noise)[:, None])
+    write_recording(tmp_path / "tone", "tone", q, sample_rate=fs, scale=scale, units="m/s2")
+    csv_path = tmp_path / "scores.csv"
+    argv = ["evaluate", str(model), str(tmp_path / "tone"), "--no-baselines"]
+    assert main([*argv, "--scores", str(csv_path), "--iso-group", "2"]) == 0
+    import csv
+
+    rows = list(csv.DictReader(csv_path.read_text("utf-8").splitlines()))
+    expected = amplitude / (2 * np.pi * f) / np.sqrt(2) * 1000.0  # 14.07 mm/s
+    velocity = np.array([float(r["velocity_rms_mm_s"]) for r in rows])
+    np.testing.assert_allclose(velocity, expected, rtol=0.02)
+    assert {r["iso_zone"] for r in rows} == {"D"}  # group 2, rigid: above 4.5 mm/s
+    # Without a machine group there is no zone, but the velocity is still reported.
+    assert main([*argv, "--scores", str(csv_path)]) == 0
+    rows = list(csv.DictReader(csv_path.read_text("utf-8").splitlines()))
+    assert {r["iso_zone"] for r in rows} == {""}
+    assert all(float(r["velocity_rms_mm_s"]) > 0 for r in rows)
+    capsys.readouterr()

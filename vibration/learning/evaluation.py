@@ -43,6 +43,7 @@ from numpy.typing import ArrayLike, NDArray
 from vibration.errors import ModelError
 from vibration.learning.features import FeatureConfig
 from vibration.learning.model_dir import TrainedModel
+from vibration.learning.severity import iso_zone
 from vibration.learning.thresholds import (
     STATE_ALARM,
     AlarmPolicy,
@@ -536,6 +537,7 @@ def evaluate_model(
     *,
     baselines: bool = True,
     window_info: WindowInfoFunction | None = None,
+    iso_limits: tuple[float, float, float] | None = None,
 ) -> Evaluation:
     """Score every recording under ``paths`` with the model and the baselines.
 
@@ -549,7 +551,12 @@ def evaluate_model(
         Refit the baselines from the model's normal features and score with them too.
     window_info : callable, optional
         ``window_info(windows, config) -> WindowInfo`` per recording: unknown operating
-        point flags, estimated speed, ISO velocity (None: no such outputs).
+        point flags, estimated speed, ISO velocity. None: the device's own (speed and
+        operating envelope of a speed-aware model, velocity RMS of every window).
+    iso_limits : (float, float, float) or None
+        ISO 10816-3 zone boundaries A/B, B/C, C/D in mm/s
+        (:data:`vibration.learning.severity.ISO_10816_3_LIMITS`) for the ``iso_zone`` of
+        each window; None: no zone.
 
     Returns
     -------
@@ -565,9 +572,9 @@ def evaluate_model(
     normal_label = str(model.summary.get("label", "normal"))
     config = model.feature_config
     speed_config = _speed_config(model)
-    _, windows, _ = load_windows(paths, config, speed=speed_config)
-    if window_info is None and speed_config is not None:
-        window_info = _envelope_info(model.detector)
+    _, windows, _ = load_windows(paths, config, speed=speed_config, velocity=True)
+    if window_info is None:
+        window_info = _device_info(model.detector, iso_limits, speed_aware=speed_config is not None)
     detectors: dict[str, Any] = {AUTOENCODER: model.detector}
     thresholds = {AUTOENCODER: float(model.threshold)}
     if baselines:
@@ -658,14 +665,27 @@ def _speed_config(model: TrainedModel) -> Any:
     return SpeedConfig.from_dict(saved)
 
 
-def _envelope_info(detector: Any) -> WindowInfoFunction:
-    """Per-window speed and operating-envelope flags, as the device computes them."""
+def _device_info(
+    detector: Any, iso_limits: tuple[float, float, float] | None, *, speed_aware: bool
+) -> WindowInfoFunction:
+    """Per-window speed, operating-envelope flags, velocity RMS and ISO zone, as the device
+    computes them."""
 
     def info(windows: RecordingWindows, config: FeatureConfig) -> WindowInfo:
-        speeds = windows.speeds
+        n = windows.n_windows
+        speeds = windows.speeds if speed_aware else None
+        velocity = windows.velocity_mm_s
+        zones: list[str] | None = None
+        if velocity is not None and iso_limits is not None:
+            letters = ("", "A", "B", "C", "D")
+            zones = [letters[int(z)] for z in iso_zone(velocity, iso_limits)]
         return WindowInfo(
-            unknown_operating_point=detector.unknown_operating_point(speeds, windows.n_windows),
+            unknown_operating_point=(
+                detector.unknown_operating_point(speeds, n) if speed_aware else None
+            ),
             speed_rpm=speeds,
+            velocity_rms_mm_s=velocity,
+            iso_zone=zones,
         )
 
     return info

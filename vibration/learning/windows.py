@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from vibration.data.dataset import Recording, iter_recordings
 from vibration.errors import ModelError
 from vibration.learning.features import FeatureConfig, window_features, window_starts
+from vibration.learning.severity import units_to_ms2, velocity_rms
 
 if TYPE_CHECKING:
     from vibration.learning.speed import SpeedConfig
@@ -59,6 +60,10 @@ class RecordingWindows:
     starts : ndarray of shape (n_windows,), int64
         First sample of each window.
     features : ndarray of shape (n_windows, n_features), float64
+    velocity_mm_s : ndarray of shape (n_windows,), float64, or None
+        ISO 10816 velocity RMS of each window (10 Hz - 1 kHz) in mm/s, as the device
+        computes it (:mod:`vibration.learning.severity`); NaN when the recording's units
+        have no known conversion to m/s²; None when not computed.
     speeds : ndarray of shape (n_windows,), float64, or None
         Shaft speed in rpm that the device's estimator reports with each window (NaN
         while it warms up after a gap); None when not estimated.
@@ -85,6 +90,7 @@ class RecordingWindows:
     starts: NDArray[np.int64] = field(repr=False)
     features: NDArray[np.float64] = field(repr=False)
     speeds: NDArray[np.float64] | None = field(default=None, repr=False)
+    velocity_mm_s: NDArray[np.float64] | None = field(default=None, repr=False)
     start_s: NDArray[np.float64] | None = field(default=None, repr=False)
     segment: NDArray[np.int64] | None = field(default=None, repr=False)
     duration_s: float | None = None
@@ -138,7 +144,11 @@ def check_sample_rate(recording: Recording, config: FeatureConfig) -> None:
 
 
 def recording_windows(
-    recording: Recording, config: FeatureConfig, speed: SpeedConfig | None = None
+    recording: Recording,
+    config: FeatureConfig,
+    speed: SpeedConfig | None = None,
+    *,
+    velocity: bool = False,
 ) -> RecordingWindows:
     """Cut one recording into windows and compute their features.
 
@@ -149,6 +159,8 @@ def recording_windows(
     speed : SpeedConfig or None
         Also estimate each window's shaft speed as the device does (the estimator restarts
         at every gap, like a device after a reboot); None: no speeds.
+    velocity : bool
+        Also compute each window's velocity RMS in mm/s (``velocity_mm_s``).
 
     Returns
     -------
@@ -166,11 +178,15 @@ def recording_windows(
     starts = window_starts(raw.shape[0], config, recording.segments())
     features = np.empty((starts.size, config.n_features), dtype=np.float64)
     offsets = np.arange(config.window)
+    vel = np.empty(starts.size, dtype=np.float64) if velocity else None
+    to_mm_s = units_to_ms2(recording.meta.units) * 1000.0
     for first in range(0, starts.size, _CHUNK_WINDOWS):
         chunk = starts[first : first + _CHUNK_WINDOWS]
         # Physical units exactly as Recording.physical() (float32 scale * int16).
         windows = raw[chunk[:, None] + offsets].astype(np.float32) * scale
         features[first : first + chunk.size] = window_features(windows, config)
+        if vel is not None:
+            vel[first : first + chunk.size] = velocity_rms(windows, config) * to_mm_s
     speeds = (
         None if speed is None else _segment_speeds(raw, scale, starts, recording, config, speed)
     )
@@ -193,6 +209,7 @@ def recording_windows(
         starts=starts,
         features=features,
         speeds=speeds,
+        velocity_mm_s=vel,
         start_s=start_s,
         segment=segment,
         duration_s=recording.duration_s(),
@@ -248,6 +265,7 @@ def load_windows(
     *,
     label: str | None = None,
     speed: SpeedConfig | None = None,
+    velocity: bool = False,
 ) -> tuple[FeatureConfig, list[RecordingWindows], list[Recording]]:
     """Features of every recording under ``paths`` (dataset or recording directories).
 
@@ -286,7 +304,8 @@ def load_windows(
         raise ModelError(f"no {what} in {[str(p) for p in paths]} (labels found: {found})")
     if config is None:
         config = FeatureConfig.for_rate(common_sample_rate(kept))
-    return config, [recording_windows(r, config, speed) for r in kept], skipped
+    windows = [recording_windows(r, config, speed, velocity=velocity) for r in kept]
+    return config, windows, skipped
 
 
 def stack_speeds(windows: Sequence[RecordingWindows]) -> NDArray[np.float64] | None:

@@ -44,6 +44,19 @@ def _num(value: Any) -> str:
     help="Write one CSV row per window (recording, t_s, score, threshold, over, alarm, "
     "state, speed_rpm, ...) to this file.",
 )
+@click.option(
+    "--iso-group",
+    type=click.Choice(["1", "2"]),
+    help="ISO 10816-3 machine group for the velocity zone of each window (1: 300 kW - "
+    "50 MW, 2: 15 - 300 kW); without it the zone column stays empty.",
+)
+@click.option(
+    "--foundation",
+    type=click.Choice(["rigid", "flexible"]),
+    default="rigid",
+    show_default=True,
+    help="Machine foundation for the ISO zone limits (with --iso-group).",
+)
 def evaluate(
     model_dir: str,
     datasets: tuple[str, ...],
@@ -51,6 +64,8 @@ def evaluate(
     report_dir: str | None,
     no_baselines: bool,
     scores_csv: str | None,
+    iso_group: str | None,
+    foundation: str,
 ) -> None:
     """Score the recordings in DATASETS with the model in MODEL_DIR.
 
@@ -62,11 +77,14 @@ def evaluate(
 
     from vibration.learning.evaluation import evaluate_model
     from vibration.learning.model_dir import load_model_dir
+    from vibration.learning.severity import ISO_10816_3_LIMITS
+
+    limits = ISO_10816_3_LIMITS[(int(iso_group), foundation)] if iso_group else None
 
     err = Console(stderr=True)
     with err.status("scoring recordings"):
         model = load_model_dir(model_dir, keras=False)
-        evaluation = evaluate_model(model, datasets, baselines=not no_baselines)
+        evaluation = evaluate_model(model, datasets, baselines=not no_baselines, iso_limits=limits)
     if scores_csv is not None:
         from vibration.learning.report import write_scores_csv
 
