@@ -28,18 +28,18 @@ GROWTH_GOAL_MB = 64.0
 _AXES = 3
 
 _CHILD = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from vibration.data.importers import import_files
 import scipy.signal  # loaded by resampling imports anyway: part of the baseline
-def rss_mb():
+def status_mb(key):
     for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
+        if line.startswith(key + ":"):
             return int(line.split()[1]) / 1024
-before = rss_mb()
+before = status_mb("VmRSS")
 src, out, rate = sys.argv[1], sys.argv[2], sys.argv[3]
 import_files([src], out, rate=float(rate) if rate != "-" else None)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = status_mb("VmHWM")  # ru_maxrss would carry the parent's peak across fork + exec
 print(json.dumps({"baseline_mb": before, "peak_mb": peak}))
 """
 

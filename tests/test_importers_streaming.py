@@ -21,16 +21,18 @@ MB = 1 << 20
 GROWTH_LIMIT_MB = 64  # a few blocks of 65536 rows; the whole file was held before
 
 _CHILD = """
-import json, resource, sys
+import json, sys
 from vibration.app.cli import main
 import scipy.signal
-def rss_mb():
+def status_mb(key):
     for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
+        if line.startswith(key + ":"):
             return int(line.split()[1]) / 1024
-before = rss_mb()
+before = status_mb("VmRSS")
 rc = main(sys.argv[1:])
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over from the parent across
+# fork and exec, so a child of a large pytest process would report the parent's size.
+peak = status_mb("VmHWM")
 print(json.dumps({"rc": rc, "growth_mb": peak - before}))
 """
 
