@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from vibration.app.commands.iso_options import iso_limits, iso_options
+
 __all__ = ["evaluate"]
 
 
@@ -44,19 +46,7 @@ def _num(value: Any) -> str:
     help="Write one CSV row per window (recording, t_s, score, threshold, over, alarm, "
     "state, speed_rpm, ...) to this file.",
 )
-@click.option(
-    "--iso-group",
-    type=click.Choice(["1", "2"]),
-    help="ISO 10816-3 machine group for the velocity zone of each window (1: 300 kW - "
-    "50 MW, 2: 15 - 300 kW); without it the zone column stays empty.",
-)
-@click.option(
-    "--foundation",
-    type=click.Choice(["rigid", "flexible"]),
-    default="rigid",
-    show_default=True,
-    help="Machine foundation for the ISO zone limits (with --iso-group).",
-)
+@iso_options("the velocity zone of each window in --scores")
 def evaluate(
     model_dir: str,
     datasets: tuple[str, ...],
@@ -77,9 +67,8 @@ def evaluate(
 
     from vibration.learning.evaluation import evaluate_model
     from vibration.learning.model_dir import load_model_dir
-    from vibration.learning.severity import ISO_10816_3_LIMITS
 
-    limits = ISO_10816_3_LIMITS[(int(iso_group), foundation)] if iso_group else None
+    limits = iso_limits(iso_group, foundation)
 
     err = Console(stderr=True)
     with err.status("scoring recordings"):

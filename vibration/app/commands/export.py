@@ -14,6 +14,7 @@ import click
 
 from firmware_export.errors import ParityError
 from firmware_export.exporter.codegen import TARGETS
+from vibration.app.commands.iso_options import iso_options
 
 __all__ = ["export", "verify"]
 
@@ -61,19 +62,7 @@ def _table(rungs: list[dict[str, Any]]) -> Any:
 @click.option("--version", "version", help="Model version, <= 15 ASCII chars.")
 @click.option("--per-tensor", is_flag=True, help="One weight scale per layer, not per channel.")
 @click.option("--no-measure", is_flag=True, help="Skip the Cortex-M4 build and QEMU run.")
-@click.option(
-    "--iso-group",
-    type=click.Choice(["1", "2"]),
-    help="ISO 10816-3 machine group for the on-device velocity zone "
-    "(1: 300 kW - 50 MW, 2: 15 - 300 kW); without it the zone is not reported.",
-)
-@click.option(
-    "--foundation",
-    type=click.Choice(["rigid", "flexible"]),
-    default="rigid",
-    show_default=True,
-    help="Machine foundation for the ISO zone limits (with --iso-group).",
-)
+@iso_options("the on-device velocity zone")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def export(
     model_dir: str,
