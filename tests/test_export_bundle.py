@@ -498,3 +498,32 @@ def test_export_bundle_verify_refuses_a_tampered_decision(
     copy = _copy(bundle[0], tmp_path)
     _rewrite_manifest(copy, change)
     assert message in _verify_error(copy, capsys)
+
+
+def test_export_bundle_flags_have_one_home_with_no_fused_multiply_add(bundle):
+    """The manifest's ``c.flags`` and library.json's build flags are the flags the host
+    build compiles with (bit-exactness needs ``-ffp-contract=off`` on every build)."""
+    from firmware_export.firmware.build import CFLAGS as ARM_CFLAGS
+    from firmware_export.runtime.host_build import CFLAGS
+    from firmware_export.runtime.library import REQUIRED_FLAGS
+
+    out, manifest = bundle
+    assert "-ffp-contract=off" in REQUIRED_FLAGS
+    assert manifest["c"]["flags"].split() == list(REQUIRED_FLAGS)
+    library_json = json.loads((out / "library.json").read_text())
+    assert library_json["build"]["flags"] == list(REQUIRED_FLAGS)
+    for flags in (CFLAGS, ARM_CFLAGS):
+        assert set(REQUIRED_FLAGS) <= set(flags)
+
+
+def test_export_bundle_every_generated_file_carries_the_one_banner(bundle):
+    from firmware_export.runtime.library import generated_banner, generated_notice
+
+    out, manifest = bundle
+    sha = manifest["model"]["sha256"]
+    c_banner = generated_banner("model_int8.tflite", sha)
+    assert (out / "test" / "golden_check.c").read_text().splitlines()[0] == c_banner
+    for name in ("tinypdm.h", "tinypdm_model_config.h", "model_data.c", "tinypdm_golden.h"):
+        assert (out / "src" / name).read_text().splitlines()[0] == c_banner, name
+    sketch = out / "examples" / "tinypdm_sensor" / "tinypdm_sensor.ino"
+    assert sketch.read_text().splitlines()[0] == "// " + generated_notice("model_int8.tflite", sha)
