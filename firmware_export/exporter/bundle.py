@@ -51,7 +51,7 @@ from firmware_export.runtime.bundle import (
     Bundle,
     load_bundle,
 )
-from firmware_export.runtime.library import REQUIRED_FLAGS, generated_banner
+from firmware_export.runtime.library import BIT_EXACT_FLAGS, REQUIRED_FLAGS, generated_banner
 from firmware_export.runtime.scorer import Standardisation
 from firmware_export.runtime.tflite_model import Int8Model, read_tflite
 from vibration.acquisition.serial_link import DEFAULT_BAUD
@@ -231,7 +231,7 @@ def _arduino_files(root: Path, spec: FirmwareSpec, version: str, banner: str) ->
         "keywords": ["tinyml", "predictive-maintenance", "vibration", "int8"],
         "frameworks": "*",
         "platforms": "*",
-        "build": {"srcDir": "src", "includeDir": "src", "flags": list(REQUIRED_FLAGS)},
+        "build": {"srcDir": "src", "includeDir": "src", "flags": list(BIT_EXACT_FLAGS)},
         "export": {"include": ["src", "examples", "library.properties", "library.json"]},
     }
     (root / "library.json").write_text(json.dumps(library_json, indent=2) + "\n", "ascii")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "BIT_EXACT_FLAGS",
     "C_STANDARD_FLAGS",
     "LIBRARY_DIR",
     "REQUIRED_FLAGS",
@@ -19,11 +20,14 @@ LIBRARY_DIR = Path(__file__).resolve().parents[1] / "c"
 
 #: Language standard and warnings every C file of a bundle compiles clean with.
 C_STANDARD_FLAGS: tuple[str, ...] = ("-std=c99", "-Wall", "-Wextra", "-Werror")
-#: The flags every build of the library needs: :data:`C_STANDARD_FLAGS` and no fused
-#: multiply-add (``-ffp-contract=off``: the float32 features of every build, host or
-#: MCU, must match bit for bit). The host build, the Cortex-M4 build, the manifest's
-#: ``c.flags`` and the PlatformIO ``library.json`` all take them from here.
-REQUIRED_FLAGS: tuple[str, ...] = (*C_STANDARD_FLAGS, "-ffp-contract=off")
+#: No fused multiply-add: the float32 features of every build, host or MCU, must match
+#: bit for bit. The one flag a foreign toolchain must add (PlatformIO ``library.json``
+#: ``build.flags``: Arduino cores compile in GNU modes, which fuse on an FPU).
+BIT_EXACT_FLAGS: tuple[str, ...] = ("-ffp-contract=off",)
+#: The flags every build of the library made here needs: :data:`C_STANDARD_FLAGS` and
+#: :data:`BIT_EXACT_FLAGS`. The host build, the Cortex-M4 build and the manifest's
+#: ``c.flags`` take them from here.
+REQUIRED_FLAGS: tuple[str, ...] = (*C_STANDARD_FLAGS, *BIT_EXACT_FLAGS)
 
 _MODULES = (
     "tinypdm_nn",
