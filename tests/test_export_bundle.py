@@ -498,3 +498,97 @@ def test_export_bundle_verify_refuses_a_tampered_decision(
     copy = _copy(bundle[0], tmp_path)
     _rewrite_manifest(copy, change)
     assert message in _verify_error(copy, capsys)
+
+
+def test_export_bundle_flags_have_one_home_with_no_fused_multiply_add(bundle):
+    """The manifest's ``c.flags`` are the flags the host and Cortex-M4 builds compile
+    with, ``-ffp-contract=off`` included (bit-exactness needs it on every build)."""
+    from firmware_export.firmware.build import CFLAGS as ARM_CFLAGS
+    from firmware_export.runtime.host_build import CFLAGS
+    from firmware_export.runtime.library import BIT_EXACT_FLAGS, REQUIRED_FLAGS
+
+    out, manifest = bundle
+    assert "-ffp-contract=off" in BIT_EXACT_FLAGS
+    assert set(BIT_EXACT_FLAGS) <= set(REQUIRED_FLAGS)
+    assert manifest["c"]["flags"].split() == list(REQUIRED_FLAGS)
+    assert "-ffp-contract=off" in manifest["c"]["flags"].split()
+    # PlatformIO builds with the user's core flags (GNU modes): only the bit-exact flag
+    # is imposed on them, as before (docs/integration.md).
+    library_json = json.loads((out / "library.json").read_text())
+    assert library_json["build"]["flags"] == list(BIT_EXACT_FLAGS) == ["-ffp-contract=off"]
+    for flags in (CFLAGS, ARM_CFLAGS):
+        assert set(REQUIRED_FLAGS) <= set(flags)
+
+
+def test_export_bundle_every_generated_file_carries_the_one_banner(bundle):
+    from firmware_export.runtime.library import generated_banner, generated_notice
+
+    out, manifest = bundle
+    sha = manifest["model"]["sha256"]
+    c_banner = generated_banner("model_int8.tflite", sha)
+    assert (out / "test" / "golden_check.c").read_text().splitlines()[0] == c_banner
+    for name in ("tinypdm.h", "tinypdm_model_config.h", "model_data.c", "tinypdm_golden.h"):
+        assert (out / "src" / name).read_text().splitlines()[0] == c_banner, name
+    sketch = out / "examples" / "tinypdm_sensor" / "tinypdm_sensor.ino"
+    assert sketch.read_text().splitlines()[0] == "// " + generated_notice("model_int8.tflite", sha)
+
+
+def test_export_bundle_manifest_is_typed_and_round_trips(bundle):
+    """``Bundle.meta`` is the manifest typed; ``to_dict`` gives the document back."""
+    from firmware_export.runtime.bundle import Manifest
+
+    out, written = bundle
+    loaded = load_bundle(out)
+    meta = loaded.meta
+    assert isinstance(meta, Manifest)
+    assert meta.to_dict() == loaded.manifest == written
+    assert Manifest.from_dict(meta.to_dict()) == meta
+    assert meta.feature_config == loaded.feature_config
+    assert list(meta.feature_mean) == written["scaler"]["mean"] == loaded.feature_mean
+    assert meta.threshold == written["threshold"] == loaded.threshold
+    assert meta.alarm_policy.to_dict() == written["alarm_policy"]
+    assert meta.model_sha256 == written["model"]["sha256"]
+    assert meta.iso_limits == (1.4, 2.8, 4.5) == loaded.iso_limits
+    assert meta.speed_estimator == loaded.speed_config
+    assert meta.files == written["files"]
+
+
+@pytest.mark.parametrize(
+    ("change", "section"),
+    [
+        (lambda m: m.pop("threshold"), "threshold"),
+        (lambda m: m.update(threshold=-1.0), "threshold"),
+        (lambda m: m["scaler"].update(mean=[0.0]), "scaler"),
+        (lambda m: m.update(alarm_policy={"k": 9, "n": 2}), "alarm_policy"),
+        (lambda m: m.update(sample_scale="x"), "sample_scale"),
+        (lambda m: m.update(speed_estimator=[1]), "speed_estimator"),
+        (lambda m: m["iso"].update(limits_mm_s=[1.0]), "iso.limits_mm_s"),
+        (lambda m: m["model"].pop("sha256"), "model.sha256"),
+    ],
+)
+def test_export_bundle_manifest_from_dict_names_the_bad_section(bundle, change, section):
+    import copy
+
+    from firmware_export.runtime.bundle import Manifest
+
+    doc = copy.deepcopy(bundle[1])
+    change(doc)
+    with pytest.raises(ExportError, match=f"bundle manifest: bad {re.escape(section)}:"):
+        Manifest.from_dict(doc)
+
+
+def test_export_bundle_manifest_with_old_optional_sections_round_trips(bundle):
+    """A manifest written before ``speed_estimator``/``scoring``/``units`` (or with null
+    sections) loads with defaults and writes back unchanged."""
+    import copy
+
+    from firmware_export.runtime.bundle import Manifest
+
+    doc = copy.deepcopy(bundle[1])
+    for key in ("speed_estimator", "scoring", "units", "iso"):
+        doc.pop(key)
+    doc["speed"] = None
+    meta = Manifest.from_dict(doc)
+    assert meta.speed_estimator is None and meta.scoring is None and meta.iso_limits is None
+    assert meta.units is None
+    assert meta.to_dict() == doc

@@ -34,15 +34,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from firmware_export.errors import ExportError, ParityError
 from firmware_export.exporter.codegen import TARGETS, FirmwareSpec, GoldenVectors
-from firmware_export.exporter.parity import RungResult
-from firmware_export.exporter.ranges import DEFAULT_FACTORS
+from firmware_export.exporter.parity import ParityStream, RungResult
+from firmware_export.exporter.ranges import DEFAULT_FACTORS, RangeChoice
 from firmware_export.runtime.bundle import (
     _MANIFEST,
     _TFLITE,
@@ -51,13 +51,18 @@ from firmware_export.runtime.bundle import (
     Bundle,
     load_bundle,
 )
+from firmware_export.runtime.library import BIT_EXACT_FLAGS, REQUIRED_FLAGS, generated_banner
 from firmware_export.runtime.scorer import Standardisation
-from firmware_export.runtime.tflite_model import read_tflite
+from firmware_export.runtime.tflite_model import Int8Model, read_tflite
 from vibration.acquisition.serial_link import DEFAULT_BAUD
 from vibration.fileio import replace_dir, sha256_file
 from vibration.learning.features import FeatureConfig
 from vibration.learning.severity import FOUNDATIONS, ISO_10816_3_LIMITS, ISO_BAND_HZ
 from vibration.learning.speed import SpeedConfig
+
+if TYPE_CHECKING:
+    from firmware_export.runtime.host_build import HostLibrary
+    from vibration.learning.model_dir import TrainedModel
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -226,7 +231,7 @@ def _arduino_files(root: Path, spec: FirmwareSpec, version: str, banner: str) ->
         "keywords": ["tinyml", "predictive-maintenance", "vibration", "int8"],
         "frameworks": "*",
         "platforms": "*",
-        "build": {"srcDir": "src", "includeDir": "src", "flags": ["-ffp-contract=off"]},
+        "build": {"srcDir": "src", "includeDir": "src", "flags": list(BIT_EXACT_FLAGS)},
         "export": {"include": ["src", "examples", "library.properties", "library.json"]},
     }
     (root / "library.json").write_text(json.dumps(library_json, indent=2) + "\n", "ascii")
@@ -234,9 +239,9 @@ def _arduino_files(root: Path, spec: FirmwareSpec, version: str, banner: str) ->
     example.mkdir(parents=True)
     sketch = (_TEMPLATES / "tinypdm_sensor.ino").read_text("ascii")
     (example / "tinypdm_sensor.ino").write_text(
-        sketch.replace("// @GENERATED@", "// " + banner.strip("/* \n")).replace(
-            "@BAUD@", str(DEFAULT_BAUD)
-        ),
+        sketch.replace(
+            "// @GENERATED@", generated_banner(_TFLITE, spec.model.sha256, comment="line")
+        ).replace("@BAUD@", str(DEFAULT_BAUD)),
         encoding="ascii",
     )
 
@@ -300,53 +305,41 @@ def _readme(root: Path, manifest: dict[str, Any]) -> None:
     (root / "README.md").write_text(text, encoding="utf-8")
 
 
-def _measure(src_dir: Path, progress: Progress | None) -> dict[str, Any]:
+def _measure(src_dir: Path, progress: Progress | None) -> _Figures:
     """Flash, RAM and instructions per window of the Cortex-M4 build.
 
     :func:`firmware_export.firmware.measure_pipeline` builds the ``pipeline`` image with
     arm-none-eabi-gcc and runs it under QEMU (``-icount shift=0``); without those tools
     the figures are null and ``reason`` says why.
     """
-    sizes: dict[str, Any] = {
-        "target": "cortex-m4",
-        "flash_bytes": None,
-        "ram_bytes": None,
-        "static_ram_bytes": None,
-        "stack_bytes": None,
-        "reason": None,
-    }
-    figures: dict[str, Any] = {
-        "sizes": sizes,
-        "instructions_per_window": None,
-        "instructions_per_stage": None,
-    }
     try:
         from firmware_export import firmware
     except ImportError as exc:  # the firmware package is optional at run time
-        sizes["reason"] = f"firmware build module unavailable: {exc}"
-        return figures
+        return _Figures.unmeasured(f"firmware build module unavailable: {exc}")
     if not firmware.toolchain_available():
-        sizes["reason"] = "arm-none-eabi-gcc not found (Debian gcc-arm-none-eabi)"
-        return figures
+        return _Figures.unmeasured("arm-none-eabi-gcc not found (Debian gcc-arm-none-eabi)")
     if not firmware.qemu_available():
-        sizes["reason"] = "qemu-system-arm not found (Debian qemu-system-arm)"
-        return figures
+        return _Figures.unmeasured("qemu-system-arm not found (Debian qemu-system-arm)")
     _say(progress, "building the Cortex-M4 image and running it under QEMU")
     try:
         measured = firmware.measure_pipeline(src_dir)
     except (ExportError, OSError) as exc:
-        sizes["reason"] = f"Cortex-M4 measurement failed: {exc}"
-        return figures
-    sizes["flash_bytes"] = int(measured.flash_bytes)
-    sizes["ram_bytes"] = int(measured.ram_bytes)
-    sizes["static_ram_bytes"] = int(measured.sizes.static_ram)
-    sizes["stack_bytes"] = int(measured.stack_bytes)
-    figures["instructions_per_window"] = round(measured.instructions_per_window)
-    figures["instructions_per_stage"] = {
-        "features": int(measured.features_instructions),
-        "score": int(measured.score_instructions),
-    }
-    return figures
+        return _Figures.unmeasured(f"Cortex-M4 measurement failed: {exc}")
+    return _Figures(
+        sizes={
+            "target": "cortex-m4",
+            "flash_bytes": int(measured.flash_bytes),
+            "ram_bytes": int(measured.ram_bytes),
+            "static_ram_bytes": int(measured.sizes.static_ram),
+            "stack_bytes": int(measured.stack_bytes),
+            "reason": None,
+        },
+        instructions_per_window=round(measured.instructions_per_window),
+        instructions_per_stage={
+            "features": int(measured.features_instructions),
+            "score": int(measured.score_instructions),
+        },
+    )
 
 
 def _check_out(out: Path) -> None:
@@ -397,263 +390,407 @@ def export_bundle(
     ParityError
         A parity rung failed (nothing is written).
     """
-    from firmware_export.exporter.parity import load_streams, run_ladder
-    from firmware_export.exporter.quantize import QuantConfig, convert_float
-    from firmware_export.exporter.ranges import search_ranges
-    from firmware_export.exporter.sources import write_c_sources
-    from firmware_export.exporter.tflm_info import tflm_arena_bytes
-    from firmware_export.runtime.host_build import HostLibrary, build_host_library
-    from vibration.learning.features import frame_windows, window_features
-    from vibration.learning.model_dir import load_model_dir, tinypdm_version
-
     opts = options or ExportOptions()
     out_path = Path(out)
     _check_out(out_path)
     if shutil.which("gcc") is None:
         raise ExportError("gcc not found: the parity ladder compiles the C library for this host")
-    _say(progress, f"loading {model_dir}")
-    trained = load_model_dir(model_dir)
-    det = trained.detector
-    config = trained.feature_config
-    mean32 = np.asarray(det.mean_, np.float32)
-    scale32 = np.asarray(det.scale_, np.float32)
-    std = _standardisation(det)
-
-    streams = load_streams(list(data), config, opts.max_windows) if data else []
-    recs = _data_meta(data) if data else []
-    sample_scale = opts.sample_scale or _common([r["scale"] for r in recs], 0.001)
-    units = opts.units or _common([r["units"] for r in recs], "g")
-    streams.append(_synthetic_stream(config, sample_scale))
-
-    normal = trained.normal_features()
-    normal_rpm = _normal_speeds(trained, len(normal))
-    extra = [
-        window_features(frame_windows(s.physical(), config), config)
-        for s in streams
-        if not s.synthetic
-    ]
-    extra_rpm = [_stream_speeds(len(e), std) for e in extra]
-    eval_features = np.concatenate([normal, *extra]) if extra else normal
-    eval_rpm = np.concatenate([normal_rpm, *extra_rpm])
-    _say(progress, "quantising to int8 (choosing activation ranges)")
-    choice = search_ranges(
-        det.model_,
-        trained.calibration(),
-        eval_features,
-        n_normal=len(normal),
-        float_scores=_float_scores(det, eval_features, eval_rpm, std),
-        mean=mean32.astype(np.float64),
-        scale=scale32.astype(np.float64),
-        threshold=float(np.float32(trained.threshold)),
-        factors=opts.range_factors,
-        config=QuantConfig(per_channel=opts.per_channel),
-        standardisation=std,
-        speed_rpm=eval_rpm,
-    )
-    int8_blob = choice.tflite
-    float_blob = convert_float(det.model_)
-    model = read_tflite(int8_blob, _TFLITE)
-    arena = tflm_arena_bytes(int8_blob)
-    created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    version = opts.version or _default_version(created, model.sha256)
-    speed = _speed_config(det)
-    try:
-        spec = FirmwareSpec(
-            model=model,
-            feature_config=config,
-            feature_mean=tuple(mean32.tolist()),
-            feature_scale=tuple(scale32.tolist()),
-            threshold=float(trained.threshold),
-            alarm_k=trained.alarm_policy.k,
-            alarm_n=trained.alarm_policy.n,
-            alarm_clear_ratio=trained.alarm_policy.clear_ratio,
-            alarm_clear_windows=trained.alarm_policy.clear_windows,
-            alarm_min_on_windows=trained.alarm_policy.min_on_windows,
-            alarm_latch=trained.alarm_policy.latch,
-            iso_group=opts.iso_group,
-            foundation=opts.foundation,
-            sample_scale=float(sample_scale),
-            units=units,
-            model_version=version,
-            source_name=_TFLITE,
-            target=opts.target,
-            tflm_arena_bytes=arena,
-            feature_slope=tuple(std.slopes.tolist()),
-            speed_u0=std.u0,
-            speed_envelope=std.envelope,
-            one_sided=std.one_sided,
-            z_max=std.z_max,
-            speed=speed,
-        )
-    except ValueError as exc:
-        raise ExportError(f"cannot generate firmware: {exc}") from None
+    inputs = _load_inputs(model_dir, data, opts, progress)
+    quantised = _quantise(inputs, opts, progress)
+    firmware = _firmware_spec(inputs, quantised, opts)
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent))
     try:
-        _say(progress, "generating C and building it for this host")
-        src = tmp / "src"
-        write_c_sources(src, spec, tflite=int8_blob)
-        first = HostLibrary(build_host_library(src, tmp / ".build1"))
-        golden = _golden(first, int8_blob, config, sample_scale)
-        write_c_sources(src, spec, tflite=int8_blob, golden=golden)
-        host = HostLibrary(build_host_library(src, tmp / ".build2"))
-
-        _say(progress, "running the parity ladder")
-        rungs = run_ladder(
-            host=host,
-            keras_model=det.model_,
-            detector=det,
-            float_tflite=float_blob,
-            int8_tflite=int8_blob,
-            model=model,
-            config=config,
-            mean=mean32,
-            scale=scale32,
-            threshold=float(trained.threshold),
-            policy=trained.alarm_policy,
-            features=normal,
-            streams=streams,
-            standardisation=std,
-            speeds=normal_rpm,
-            speed=spec.speed,
-        )
-        failed = [r for r in rungs if not r.passed]
-        if failed:
-            raise ParityError(_parity_message(failed[0]))
+        host = _generate_sources(tmp, inputs, quantised, firmware.spec, progress)
+        rungs = _run_ladder(host, inputs, quantised, firmware.spec, progress)
         for build in (".build1", ".build2"):
             shutil.rmtree(tmp / build, ignore_errors=True)
-
-        (tmp / _TFLITE).write_bytes(int8_blob)
-        ref = tmp / "reference"
-        ref.mkdir()
-        for name in _MODEL_FILES:
-            shutil.copyfile(Path(model_dir) / name, ref / name)
-        for name in _OPTIONAL_MODEL_FILES:
-            if (Path(model_dir) / name).is_file():
-                shutil.copyfile(Path(model_dir) / name, ref / name)
-        (tmp / _FLOAT).write_bytes(float_blob)
-        if extra:
-            # The --data windows' features: verify without data re-runs rungs 1-3 on them.
-            np.save(tmp / _PARITY_FEATURES, np.concatenate(extra), allow_pickle=False)
-        banner = (
-            f"/* generated by tinypdm export from {_TFLITE} sha256 {model.sha256}: do not edit */"
-        )
-        _arduino_files(tmp, spec, version, banner)
-        _tflm_readme(tmp, spec, arena)
-        (tmp / "test").mkdir()
-        check = (_TEMPLATES / "golden_check.c").read_text("ascii")
-        (tmp / "test" / "golden_check.c").write_text(
-            check.replace("/* @GENERATED@ */", banner), encoding="ascii"
-        )
-
-        figures = (
-            _measure(src, progress)
-            if opts.measure
-            else {
-                "sizes": {
-                    "target": "cortex-m4",
-                    "flash_bytes": None,
-                    "ram_bytes": None,
-                    "reason": "skipped (--no-measure)",
-                },
-                "instructions_per_window": None,
-            }
-        )
-        manifest = {
-            "format": BUNDLE_FORMAT,
-            "format_version": BUNDLE_FORMAT_VERSION,
-            "created_at": created,
-            "tinypdm_version": tinypdm_version(),
-            "target": opts.target,
-            "model": {
-                "version": version,
-                "source": str(Path(model_dir)),
-                "tflite": _TFLITE,
-                "sha256": model.sha256,
-                "bytes": model.size_bytes,
-                "model_dir_sha256": sha256_file(Path(model_dir) / "model.json"),
-                "layers": [
-                    {
-                        "n_in": layer.n_in,
-                        "n_out": layer.n_out,
-                        "activation": layer.activation,
-                        "per_channel": layer.per_channel,
-                    }
-                    for layer in model.layers
-                ],
-            },
-            "feature_config": config.to_dict(),
-            "scaler": {"mean": mean32.tolist(), "scale": scale32.tolist()},
-            "speed": _speed_manifest(std),
-            "speed_estimator": spec.speed.to_dict(),
-            "scoring": {
-                "one_sided": std.one_sided,
-                "z_max": std.z_max,
-                "score": (
-                    "mean(max(z+ - zhat, 0)^2) + mean(z+^2), z+ = clip(z, 0, z_max)"
-                    if std.one_sided
-                    else "mean((z - zhat)^2)"
-                ),
-            },
-            "threshold": float(np.float32(trained.threshold)),
-            "alarm_policy": trained.alarm_policy.to_dict(),
-            "iso": {
-                "standard": "ISO 10816-3 (zone boundaries as ISO 20816-3)",
-                "group": opts.iso_group,
-                "foundation": opts.foundation if opts.iso_group is not None else None,
-                "limits_mm_s": (
-                    list(ISO_10816_3_LIMITS[(opts.iso_group, opts.foundation)])
-                    if opts.iso_group is not None
-                    else None
-                ),
-                "band_hz": list(ISO_BAND_HZ),
-            },
-            "sample_scale": float(np.float32(sample_scale)),
-            "units": units,
-            "quantization": {
-                "per_channel": opts.per_channel,
-                "activation_range_factors": list(choice.factors),
-                "search": {
-                    "evaluated": choice.evaluated,
-                    "spearman_all": choice.spearman_all,
-                    "spearman_normal": choice.spearman_normal,
-                    "agreement": choice.agreement,
-                },
-                "input": {"scale": model.input_scale, "zero_point": model.input_zero_point},
-                "output": {"scale": model.output_scale, "zero_point": model.output_zero_point},
-                "rounding": "TFLM reference, double rounding (TFLITE_SINGLE_ROUNDING off)",
-            },
-            "tflm": {
-                "ops": list(model.ops),
-                "arena_bytes": arena,
-                "resolver": f"MicroMutableOpResolver<{len(model.ops)}>",
-            },
-            "c": {
-                "scratch_bytes": 2 * max(model.max_hidden, 1),
-                "flags": "-std=c99 -Wall -Wextra -Werror",
-            },
-            "sizes": figures["sizes"],
-            "instructions_per_window": figures["instructions_per_window"],
-            "instructions_per_stage": figures.get("instructions_per_stage"),
-            "parity": [r.to_dict() for r in rungs],
-            "data": [str(p) for p in data],
-        }
-        _readme(tmp, manifest)
-        manifest["files"] = {
-            p.relative_to(tmp).as_posix(): sha256_file(p)
-            for p in sorted(tmp.rglob("*"))
-            if p.is_file()
-        }
-        (tmp / _MANIFEST).write_text(
-            json.dumps(_jsonable(manifest), indent=2, allow_nan=False) + "\n", "utf-8"
-        )
+        _write_files(tmp, inputs, quantised, firmware.spec)
+        figures = _measure(tmp / "src", progress) if opts.measure else _Figures.skipped()
+        manifest = _manifest(inputs, quantised, firmware, opts, figures, rungs)
+        _write_bundle(tmp, manifest)
         replace_dir(tmp, out_path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     result: dict[str, Any] = _jsonable(manifest)
     return result
+
+
+@dataclass(frozen=True, eq=False)
+class _Inputs:
+    """What the export reads: the model directory and the ``--data`` streams."""
+
+    model_dir: Path
+    data: tuple[str, ...]
+    trained: TrainedModel
+    std: Standardisation
+    #: Float32 feature mean and scale (the firmware's constants).
+    mean32: NDArray[np.float32]
+    scale32: NDArray[np.float32]
+    sample_scale: float
+    units: str
+    #: The ``--data`` streams and the synthetic stream (last).
+    streams: list[ParityStream]
+    normal: NDArray[np.float64]
+    normal_rpm: NDArray[np.float64]
+    #: Features of the ``--data`` windows, one array per non-synthetic stream.
+    extra: list[NDArray[np.float64]]
+
+    @property
+    def config(self) -> FeatureConfig:
+        return self.trained.feature_config
+
+
+@dataclass(frozen=True, eq=False)
+class _Quantised:
+    """The int8 model chosen, its float twin and what TFLM needs to run it."""
+
+    choice: RangeChoice
+    int8_blob: bytes
+    float_blob: bytes
+    model: Int8Model
+    arena: int
+
+
+@dataclass(frozen=True, eq=False)
+class _Firmware:
+    """The generated C's constants and when the export made them."""
+
+    spec: FirmwareSpec
+    created_at: str
+
+    @property
+    def version(self) -> str:
+        return self.spec.model_version
+
+
+@dataclass(frozen=True)
+class _Figures:
+    """Cortex-M4 build figures (``sizes``, instructions); null with a reason if unmeasured."""
+
+    sizes: dict[str, Any]
+    instructions_per_window: int | None = None
+    instructions_per_stage: dict[str, int] | None = None
+
+    @classmethod
+    def unmeasured(cls, reason: str) -> _Figures:
+        sizes = dict.fromkeys(("flash_bytes", "ram_bytes", "static_ram_bytes", "stack_bytes"), None)
+        return cls(sizes={"target": "cortex-m4", **sizes, "reason": reason})
+
+    @classmethod
+    def skipped(cls) -> _Figures:
+        return cls(
+            sizes={
+                "target": "cortex-m4",
+                "flash_bytes": None,
+                "ram_bytes": None,
+                "reason": "skipped (--no-measure)",
+            }
+        )
+
+
+def _load_inputs(
+    model_dir: str | os.PathLike[str],
+    data: Sequence[str | os.PathLike[str]],
+    opts: ExportOptions,
+    progress: Progress | None,
+) -> _Inputs:
+    from firmware_export.exporter.parity import load_streams
+    from vibration.learning.features import frame_windows, window_features
+    from vibration.learning.model_dir import load_model_dir
+
+    _say(progress, f"loading {model_dir}")
+    trained = load_model_dir(model_dir)
+    det = trained.detector
+    config = trained.feature_config
+    std = _standardisation(det)
+    streams = load_streams(list(data), config, opts.max_windows) if data else []
+    recs = _data_meta(data) if data else []
+    sample_scale = opts.sample_scale or _common([r["scale"] for r in recs], 0.001)
+    units = opts.units or _common([r["units"] for r in recs], "g")
+    streams.append(_synthetic_stream(config, sample_scale))
+    normal = trained.normal_features()
+    extra = [
+        window_features(frame_windows(s.physical(), config), config)
+        for s in streams
+        if not s.synthetic
+    ]
+    return _Inputs(
+        model_dir=Path(model_dir),
+        data=tuple(str(p) for p in data),
+        trained=trained,
+        std=std,
+        mean32=np.asarray(det.mean_, np.float32),
+        scale32=np.asarray(det.scale_, np.float32),
+        sample_scale=sample_scale,
+        units=units,
+        streams=streams,
+        normal=normal,
+        normal_rpm=_normal_speeds(trained, len(normal)),
+        extra=extra,
+    )
+
+
+def _quantise(inputs: _Inputs, opts: ExportOptions, progress: Progress | None) -> _Quantised:
+    """Choose int8 activation ranges on the normal and ``--data`` windows."""
+    from firmware_export.exporter.quantize import QuantConfig, convert_float
+    from firmware_export.exporter.ranges import search_ranges
+    from firmware_export.exporter.tflm_info import tflm_arena_bytes
+
+    det = inputs.trained.detector
+    std = inputs.std
+    extra_rpm = [_stream_speeds(len(e), std) for e in inputs.extra]
+    eval_features = np.concatenate([inputs.normal, *inputs.extra])
+    eval_rpm = np.concatenate([inputs.normal_rpm, *extra_rpm])
+    _say(progress, "quantising to int8 (choosing activation ranges)")
+    choice = search_ranges(
+        det.model_,
+        inputs.trained.calibration(),
+        eval_features,
+        n_normal=len(inputs.normal),
+        float_scores=_float_scores(det, eval_features, eval_rpm, std),
+        mean=inputs.mean32.astype(np.float64),
+        scale=inputs.scale32.astype(np.float64),
+        threshold=float(np.float32(inputs.trained.threshold)),
+        factors=opts.range_factors,
+        config=QuantConfig(per_channel=opts.per_channel),
+        standardisation=std,
+        speed_rpm=eval_rpm,
+    )
+    int8_blob = choice.tflite
+    return _Quantised(
+        choice=choice,
+        int8_blob=int8_blob,
+        float_blob=convert_float(det.model_),
+        model=read_tflite(int8_blob, _TFLITE),
+        arena=tflm_arena_bytes(int8_blob),
+    )
+
+
+def _firmware_spec(inputs: _Inputs, q: _Quantised, opts: ExportOptions) -> _Firmware:
+    """Everything the generated C holds (the model version defaults to today's date)."""
+    trained = inputs.trained
+    std = inputs.std
+    policy = trained.alarm_policy
+    created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    try:
+        spec = FirmwareSpec(
+            model=q.model,
+            feature_config=inputs.config,
+            feature_mean=tuple(inputs.mean32.tolist()),
+            feature_scale=tuple(inputs.scale32.tolist()),
+            threshold=float(trained.threshold),
+            alarm_k=policy.k,
+            alarm_n=policy.n,
+            alarm_clear_ratio=policy.clear_ratio,
+            alarm_clear_windows=policy.clear_windows,
+            alarm_min_on_windows=policy.min_on_windows,
+            alarm_latch=policy.latch,
+            iso_group=opts.iso_group,
+            foundation=opts.foundation,
+            sample_scale=float(inputs.sample_scale),
+            units=inputs.units,
+            model_version=opts.version or _default_version(created, q.model.sha256),
+            source_name=_TFLITE,
+            target=opts.target,
+            tflm_arena_bytes=q.arena,
+            feature_slope=tuple(std.slopes.tolist()),
+            speed_u0=std.u0,
+            speed_envelope=std.envelope,
+            one_sided=std.one_sided,
+            z_max=std.z_max,
+            speed=_speed_config(trained.detector),
+        )
+    except ValueError as exc:
+        raise ExportError(f"cannot generate firmware: {exc}") from None
+    return _Firmware(spec=spec, created_at=created)
+
+
+def _generate_sources(
+    tmp: Path, inputs: _Inputs, q: _Quantised, spec: FirmwareSpec, progress: Progress | None
+) -> HostLibrary:
+    """Write ``src/`` (golden vectors computed by a first host build) and build it here."""
+    from firmware_export.exporter.sources import write_c_sources
+    from firmware_export.runtime.host_build import HostLibrary, build_host_library
+
+    _say(progress, "generating C and building it for this host")
+    src = tmp / "src"
+    write_c_sources(src, spec, tflite=q.int8_blob)
+    first = HostLibrary(build_host_library(src, tmp / ".build1"))
+    golden = _golden(first, q.int8_blob, inputs.config, inputs.sample_scale)
+    write_c_sources(src, spec, tflite=q.int8_blob, golden=golden)
+    return HostLibrary(build_host_library(src, tmp / ".build2"))
+
+
+def _run_ladder(
+    host: HostLibrary,
+    inputs: _Inputs,
+    q: _Quantised,
+    spec: FirmwareSpec,
+    progress: Progress | None,
+) -> list[RungResult]:
+    """Every parity rung, all passed (else :class:`ParityError` on the first failure)."""
+    from firmware_export.exporter.parity import run_ladder
+
+    _say(progress, "running the parity ladder")
+    trained = inputs.trained
+    rungs = run_ladder(
+        host=host,
+        keras_model=trained.detector.model_,
+        detector=trained.detector,
+        float_tflite=q.float_blob,
+        int8_tflite=q.int8_blob,
+        model=q.model,
+        config=inputs.config,
+        mean=inputs.mean32,
+        scale=inputs.scale32,
+        threshold=float(trained.threshold),
+        policy=trained.alarm_policy,
+        features=inputs.normal,
+        streams=inputs.streams,
+        standardisation=inputs.std,
+        speeds=inputs.normal_rpm,
+        speed=spec.speed,
+    )
+    failed = [r for r in rungs if not r.passed]
+    if failed:
+        raise ParityError(_parity_message(failed[0]))
+    return rungs
+
+
+def _write_files(tmp: Path, inputs: _Inputs, q: _Quantised, spec: FirmwareSpec) -> None:
+    """The model files, the references, the Arduino/PlatformIO library, TFLM notes and the
+    golden self-test (everything but the README and the manifest)."""
+    (tmp / _TFLITE).write_bytes(q.int8_blob)
+    ref = tmp / "reference"
+    ref.mkdir()
+    for name in _MODEL_FILES:
+        shutil.copyfile(inputs.model_dir / name, ref / name)
+    for name in _OPTIONAL_MODEL_FILES:
+        if (inputs.model_dir / name).is_file():
+            shutil.copyfile(inputs.model_dir / name, ref / name)
+    (tmp / _FLOAT).write_bytes(q.float_blob)
+    if inputs.extra:
+        # The --data windows' features: verify without data re-runs rungs 1-3 on them.
+        np.save(tmp / _PARITY_FEATURES, np.concatenate(inputs.extra), allow_pickle=False)
+    banner = generated_banner(_TFLITE, q.model.sha256)
+    _arduino_files(tmp, spec, spec.model_version, banner)
+    _tflm_readme(tmp, spec, q.arena)
+    (tmp / "test").mkdir()
+    check = (_TEMPLATES / "golden_check.c").read_text("ascii")
+    (tmp / "test" / "golden_check.c").write_text(
+        check.replace("/* @GENERATED@ */", banner), encoding="ascii"
+    )
+
+
+def _manifest(
+    inputs: _Inputs,
+    q: _Quantised,
+    firmware: _Firmware,
+    opts: ExportOptions,
+    figures: _Figures,
+    rungs: Sequence[RungResult],
+) -> dict[str, Any]:
+    """``manifest.json`` without ``files`` (:func:`_write_bundle` adds them)."""
+    from vibration.learning.model_dir import tinypdm_version
+
+    model = q.model
+    std = inputs.std
+    trained = inputs.trained
+    choice = q.choice
+    return {
+        "format": BUNDLE_FORMAT,
+        "format_version": BUNDLE_FORMAT_VERSION,
+        "created_at": firmware.created_at,
+        "tinypdm_version": tinypdm_version(),
+        "target": opts.target,
+        "model": {
+            "version": firmware.version,
+            "source": str(inputs.model_dir),
+            "tflite": _TFLITE,
+            "sha256": model.sha256,
+            "bytes": model.size_bytes,
+            "model_dir_sha256": sha256_file(inputs.model_dir / "model.json"),
+            "layers": [
+                {
+                    "n_in": layer.n_in,
+                    "n_out": layer.n_out,
+                    "activation": layer.activation,
+                    "per_channel": layer.per_channel,
+                }
+                for layer in model.layers
+            ],
+        },
+        "feature_config": inputs.config.to_dict(),
+        "scaler": {"mean": inputs.mean32.tolist(), "scale": inputs.scale32.tolist()},
+        "speed": _speed_manifest(std),
+        "speed_estimator": firmware.spec.speed.to_dict(),
+        "scoring": {
+            "one_sided": std.one_sided,
+            "z_max": std.z_max,
+            "score": (
+                "mean(max(z+ - zhat, 0)^2) + mean(z+^2), z+ = clip(z, 0, z_max)"
+                if std.one_sided
+                else "mean((z - zhat)^2)"
+            ),
+        },
+        "threshold": float(np.float32(trained.threshold)),
+        "alarm_policy": trained.alarm_policy.to_dict(),
+        "iso": {
+            "standard": "ISO 10816-3 (zone boundaries as ISO 20816-3)",
+            "group": opts.iso_group,
+            "foundation": opts.foundation if opts.iso_group is not None else None,
+            "limits_mm_s": (
+                list(ISO_10816_3_LIMITS[(opts.iso_group, opts.foundation)])
+                if opts.iso_group is not None
+                else None
+            ),
+            "band_hz": list(ISO_BAND_HZ),
+        },
+        "sample_scale": float(np.float32(inputs.sample_scale)),
+        "units": inputs.units,
+        "quantization": {
+            "per_channel": opts.per_channel,
+            "activation_range_factors": list(choice.factors),
+            "search": {
+                "evaluated": choice.evaluated,
+                "spearman_all": choice.spearman_all,
+                "spearman_normal": choice.spearman_normal,
+                "agreement": choice.agreement,
+            },
+            "input": {"scale": model.input_scale, "zero_point": model.input_zero_point},
+            "output": {"scale": model.output_scale, "zero_point": model.output_zero_point},
+            "rounding": "TFLM reference, double rounding (TFLITE_SINGLE_ROUNDING off)",
+        },
+        "tflm": {
+            "ops": list(model.ops),
+            "arena_bytes": q.arena,
+            "resolver": f"MicroMutableOpResolver<{len(model.ops)}>",
+        },
+        "c": {
+            "scratch_bytes": 2 * max(model.max_hidden, 1),
+            "flags": " ".join(REQUIRED_FLAGS),
+        },
+        "sizes": figures.sizes,
+        "instructions_per_window": figures.instructions_per_window,
+        "instructions_per_stage": figures.instructions_per_stage,
+        "parity": [r.to_dict() for r in rungs],
+        "data": list(inputs.data),
+    }
+
+
+def _write_bundle(tmp: Path, manifest: dict[str, Any]) -> None:
+    """The README, then the SHA-256 of every file into ``manifest["files"]``, then
+    ``manifest.json``."""
+    _readme(tmp, manifest)
+    manifest["files"] = {
+        p.relative_to(tmp).as_posix(): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+    }
+    (tmp / _MANIFEST).write_text(
+        json.dumps(_jsonable(manifest), indent=2, allow_nan=False) + "\n", "utf-8"
+    )
 
 
 def _standardisation(det: Any) -> Standardisation:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firmware_export.errors import ExportError
-from firmware_export.runtime.library import LIBRARY_DIR, protocol_defines
+from firmware_export.runtime.library import LIBRARY_DIR, REQUIRED_FLAGS, protocol_defines
 from vibration.validation import is_int
 
 from .sizes import SectionSizes, section_sizes
@@ -51,10 +51,9 @@ BOARD_DIR = Path(__file__).resolve().parent / "mps2_an386"
 TARGETS = ("sensor", "pipeline", "selftest")
 
 CFLAGS: tuple[str, ...] = (
-    "-std=c99",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
+    # C99, warnings as errors, and no fused multiply-add: the float32 features must
+    # match the host build bit for bit (firmware_export.runtime.library).
+    *REQUIRED_FLAGS,
     "-mcpu=cortex-m4",
     "-mthumb",
     "-mfloat-abi=hard",
@@ -62,8 +61,6 @@ CFLAGS: tuple[str, ...] = (
     "-Os",
     "-ffunction-sections",
     "-fdata-sections",
-    # No fused multiply-add: the float32 features must match the host build bit for bit.
-    "-ffp-contract=off",
     "-g",
 )
 _LDFLAGS: tuple[str, ...] = (

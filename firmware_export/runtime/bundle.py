@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ __all__ = [
     "MANIFEST_NAME",
     "TFLITE_NAME",
     "Bundle",
+    "Manifest",
     "load_bundle",
 ]
 
@@ -42,6 +44,193 @@ MANIFEST_NAME = _MANIFEST
 TFLITE_NAME = _TFLITE
 
 
+#: Manifest keys :class:`Manifest` holds as typed fields (the rest stay in ``other``).
+_TYPED_KEYS = (
+    "feature_config",
+    "scaler",
+    "threshold",
+    "alarm_policy",
+    "sample_scale",
+    "units",
+    "files",
+    "speed",
+    "speed_estimator",
+    "scoring",
+    "iso",
+)
+_OPTIONAL_KEYS = ("units", "speed", "speed_estimator", "scoring", "iso")
+
+
+def _optional_section(doc: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    value = doc.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be an object or null, got {type(value).__name__}")
+    return dict(value)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A bundle's ``manifest.json``, typed where code reads it.
+
+    :meth:`from_dict` checks and converts the sections the runtime uses; every other key
+    (format, model details, quantisation, TFLM, sizes, parity, ...) is kept as it is in
+    ``other``, so :meth:`to_dict` gives the document back.
+
+    Attributes
+    ----------
+    feature_config : FeatureConfig
+    feature_mean, feature_scale : tuple of float
+        The standardisation (``scaler``), float32 values.
+    threshold : float
+    alarm_policy : AlarmPolicy
+    sample_scale : float
+        Physical units per LSB of the int16 samples.
+    units : str or None
+        None: the manifest has no ``units`` (read as ``"g"``).
+    model_sha256 : str
+        SHA-256 of ``model_int8.tflite`` (``model.sha256``).
+    files : dict of str to str
+        SHA-256 of every bundle file but the manifest.
+    speed : dict or None
+        Speed conditioning (``envelope_rpm``, ``u0``, ``slope``, ``conditioned``); None for
+        a speed-unaware model.
+    speed_estimator : SpeedConfig or None
+        The tachless estimator's constants; None: a bundle made before them (defaults).
+    scoring : dict or None
+        ``one_sided``, ``z_max``, ``score``; None: a bundle made before them (two-sided).
+    iso : dict or None
+        ISO 10816-3 zone settings (``group``, ``limits_mm_s``, ...).
+    other : dict
+        Every other key of the document.
+    """
+
+    feature_config: FeatureConfig
+    feature_mean: tuple[float, ...]
+    feature_scale: tuple[float, ...]
+    threshold: float
+    alarm_policy: AlarmPolicy
+    sample_scale: float
+    units: str | None
+    model_sha256: str
+    files: dict[str, str] = field(repr=False)
+    speed: dict[str, Any] | None = None
+    speed_estimator: SpeedConfig | None = None
+    scoring: dict[str, Any] | None = None
+    iso: dict[str, Any] | None = None
+    other: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def iso_limits(self) -> tuple[float, float, float] | None:
+        """Zone limits A/B, B/C, C/D in mm/s chosen at export, or None (no zone)."""
+        if not self.iso or self.iso.get("group") is None:
+            return None
+        a, b, c = (float(v) for v in self.iso["limits_mm_s"])
+        return a, b, c
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Manifest:
+        """Check and type a manifest document.
+
+        Raises
+        ------
+        ExportError
+            A missing or malformed section (the message names it).
+        """
+        if not isinstance(doc, Mapping):
+            raise ExportError(f"bundle manifest must be a JSON object, got {type(doc).__name__}")
+        section = "feature_config"
+        try:
+            config = FeatureConfig.from_dict(doc["feature_config"])
+            section = "scaler"
+            mean = tuple(float(v) for v in doc["scaler"]["mean"])
+            scale = tuple(float(v) for v in doc["scaler"]["scale"])
+            if len(mean) != config.n_features or len(scale) != config.n_features:
+                raise ValueError(
+                    f"{config.n_features} features, got {len(mean)} means and {len(scale)} scales"
+                )
+            section = "threshold"
+            threshold = float(doc["threshold"])
+            if not (math.isfinite(threshold) and threshold > 0):
+                raise ValueError(f"must be > 0, got {threshold!r}")
+            section = "alarm_policy"
+            policy = AlarmPolicy.from_dict(doc["alarm_policy"])
+            section = "sample_scale"
+            sample_scale = float(doc["sample_scale"])
+            if not (math.isfinite(sample_scale) and sample_scale > 0):
+                raise ValueError(f"must be > 0, got {sample_scale!r}")
+            section = "units"
+            units = doc.get("units")
+            if units is not None and not isinstance(units, str):
+                raise ValueError(f"must be a string, got {units!r}")
+            section = "model.sha256"
+            sha = doc["model"]["sha256"]
+            if not isinstance(sha, str):
+                raise ValueError(f"must be a string, got {sha!r}")
+            section = "files"
+            files = dict(doc["files"])
+            for rel, digest in files.items():
+                if not isinstance(rel, str) or not isinstance(digest, str):
+                    raise ValueError(f"entries must be strings, got {rel!r}: {digest!r}")
+            speed = _optional_section(doc, section := "speed")
+            estimator_doc = _optional_section(doc, section := "speed_estimator")
+            estimator = None if estimator_doc is None else SpeedConfig.from_dict(estimator_doc)
+            scoring = _optional_section(doc, section := "scoring")
+            iso = _optional_section(doc, section := "iso")
+            if iso is not None and iso.get("group") is not None:
+                section = "iso.limits_mm_s"
+                if len([float(v) for v in iso["limits_mm_s"]]) != 3:
+                    raise ValueError(f"3 limits, got {iso['limits_mm_s']!r}")
+        except ExportError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ExportError(f"bundle manifest: bad {section}: {exc!r}") from None
+        return cls(
+            feature_config=config,
+            feature_mean=mean,
+            feature_scale=scale,
+            threshold=threshold,
+            alarm_policy=policy,
+            sample_scale=sample_scale,
+            units=units,
+            model_sha256=sha,
+            files=files,
+            speed=speed,
+            speed_estimator=estimator,
+            scoring=scoring,
+            iso=iso,
+            # an optional section written as null stays null
+            other={
+                k: v
+                for k, v in doc.items()
+                if k not in _TYPED_KEYS or (k in _OPTIONAL_KEYS and v is None)
+            },
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest document (:meth:`from_dict` inverts it)."""
+        doc = dict(self.other)
+        doc["model"] = {**doc.get("model", {}), "sha256": self.model_sha256}
+        doc["feature_config"] = self.feature_config.to_dict()
+        doc["scaler"] = {"mean": list(self.feature_mean), "scale": list(self.feature_scale)}
+        doc["threshold"] = self.threshold
+        doc["alarm_policy"] = self.alarm_policy.to_dict()
+        doc["sample_scale"] = self.sample_scale
+        if self.units is not None:
+            doc["units"] = self.units
+        doc["files"] = dict(self.files)
+        for key, value in (
+            ("speed", self.speed),
+            ("speed_estimator", self.speed_estimator and self.speed_estimator.to_dict()),
+            ("scoring", self.scoring),
+            ("iso", self.iso),
+        ):
+            if value is not None:
+                doc[key] = value
+        return doc
+
+
 @dataclass(frozen=True, eq=False)
 class Bundle:
     """A bundle on disk, checked (:func:`load_bundle`).
@@ -50,6 +239,9 @@ class Bundle:
     ----------
     path : Path
     manifest : dict
+        ``manifest.json`` as read.
+    meta : Manifest
+        The same, typed.
     model : Int8Model
         Parsed from ``model_int8.tflite``.
     """
@@ -57,6 +249,11 @@ class Bundle:
     path: Path
     manifest: dict[str, Any] = field(repr=False)
     model: Int8Model = field(repr=False)
+    #: The manifest, typed (:class:`Manifest`; the properties below read it).
+    meta: Manifest = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "meta", Manifest.from_dict(self.manifest))
 
     @property
     def src_dir(self) -> Path:
@@ -71,47 +268,43 @@ class Bundle:
 
     @property
     def feature_config(self) -> FeatureConfig:
-        return FeatureConfig.from_dict(self.manifest["feature_config"])
+        return self.meta.feature_config
 
     @property
     def feature_mean(self) -> list[float]:
-        return list(self.manifest["scaler"]["mean"])
+        return list(self.meta.feature_mean)
 
     @property
     def feature_scale(self) -> list[float]:
-        return list(self.manifest["scaler"]["scale"])
+        return list(self.meta.feature_scale)
 
     @property
     def threshold(self) -> float:
-        return float(self.manifest["threshold"])
+        return self.meta.threshold
 
     @property
     def alarm_policy(self) -> AlarmPolicy:
-        return AlarmPolicy.from_dict(self.manifest["alarm_policy"])
+        return self.meta.alarm_policy
 
     @property
     def sample_scale(self) -> float:
-        return float(self.manifest["sample_scale"])
+        return self.meta.sample_scale
 
     @property
     def units(self) -> str:
-        return str(self.manifest.get("units", "g"))
+        return self.meta.units if self.meta.units is not None else "g"
 
     @property
     def iso_limits(self) -> tuple[float, float, float] | None:
         """Zone limits A/B, B/C, C/D in mm/s chosen at export, or None (no zone)."""
-        iso = self.manifest.get("iso")
-        if not iso or iso.get("group") is None:
-            return None
-        a, b, c = (float(v) for v in iso["limits_mm_s"])
-        return a, b, c
+        return self.meta.iso_limits
 
     @property
     def speed_config(self) -> SpeedConfig:
         """The tachless speed estimator's constants the C was generated with (bundles
         without ``speed_estimator`` were made with the defaults)."""
-        doc = self.manifest.get("speed_estimator")
-        return SpeedConfig.from_dict(doc) if isinstance(doc, dict) else SpeedConfig()
+        estimator = self.meta.speed_estimator
+        return estimator if estimator is not None else SpeedConfig()
 
 
 _HEADER_CHECKS = (

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from firmware_export.errors import ExportError
-from firmware_export.runtime.library import LIBRARY_DIR, protocol_defines
+from firmware_export.runtime.library import LIBRARY_DIR, REQUIRED_FLAGS, protocol_defines
 
 __all__ = [
     "CFLAGS",
@@ -34,8 +34,9 @@ __all__ = [
     "build_host_library",
 ]
 
-#: The flags every C file must compile clean with.
-CFLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-ffp-contract=off")
+#: The flags every C file must compile clean with on this host (:data:`REQUIRED_FLAGS`
+#: and ``-O2``).
+CFLAGS = (*REQUIRED_FLAGS, "-O2")
 _STRICT = (
     "-Wpedantic",
     "-Wshadow",
