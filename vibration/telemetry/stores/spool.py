@@ -190,26 +190,42 @@ class Spool:
                 f"spool directory {str(self.directory)!r} is in use by another process"
             ) from None
         try:
-            self._conn = sqlite3.connect(
-                self.directory / "spool.db", isolation_level=None, check_same_thread=False
-            )
-            self._conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.executescript(_SCHEMA)
-            row = self._conn.execute(
-                "SELECT COALESCE(SUM(points), 0), COALESCE(SUM(LENGTH(payload)), 0) FROM batch"
-            ).fetchone()
+            try:
+                row = self._connect(exclusive=False)
+            except sqlite3.OperationalError as exc:
+                if "full" not in str(exc):
+                    raise
+                # A full disk leaves no room for the WAL index file (-shm): keep the index
+                # in memory instead (exclusive locking; the flock above already makes this
+                # process the spool's only user), so what was spooled can still be delivered.
+                if getattr(self, "_conn", None) is not None:
+                    self._conn.close()
+                row = self._connect(exclusive=True)
         except sqlite3.Error as exc:
             self._release()
             raise StoreError(f"cannot open spool {str(self.directory)!r}: {exc}") from exc
-        self._pending_points = int(row[0])
-        self._pending_bytes = int(row[1])
+        self._pending_points, self._pending_bytes = row
         # Batches the store accepted but a full disk kept us from deleting: not pending
         # any more, skipped by peek, deleted at the next chance (or replayed next run).
         self._delivered: set[int] = set()
         self.appended_total = 0
         self.lost_total = 0
+
+    def _connect(self, *, exclusive: bool) -> tuple[int, int]:
+        """Open spool.db (WAL, full sync, schema); the pending points and payload bytes."""
+        self._conn = sqlite3.connect(
+            self.directory / "spool.db", isolation_level=None, check_same_thread=False
+        )
+        if exclusive:
+            self._conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+        self._conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(_SCHEMA)
+        row = self._conn.execute(
+            "SELECT COALESCE(SUM(points), 0), COALESCE(SUM(LENGTH(payload)), 0) FROM batch"
+        ).fetchone()
+        return int(row[0]), int(row[1])
 
     def _release(self) -> None:
         with contextlib.suppress(OSError):
