@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -47,6 +47,9 @@ from vibration.learning.thresholds import (
     min_held_out,
 )
 from vibration.validation import is_integer
+
+if TYPE_CHECKING:
+    from vibration.learning.speed import SpeedConfig
 
 __all__ = ["AutoencoderDetector", "EpochCallback", "import_keras"]
 
@@ -502,6 +505,17 @@ class AutoencoderDetector(OutlierMixin, BaseEstimator):
         with np.errstate(invalid="ignore"):
             inside = (rpm >= envelope[0]) & (rpm <= envelope[1])
         return np.asarray(~inside, dtype=np.bool_)
+
+    @property
+    def speed_config(self) -> SpeedConfig | None:
+        """The tachless estimator's configuration the model was trained with, or None
+        (``speed_config_``, saved in model.json's ``speed.estimator``)."""
+        saved = getattr(self, "speed_config_", None)
+        if not saved:
+            return None
+        from vibration.learning.speed import SpeedConfig
+
+        return SpeedConfig.from_dict(saved)
 
     @property
     def speed_aware(self) -> bool:

@@ -571,7 +571,7 @@ def evaluate_model(
     """
     normal_label = str(model.summary.get("label", "normal"))
     config = model.feature_config
-    speed_config = _speed_config(model)
+    speed_config = model.detector.speed_config if model.detector.speed_aware else None
     _, windows, _ = load_windows(paths, config, speed=speed_config, velocity=True)
     if window_info is None:
         window_info = _device_info(model.detector, iso_limits, speed_aware=speed_config is not None)
@@ -653,16 +653,6 @@ def evaluate_model(
         reference_scores=reference,
         recordings=results,
     )
-
-
-def _speed_config(model: TrainedModel) -> Any:
-    """The estimator configuration of a speed-aware model, else None."""
-    saved = getattr(model.detector, "speed_config_", None)
-    if not saved or not getattr(model.detector, "speed_aware", False):
-        return None
-    from vibration.learning.speed import SpeedConfig
-
-    return SpeedConfig.from_dict(saved)
 
 
 def _device_info(

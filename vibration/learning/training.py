@@ -187,8 +187,7 @@ def _speed_config(speed: Any, base: Any, default: Any) -> Any:
             raise ValueError(f"speed must be a SpeedConfig, None or 'default', got {speed!r}")
         if base is None:
             return default()
-        saved = getattr(base.detector, "speed_config_", None)
-        return default.from_dict(saved) if saved else None
+        return base.detector.speed_config
     return speed
 
 

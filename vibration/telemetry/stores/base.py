@@ -318,11 +318,7 @@ class AlarmActions:
         self, sensor: str, asset: str, who: str, comment: str = "", *, time_ns: int | None = None
     ) -> Event:
         """Record that ``who`` acknowledged the sensor's alarm (``alarm_acknowledged``)."""
-        if not isinstance(who, str) or not who.strip():
-            raise ValueError(f"who must be a non-empty name, got {who!r}")
-        event = Event(_now(time_ns), "alarm_acknowledged", sensor, asset, comment, who)
-        self.write_events([event])
-        return event
+        return self._record("alarm_acknowledged", sensor, asset, who, comment, _now(time_ns))
 
     def shelve_alarm(
         self,
@@ -336,24 +332,33 @@ class AlarmActions:
     ) -> Event:
         """Record that ``who`` shelved the sensor's alarms until ``expires_ns``
         (``alarm_shelved``; the reason is required)."""
-        if not isinstance(who, str) or not who.strip():
-            raise ValueError(f"who must be a non-empty name, got {who!r}")
         if not isinstance(reason, str) or not reason.strip():
             raise ValueError(f"reason must be a non-empty text, got {reason!r}")
         now = _now(time_ns)
-        if isinstance(expires_ns, bool) or not isinstance(expires_ns, int) or expires_ns <= now:
+        if not is_int(expires_ns) or expires_ns <= now:
             raise ValueError(f"expires_ns must be an int after the shelving, got {expires_ns!r}")
-        event = Event(now, "alarm_shelved", sensor, asset, reason, who, expires_ns)
-        self.write_events([event])
-        return event
+        return self._record("alarm_shelved", sensor, asset, who, reason, now, expires_ns)
 
     def unshelve_alarm(
         self, sensor: str, asset: str, who: str, comment: str = "", *, time_ns: int | None = None
     ) -> Event:
         """Record that ``who`` ended the shelving early (``alarm_unshelved``)."""
+        return self._record("alarm_unshelved", sensor, asset, who, comment, _now(time_ns))
+
+    def _record(
+        self,
+        kind: str,
+        sensor: str,
+        asset: str,
+        who: str,
+        text: str,
+        time_ns: int,
+        expires_ns: int | None = None,
+    ) -> Event:
+        """Write one person's alarm action as an event (``who`` is required)."""
         if not isinstance(who, str) or not who.strip():
             raise ValueError(f"who must be a non-empty name, got {who!r}")
-        event = Event(_now(time_ns), "alarm_unshelved", sensor, asset, comment, who)
+        event = Event(time_ns, kind, sensor, asset, text, who, expires_ns)
         self.write_events([event])
         return event
 
