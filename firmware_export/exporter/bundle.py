@@ -813,8 +813,11 @@ def _speed_config(det: Any) -> SpeedConfig:
     """The model's tachless estimator constants (model.json ``speed.estimator``, or
     ``speed.config`` as the shared speed API names it), else the defaults (a model made
     before speed conditioning has no such section)."""
+    doc = getattr(det, "speed_config_", None)
+    if doc is None:
+        return SpeedConfig()
     try:
-        return det.speed_config or SpeedConfig()
+        return SpeedConfig.from_dict(doc)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ExportError(f"model.json: bad speed section: {exc}") from None
 
